@@ -1,0 +1,39 @@
+# Two commands set up everything on a fresh machine: `make demo` and `make test`.
+# Both build .venv on first use; a stamp keyed on pyproject.toml and this file keeps later runs quick.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.neurodeploy-installed
+PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
+
+.PHONY: venv demo test lint bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# torch: the CPU wheel pinned exactly (any other spec pulls a multi-GB CUDA build).
+	$(PIP) "torch==2.13.0" "numpy>=1.24.4,<2"
+	$(PIP) -e ".[dev,snntorch,lava]" "torch==2.13.0"
+	# norse: its torchvision requirement is unused by norse.torch and would replace torch.
+	$(PIP) --no-deps "norse==1.1.0"
+	# lava-nc 0.10.0 runs on 3.11 with its needs pinned above; its metadata says <3.11.
+	$(PIP) --no-deps --ignore-requires-python "lava-nc==0.10.0"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/neurodeploy demo
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/emulator_vs_lava.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,99 @@
+"""CoreNetwork: what a backend executes, already in the chip's number formats.
+
+The compiler lowers a float ``NetworkIR`` into a ``CoreNetwork``; the emulator, the Lava adapter and the
+board adapter all consume this one structure, so they cannot disagree about what was compiled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+# "loihi": Lava 0.10 fixed-point CUBA LIF + Dense (integer params);
+# "float": the same equations in float64 (ideal profile, reference numerics).
+CoreModel = Literal["input", "loihi", "float"]
+SignMode = Literal["mixed", "excitatory", "inhibitory"]
+
+LOIHI_PARAMS = ("du", "dv", "vth", "bias_mant", "bias_exp")
+FLOAT_PARAMS = ("du", "dv", "v_th", "v_reset", "bias_u", "bias_v")
+
+
+@dataclass(eq=False)
+class CorePopulation:
+    """Neurons of one model with per-neuron parameters.
+
+    Parameters are arrays of shape ``(size,)`` or ``(instances, size)`` so sampled chip instances
+    (mismatch) need no special path. ``scale`` is the compiler's voltage scale: float 1.0 in the
+    reference equals ``scale * 2**6`` in a Loihi v register.
+    """
+
+    name: str
+    size: int
+    model: CoreModel
+    params: dict[str, np.ndarray] = field(default_factory=dict)
+    reset: Literal["zero", "subtract"] = "zero"
+    spiking: bool = True
+    scale: float = 1.0
+
+
+@dataclass(eq=False)
+class CoreProjection:
+    """A weight matrix ``(dst.size, src.size)`` delivered ``delay`` steps after the source spikes.
+
+    For Loihi numerics ``weight`` holds integer mantissas and the summed input is shifted by
+    ``weight_exp`` (Lava's Dense). ``delay`` includes the core's synaptic latency (1 for Dense).
+    """
+
+    name: str
+    src: str
+    dst: str
+    weight: np.ndarray
+    delay: int = 1
+    weight_exp: int = 0
+    num_weight_bits: int = 8
+    sign_mode: SignMode = "mixed"
+
+
+@dataclass(eq=False)
+class CoreNetwork:
+    populations: list[CorePopulation]
+    projections: list[CoreProjection]
+    inputs: list[str]
+    outputs: list[str]
+    numerics: Literal["loihi", "float"] = "loihi"
+
+    def population(self, name: str) -> CorePopulation:
+        for pop in self.populations:
+            if pop.name == name:
+                return pop
+        raise KeyError(name)
+
+    def update_order(self) -> list[CorePopulation]:
+        """Populations ordered so that zero-delay projections go from earlier to later ones."""
+        names = [p.name for p in self.populations]
+        deps = {n: {pr.src for pr in self.projections if pr.dst == n and pr.delay == 0} for n in names}
+        order: list[str] = []
+        while len(order) < len(names):
+            ready = [n for n in names if n not in order and deps[n] <= set(order)]
+            if not ready:
+                raise ValueError("zero-delay projections form a loop; give one of them a delay of 1 or more")
+            order.extend(ready)
+        return [self.population(n) for n in order]
+
+    def latency(self) -> dict[str, int]:
+        """Steps from the network inputs to each population along the longest feed-forward path.
+
+        Only projections that go forward in ``populations`` order count; recurrent ones do not
+        change when a signal first arrives.
+        """
+        order = {p.name: i for i, p in enumerate(self.populations)}
+        lat = {n: 0 for n in self.inputs}
+        forward = sorted(
+            (pr for pr in self.projections if order[pr.src] < order[pr.dst]), key=lambda pr: order[pr.src]
+        )
+        for pr in forward:
+            if pr.src in lat:
+                lat[pr.dst] = max(lat.get(pr.dst, 0), lat[pr.src] + pr.delay)
+        return lat
