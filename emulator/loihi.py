@@ -22,6 +22,10 @@ DV_RANGE = (0, 4095)
 VTH_RANGE = (0, (1 << 17) - 1)
 BIAS_MANT_RANGE = (-(1 << 12), (1 << 12) - 1)
 BIAS_EXP_RANGE = (0, 7)
+# Lava keeps a_in, u and v in int32 and adds them without overflow checks (lif/models.py lines 153-157,
+# 184-185; a Dense's int64 sum is cast to int32 by the channel, pypychannel.py line 142). The sums
+# therefore wrap modulo 2^32 before the 24-bit wrap of u / saturation of v; reproduce that exactly.
+INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 
 
 def _decay(x: np.ndarray, keep: np.ndarray) -> np.ndarray:
@@ -49,6 +53,14 @@ def prepare_weights(weight: np.ndarray, num_weight_bits: int, sign_mode: str) ->
     return -w if inhibitory else w
 
 
+def _wrap_int32(x: np.ndarray) -> tuple[np.ndarray, int]:
+    """x modulo 2^32 into int32's range, and how many entries changed (none in normal operation)."""
+    if x.size == 0 or (x.min() >= INT32_MIN and x.max() <= INT32_MAX):
+        return x, 0
+    wrapped = ((x - INT32_MIN) & 0xFFFFFFFF) + INT32_MIN
+    return wrapped, int(np.count_nonzero(wrapped != x))
+
+
 def shift_by_exp(acc: np.ndarray, weight_exp: int) -> np.ndarray:
     """Apply the weight exponent to a summed input (floor for negative exponents)."""
     return acc << weight_exp if weight_exp > 0 else acc >> -weight_exp
@@ -68,12 +80,14 @@ class LoihiCubaState:
         self.v_saturations = 0
 
     def step(self, a_in: np.ndarray) -> np.ndarray:
-        u = _decay(self.u, self.keep_u) + (a_in << ACT_SHIFT)
+        u, n32 = _wrap_int32(_decay(self.u, self.keep_u) + (a_in << ACT_SHIFT))
+        self.u_wraps += n32
         over, under = u > MAX_UV, u <= -MAX_UV
         if over.any() or under.any():
             self.u_wraps += int(over.sum() + under.sum())
             u = np.where(over, u - 2 * MAX_UV, np.where(under, u + 2 * MAX_UV, u))
-        v = _decay(self.v, self.keep_v) + u + self.bias
+        v, n32 = _wrap_int32(_decay(self.v, self.keep_v) + u + self.bias)
+        self.v_saturations += n32
         clipped = np.clip(v, V_MIN, V_MAX)
         if clipped is not v:
             self.v_saturations += int(np.count_nonzero(clipped != v))

@@ -1,0 +1,129 @@
+"""The compile pipeline and its product, CompiledNetwork.
+
+normalize -> rules -> quantize -> place (-> evaluate against the float reference on sample inputs).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nir
+import numpy as np
+
+from neurodeploy.compiler.artifact import read_artifact, write_artifact
+from neurodeploy.compiler.ir import Conventions, NetworkIR
+from neurodeploy.compiler.normalize import normalize
+from neurodeploy.compiler.place import Placement, place
+from neurodeploy.compiler.quantize import LayerQuantization, quantize
+from neurodeploy.compiler.rules import Violation, check
+from neurodeploy.emulator.network import CoreNetwork
+from neurodeploy.errors import CompileError
+from neurodeploy._version import __version__
+from neurodeploy.hw_profiles import Profile, get, parse_profile
+
+
+@dataclass(eq=False)
+class CompiledNetwork:
+    """A network mapped onto one profile: float IR, chip-format CoreNetwork, placement and report."""
+
+    ir: NetworkIR
+    core: CoreNetwork
+    profile: Profile
+    placement: Placement
+    quantization: list[LayerQuantization]
+    violations: list[Violation] = field(default_factory=list)
+    evaluation: dict[str, Any] = field(default_factory=dict)
+    compile_seconds: float = 0.0
+
+    @property
+    def conventions(self) -> Conventions:
+        return self.ir.conventions
+
+    @property
+    def report(self) -> dict[str, Any]:
+        """Everything a user asks after compiling, as plain JSON-ready data."""
+        weights = sum(int(np.count_nonzero(p.weight)) for p in self.core.projections)
+        footprint_bits = sum(c.memory_words * 64 for c in self.placement.cores)
+        out: dict[str, Any] = {
+            "profile": {"name": self.profile.name, "title": self.profile.title, "core_model": self.profile.core_model},
+            "conventions": self.conventions.to_dict(),
+            "populations": [
+                {"name": p.name, "size": p.size, "model": p.model} for p in self.core.populations
+            ],
+            "latency_steps": self.core.latency(),
+            "cores": [c.to_dict() for c in self.placement.cores],
+            "layers": [q.to_dict() for q in self.quantization],
+            "violations": [v.to_dict() for v in self.violations],
+            "metrics": {"ParameterCount": weights, "Footprint": footprint_bits // 8, "Cores": len(self.placement.cores)},
+            "compile_seconds": round(self.compile_seconds, 4),
+        }
+        if self.evaluation:
+            out["evaluation"] = self.evaluation
+        return _finite(out)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the versioned, checksummed .ndp artifact atomically."""
+        extra = {"placement": self.placement.to_dict(), "quantization": [q.to_dict() for q in self.quantization],
+                 "violations": [v.to_dict() for v in self.violations], "evaluation": self.evaluation,
+                 "compile_seconds": self.compile_seconds}
+        return write_artifact(path, self.ir, self.core, self.profile.text, _finite(extra), __version__)
+
+
+def _finite(obj: Any) -> Any:
+    """JSON has no inf/NaN: write them as strings so reports stay valid JSON."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return str(obj)
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def load_compiled(path: str | Path) -> CompiledNetwork:
+    """Read an .ndp artifact back into a CompiledNetwork (checksum verified)."""
+    data = read_artifact(path)
+    extra = data["report"]
+    profile = parse_profile(data["profile_text"], f"{path} (profile snapshot)")
+    quant = [LayerQuantization(**{k: v for k, v in q.items()}) for q in extra.get("quantization", [])]
+    violations = [Violation(**v) for v in extra.get("violations", [])]
+    return CompiledNetwork(data["ir"], data["core"], profile, Placement.from_dict(extra["placement"]), quant,
+                           violations, extra.get("evaluation", {}), float(extra.get("compile_seconds", 0.0)))
+
+
+def compile_graph(
+    graph: nir.NIRGraph | NetworkIR,
+    profile: str | Path | Profile = "loihi2",
+    *,
+    dt: float | None = None,
+    reset: str | None = None,
+    rounding: str = "nearest",
+    seed: int = 0,
+    placement: dict[str, list[int]] | None = None,
+    sample_inputs: np.ndarray | None = None,
+    strict: bool = True,
+) -> CompiledNetwork:
+    """Map a NIR graph onto a profile. With ``strict``, any design-rule violation raises CompileError."""
+    start = time.perf_counter()
+    prof = get(profile)
+    ir = graph if isinstance(graph, NetworkIR) else normalize(graph, dt=dt, reset=reset)
+    violations = check(ir, prof)
+    errors = [v for v in violations if v.severity == "error"]
+    if errors and strict:
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise CompileError(f"does not fit {prof.name}: {first.rule} is {first.actual}, limit {first.limit}{more}",
+                           f"node {first.node!r}", first.hint)
+    core, quant = quantize(ir, prof, rounding=rounding, seed=seed)
+    placed = place(ir, prof, placement)
+    compiled = CompiledNetwork(ir, core, prof, placed, quant, violations)
+    if sample_inputs is not None:
+        from neurodeploy.compiler.evaluate import evaluate
+
+        compiled.evaluation = evaluate(compiled, sample_inputs)
+    compiled.compile_seconds = time.perf_counter() - start
+    return compiled

@@ -1,0 +1,176 @@
+"""Hardware profiles: chip numerics, per-core limits and costs as data, each number with its source.
+
+A profile file is TOML. Numbers live in the sections ``numerics``, ``limits``, ``energy`` and
+``mismatch`` as inline tables ``{ value = ..., source = "key", verified = false, note = "..." }``;
+``source`` must name an entry of ``[sources]``. Validation reports every problem by file and field.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from neurodeploy.errors import ProfileError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+SCHEMA_VERSION = 1
+KINDS = ("digital", "analog", "ideal")
+CORE_MODELS = ("loihi", "float")
+SECTIONS = ("numerics", "limits", "energy", "mismatch")
+
+# field -> (type check, description) for the values the compiler reads
+_INT = (int,)
+_KNOWN: dict[str, dict[str, tuple[tuple[type, ...], str]]] = {
+    "numerics": {
+        "synaptic_latency": (_INT, "an integer >= 0"),
+        "weight_bits": (_INT, "an integer between 1 and 9"),
+        "weight_exp": ((list,), "a [min, max] pair of integers"),
+        "du_bits": (_INT, "an integer"),
+        "dv_bits": (_INT, "an integer"),
+        "vth_bits": (_INT, "an integer"),
+        "bias_mant_bits": (_INT, "an integer"),
+        "bias_exp": ((list,), "a [min, max] pair of integers"),
+        "state_bits": (_INT, "an integer"),
+        "reset_modes": ((list,), 'a list of "zero" / "subtract"'),
+        "refractory": ((bool,), "true or false"),
+        "max_delay": (_INT, "an integer >= 0"),
+    },
+    "limits": {
+        "neurons_per_core": (_INT, "a positive integer"),
+        "synapse_memory_bits_per_core": (_INT, "a positive integer"),
+        "fan_in_axons_per_core": (_INT, "a positive integer"),
+        "fan_out_axons_per_core": (_INT, "a positive integer"),
+        "cores_per_chip": (_INT, "a positive integer"),
+    },
+    "energy": {
+        "synaptic_op_pj": ((int, float), "a number of picojoules"),
+        "neuron_update_pj": ((int, float), "a number of picojoules"),
+    },
+}
+
+
+@dataclass(frozen=True)
+class Citation:
+    source: str
+    reference: str
+    verified: bool = True
+    note: str = ""
+
+
+@dataclass(frozen=True, eq=False)
+class Profile:
+    """A validated chip profile. Sections map field names to plain values."""
+
+    name: str
+    title: str
+    kind: str
+    core_model: str
+    numerics: dict[str, Any]
+    limits: dict[str, Any]
+    energy: dict[str, Any]
+    mismatch: dict[str, Any]
+    sources: dict[str, str]
+    citations: dict[str, Citation] = field(default_factory=dict)
+    path: str = ""
+    text: str = ""
+
+    @property
+    def synaptic_latency(self) -> int:
+        return int(self.numerics.get("synaptic_latency", 0))
+
+    def limit(self, key: str) -> int | None:
+        """A per-core limit, or None when the profile sets none (unlimited)."""
+        value = self.limits.get(key)
+        return None if value is None else int(value)
+
+
+def _fail(path: str, field_name: str, problem: str, hint: str) -> ProfileError:
+    return ProfileError(problem, f"{path}, field {field_name}", hint)
+
+
+def parse_profile(text: str, path: str = "<profile>") -> Profile:
+    """Parse and validate profile TOML text; raises ProfileError naming the file and field."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(f"not valid TOML: {exc}", path, "fix the syntax at the position shown") from None
+    version = data.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise _fail(path, "schema_version", f"schema_version is {version!r}, expected {SCHEMA_VERSION}",
+                    f"set schema_version = {SCHEMA_VERSION}")
+    for key in ("name", "title", "kind", "core_model"):
+        if not isinstance(data.get(key), str) or not data[key]:
+            raise _fail(path, key, f"missing or empty string field {key!r}", f"add {key} = \"...\"")
+    if data["kind"] not in KINDS:
+        raise _fail(path, "kind", f"unknown kind {data['kind']!r}", f"use one of {', '.join(KINDS)}")
+    if data["core_model"] not in CORE_MODELS:
+        raise _fail(path, "core_model", f"unknown core_model {data['core_model']!r}",
+                    f"use one of {', '.join(CORE_MODELS)}")
+    sources = data.get("sources", {})
+    if not isinstance(sources, dict) or not all(isinstance(v, str) for v in sources.values()):
+        raise _fail(path, "sources", "[sources] must map keys to reference strings", "see hw_profiles/loihi2.toml")
+    unknown = set(data) - {"schema_version", "name", "title", "kind", "core_model", "sources", *SECTIONS}
+    if unknown:
+        raise _fail(path, sorted(unknown)[0], f"unknown top-level field {sorted(unknown)[0]!r}",
+                    f"allowed sections are sources, {', '.join(SECTIONS)}")
+
+    sections: dict[str, dict[str, Any]] = {}
+    citations: dict[str, Citation] = {}
+    for section in SECTIONS:
+        raw = data.get(section, {})
+        if not isinstance(raw, dict):
+            raise _fail(path, section, f"[{section}] must be a table", "write it as a [section] of fields")
+        values: dict[str, Any] = {}
+        for key, entry in raw.items():
+            where = f"{section}.{key}"
+            if not isinstance(entry, dict) or "value" not in entry:
+                raise _fail(path, where, "every number needs a value and its source",
+                            f'write {key} = {{ value = ..., source = "<key in [sources]>" }}')
+            src = entry.get("source")
+            if src not in sources:
+                raise _fail(path, where, f"source {src!r} is not listed in [sources]",
+                            "add it to [sources] with a full reference")
+            value = entry["value"]
+            expected = _KNOWN.get(section, {}).get(key)
+            if expected is not None:
+                _check_value(path, where, value, *expected)
+            values[key] = value
+            citations[where] = Citation(src, sources[src], bool(entry.get("verified", True)), str(entry.get("note", "")))
+        sections[section] = values
+    return Profile(
+        name=data["name"], title=data["title"], kind=data["kind"], core_model=data["core_model"],
+        numerics=sections["numerics"], limits=sections["limits"], energy=sections["energy"],
+        mismatch=sections["mismatch"], sources=dict(sources), citations=citations, path=path, text=text,
+    )
+
+
+def _check_value(path: str, where: str, value: Any, types: tuple[type, ...], desc: str) -> None:
+    ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
+    if ok and isinstance(value, list) and desc.startswith("a [min, max]"):
+        ok = len(value) == 2 and all(isinstance(v, int) for v in value) and value[0] <= value[1]
+    if ok and isinstance(value, int) and not isinstance(value, bool) and "positive" in desc:
+        ok = value > 0
+    if ok and isinstance(value, int) and not isinstance(value, bool) and ">= 0" in desc:
+        ok = value >= 0
+    if ok and where.endswith("weight_bits"):
+        ok = 1 <= value <= 9
+    if ok and where.endswith("reset_modes"):
+        ok = all(v in ("zero", "subtract") for v in value)
+    if not ok:
+        raise _fail(path, where, f"got {value!r}, expected {desc}", "correct the value")
+
+
+def load_profile_file(path: Path) -> Profile:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ProfileError("profile file not found", str(path), "check the path, or use a profile name") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProfileError(f"cannot read profile: {exc}", str(path), "pass a readable UTF-8 TOML file") from None
+    return parse_profile(text, str(path))

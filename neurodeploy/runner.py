@@ -1,0 +1,142 @@
+"""``run``: one entry point for every backend, with inputs checked and outputs aligned to input time."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from neurodeploy.emulator.network import CoreNetwork
+from neurodeploy.errors import NeurodeployError
+
+BACKENDS = ("emulator", "lava", "board")
+
+
+@dataclass
+class RunResult:
+    """Recordings per population, each (time, batch, neurons), aligned so index t follows input step t.
+
+    The chip's synaptic latency is removed: ``latency[name]`` says how many extra steps were run
+    so that the last input steps reach each population.
+    """
+
+    spikes: dict[str, np.ndarray]
+    u: dict[str, np.ndarray] = field(default_factory=dict)
+    v: dict[str, np.ndarray] = field(default_factory=dict)
+    counters: dict[str, int] = field(default_factory=dict)
+    backend: str = "emulator"
+    wall_seconds: float = 0.0
+    latency: dict[str, int] = field(default_factory=dict)
+    outputs: list[str] = field(default_factory=list)
+
+    def output(self, name: str | None = None) -> np.ndarray:
+        """Spikes of an output population (the first one by default)."""
+        return self.spikes[name or self.outputs[0]]
+
+    def counts(self, name: str | None = None) -> np.ndarray:
+        """Spike counts per sample and neuron, (batch, neurons)."""
+        return self.output(name).sum(axis=0)
+
+    def predictions(self, name: str | None = None) -> np.ndarray:
+        """Class per sample: the output neuron with most spikes (ties go to the lowest index)."""
+        return self.counts(name).argmax(axis=-1)
+
+
+def _check_inputs(core: CoreNetwork, inputs: np.ndarray | Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    if not isinstance(inputs, Mapping):
+        if len(core.inputs) != 1:
+            raise NeurodeployError(f"the network has {len(core.inputs)} inputs {core.inputs}", "inputs",
+                                   "pass a dict {input name: array}")
+        inputs = {core.inputs[0]: inputs}
+    missing = [n for n in core.inputs if n not in inputs]
+    extra = [n for n in inputs if n not in core.inputs]
+    if missing or extra:
+        raise NeurodeployError(f"input names do not match: missing {missing}, unknown {extra}", "inputs",
+                               f"the network's inputs are {core.inputs}")
+    out: dict[str, np.ndarray] = {}
+    shapes = set()
+    for name, arr in inputs.items():
+        arr = np.asarray(arr)
+        size = core.population(name).size
+        if arr.dtype.kind not in "biuf":
+            raise NeurodeployError(f"input dtype {arr.dtype} is not numeric", f"input {name!r}",
+                                   "pass spikes as a bool or 0/1 integer array")
+        if arr.ndim == 2:
+            arr = arr[:, None, :]
+        if arr.ndim != 3 or arr.shape[-1] != size or arr.shape[0] == 0:
+            raise NeurodeployError(f"input shape {arr.shape} does not fit", f"input {name!r}",
+                                   f"pass (time, batch, {size}) spikes")
+        if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+            raise NeurodeployError("input contains NaN or inf", f"input {name!r}", "pass 0/1 spikes")
+        if not np.all((arr == 0) | (arr == 1)):
+            raise NeurodeployError("input values must be spikes (0 or 1)", f"input {name!r}",
+                                   "encode analog values as spike trains first, e.g. datasets.encode_latency")
+        out[name] = arr.astype(bool)
+        shapes.add(arr.shape[:2])
+    if len(shapes) > 1:
+        raise NeurodeployError(f"inputs disagree in (time, batch): {sorted(shapes)}", "inputs",
+                               "give every input the same number of steps and samples")
+    return out
+
+
+def run_core(
+    core: CoreNetwork,
+    inputs: np.ndarray | Mapping[str, np.ndarray],
+    backend: str = "emulator",
+    record: Iterable[str] = ("spikes",),
+    populations: Iterable[str] | None = None,
+) -> RunResult:
+    """Run a CoreNetwork on a backend; see ``run``."""
+    if backend not in BACKENDS:
+        raise NeurodeployError(f"unknown backend {backend!r}", "backend", f"choose one of {', '.join(BACKENDS)}")
+    checked = _check_inputs(core, inputs)
+    record = tuple(record)
+    t_in = next(iter(checked.values())).shape[0]
+    latency = core.latency()
+    names = list(populations) if populations is not None else [p.name for p in core.populations]
+    for name in names:
+        if name not in latency:
+            raise NeurodeployError(f"population {name!r} is unknown or unreachable from the inputs", "populations",
+                                   f"choose from {sorted(latency)}")
+    steps = t_in + max(latency[n] for n in names)
+    start = time.perf_counter()
+    if backend == "emulator":
+        from neurodeploy.emulator.simulate import simulate
+
+        raw = simulate(core, checked, steps=steps, record=record, populations=names)
+    elif backend == "lava":
+        from neurodeploy.emulator.backends.lava import run_lava
+
+        raw = run_lava(core, checked, steps=steps, record=record, populations=names)
+    else:
+        from neurodeploy.emulator.backends.board import run_board
+
+        raw = run_board(core, checked, steps=steps, record=record, populations=names)
+    wall = time.perf_counter() - start
+
+    def align(per_pop: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {n: a[latency[n]: latency[n] + t_in] for n, a in per_pop.items()}
+
+    return RunResult(align(raw.spikes), align(raw.u), align(raw.v), dict(raw.counters), backend, wall,
+                     {n: latency[n] for n in names}, list(core.outputs))
+
+
+def run(
+    compiled: object,
+    inputs: np.ndarray | Mapping[str, np.ndarray],
+    backend: str = "emulator",
+    record: Iterable[str] = ("spikes",),
+    populations: Iterable[str] | None = None,
+) -> RunResult:
+    """Run a CompiledNetwork on ``backend`` ("emulator", "lava" or "board").
+
+    ``inputs``: spikes (time, batch, neurons) for a single-input network, or {input name: array}.
+    ``record``: any of "spikes", "u", "v". Results are aligned to input time; see RunResult.
+    """
+    core = getattr(compiled, "core", None)
+    if not isinstance(core, CoreNetwork):
+        raise NeurodeployError("run() needs a compiled network", "compiled",
+                               "call neurodeploy.compile(graph, profile) or neurodeploy.load_compiled(path) first")
+    return run_core(core, inputs, backend, record, populations)
