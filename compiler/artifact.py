@@ -18,9 +18,9 @@ from typing import Any
 
 import h5py
 import numpy as np
-
 from neurodeploy.compiler.ir import Conventions, NetworkIR, Population, Projection
 from neurodeploy.emulator.network import CoreNetwork, CorePopulation, CoreProjection
+
 from neurodeploy.errors import ArtifactError
 
 FORMAT = "neurodeploy-compiled"
@@ -66,7 +66,8 @@ def _write_ir(group: h5py.Group, ir: NetworkIR) -> None:
     group.attrs["inputs"] = json.dumps(ir.inputs)
     group.attrs["outputs"] = json.dumps(ir.outputs)
     for i, pop in enumerate(ir.populations):
-        attrs = {"name": pop.name, "size": pop.size, "kind": pop.kind, "reset": pop.reset, "source_node": pop.source_node}
+        attrs = {"name": pop.name, "size": pop.size, "kind": pop.kind, "reset": pop.reset,
+                 "source_node": pop.source_node}
         _write_population(group.create_group(f"populations/{i:04d}"), attrs, pop.params())
     for i, pr in enumerate(ir.projections):
         attrs = {"name": pr.name, "src": pr.src, "dst": pr.dst, "delay": pr.delay, "source_node": pr.source_node}
@@ -145,7 +146,8 @@ def read_artifact(path: str | Path) -> dict[str, Any]:
     try:
         f = h5py.File(path, "r")
     except OSError:
-        raise ArtifactError("not an HDF5 file, or truncated", where, "recompile the model with `neurodeploy compile`") from None
+        raise ArtifactError("not an HDF5 file, or truncated", where,
+                            "recompile the model with `neurodeploy compile`") from None
     with f:
         try:
             if f.attrs.get("format") != FORMAT:

@@ -13,7 +13,6 @@ from typing import Any
 
 import nir
 import numpy as np
-
 from neurodeploy.compiler.artifact import read_artifact, write_artifact
 from neurodeploy.compiler.ir import Conventions, NetworkIR
 from neurodeploy.compiler.normalize import normalize
@@ -21,9 +20,10 @@ from neurodeploy.compiler.place import Placement, place
 from neurodeploy.compiler.quantize import LayerQuantization, quantize
 from neurodeploy.compiler.rules import Violation, check
 from neurodeploy.emulator.network import CoreNetwork
-from neurodeploy.errors import CompileError
-from neurodeploy._version import __version__
 from neurodeploy.hw_profiles import Profile, get, parse_profile
+
+from neurodeploy._version import __version__
+from neurodeploy.errors import CompileError
 
 
 @dataclass(eq=False)
@@ -58,7 +58,8 @@ class CompiledNetwork:
             "cores": [c.to_dict() for c in self.placement.cores],
             "layers": [q.to_dict() for q in self.quantization],
             "violations": [v.to_dict() for v in self.violations],
-            "metrics": {"ParameterCount": weights, "Footprint": footprint_bits // 8, "Cores": len(self.placement.cores)},
+            "metrics": {"ParameterCount": weights, "Footprint": footprint_bits // 8,
+                        "Cores": len(self.placement.cores)},
             "compile_seconds": round(self.compile_seconds, 4),
         }
         if self.evaluation:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-
 from neurodeploy.compiler.quantize import quantize_float
 
 

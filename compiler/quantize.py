@@ -18,12 +18,12 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-
 from neurodeploy.compiler.ir import NetworkIR, Population
 from neurodeploy.emulator import loihi as lc
 from neurodeploy.emulator.network import CoreNetwork, CorePopulation, CoreProjection
-from neurodeploy.errors import CompileError
 from neurodeploy.hw_profiles import Profile
+
+from neurodeploy.errors import CompileError
 
 U_HEADROOM = 4.0  # one step of all-inputs-active input uses at most 1/4 of u's range
 
@@ -73,7 +73,8 @@ def quantize_float(ir: NetworkIR, latency: int = 0) -> tuple[CoreNetwork, list[L
                        reset=p.reset, spiking=p.kind != "cuba_li")
         for p in ir.populations
     ]
-    projs = [CoreProjection(pr.name, pr.src, pr.dst, pr.weight.copy(), delay=pr.delay + latency) for pr in ir.projections]
+    projs = [CoreProjection(pr.name, pr.src, pr.dst, pr.weight.copy(), delay=pr.delay + latency)
+             for pr in ir.projections]
     reports = [LayerQuantization(p.name, 1.0) for p in ir.populations if p.kind != "input"]
     return CoreNetwork(pops, projs, list(ir.inputs), list(ir.outputs), numerics="float"), reports
 

@@ -141,7 +141,8 @@ def parse_profile(text: str, path: str = "<profile>") -> Profile:
             if expected is not None:
                 _check_value(path, where, value, *expected)
             values[key] = value
-            citations[where] = Citation(src, sources[src], bool(entry.get("verified", True)), str(entry.get("note", "")))
+            citations[where] = Citation(src, sources[src], bool(entry.get("verified", True)),
+                                        str(entry.get("note", "")))
         sections[section] = values
     return Profile(
         name=data["name"], title=data["title"], kind=data["kind"], core_model=data["core_model"],
