@@ -1,0 +1,87 @@
+"""Rich tables for compile reports, profiles and runs: what users look at before they read."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+from neurodeploy.hw_profiles import Profile
+
+
+def cores_table(report: dict[str, Any]) -> Table:
+    table = Table(title=f"Per-core resources on {report['profile']['name']}", title_justify="left")
+    for col in ("core", "neurons", "synapses", "memory words", "axons in", "axons out", "utilisation %", "blocks"):
+        table.add_column(col, justify="left" if col == "blocks" else "right")
+    totals = [0, 0, 0, 0, 0]
+    for c in report["cores"]:
+        vals = [c["neurons"], c["synapses"], c["memory_words"], c["axons_in"], c["axons_out"]]
+        totals = [a + b for a, b in zip(totals, vals)]
+        table.add_row(str(c["core"]), *map(str, vals), f"{c['utilisation']:.2f}", ", ".join(c["blocks"]))
+    if len(report["cores"]) > 1:
+        table.add_row("total", *map(str, totals), "", "", style="bold")
+    return table
+
+
+def layers_table(report: dict[str, Any]) -> Table:
+    table = Table(title="Quantization error per layer", title_justify="left")
+    for col in ("population", "scale λ", "projection", "weight_exp", "weight SNR dB", "saturated", "vth rel err",
+                "spike agreement"):
+        table.add_column(col, justify="left" if col in ("population", "projection") else "right")
+    evaluation = report.get("evaluation", {}).get("layers", {})
+    for layer in report["layers"]:
+        agree = evaluation.get(layer["population"], {}).get("spike_agreement")
+        agree_text = f"{100 * agree:.2f} %" if agree is not None else "–"
+        projections = list(layer["weight_exp"]) or ["–"]
+        for i, proj in enumerate(projections):
+            snr = layer["weight_snr_db"].get(proj, "–")
+            snr_text = f"{snr:.1f}" if isinstance(snr, float) else str(snr)
+            table.add_row(
+                layer["population"] if i == 0 else "", f"{layer['scale']:.4g}" if i == 0 else "", proj,
+                str(layer["weight_exp"].get(proj, "–")), snr_text, str(layer["weights_saturated"].get(proj, "–")),
+                f"{layer['threshold_rel_error']:.1e}" if i == 0 else "", agree_text if i == 0 else "",
+            )
+    return table
+
+
+def violations_table(report: dict[str, Any]) -> Table | None:
+    if not report["violations"]:
+        return None
+    table = Table(title="Design-rule violations", title_justify="left")
+    for col in ("node", "rule", "limit", "actual", "what to do"):
+        table.add_column(col)
+    for v in report["violations"]:
+        table.add_row(v["node"], v["rule"], v["limit"], v["actual"], v["hint"])
+    return table
+
+
+def profiles_table(profiles: list[Profile]) -> Table:
+    table = Table(title="Hardware profiles", title_justify="left")
+    for col in ("name", "title", "kind", "core model", "neurons/core", "weight bits"):
+        table.add_column(col)
+    for p in profiles:
+        n = p.limit("neurons_per_core")
+        table.add_row(p.name, p.title, p.kind, p.core_model, "unlimited" if n is None else str(n),
+                      str(p.numerics.get("weight_bits", "float")))
+    return table
+
+
+def profile_detail_table(profile: Profile) -> Table:
+    table = Table(title=f"{profile.title} ({profile.name})", title_justify="left")
+    for col in ("field", "value", "source", "verified", "note"):
+        table.add_column(col)
+    for section in ("numerics", "limits", "energy", "mismatch"):
+        for key, value in getattr(profile, section).items():
+            cite = profile.citations[f"{section}.{key}"]
+            table.add_row(f"{section}.{key}", str(value), cite.source, "yes" if cite.verified else "[yellow]no[/]",
+                          cite.note)
+    return table
+
+
+def sources_table(profile: Profile) -> Table:
+    table = Table(title="Sources", title_justify="left")
+    table.add_column("key")
+    table.add_column("reference")
+    for key, ref in profile.sources.items():
+        table.add_row(key, ref)
+    return table
