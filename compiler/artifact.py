@@ -18,9 +18,9 @@ from typing import Any
 
 import h5py
 import numpy as np
+
 from neurodeploy.compiler.ir import Conventions, NetworkIR, Population, Projection
 from neurodeploy.emulator.network import CoreNetwork, CorePopulation, CoreProjection
-
 from neurodeploy.errors import ArtifactError
 
 FORMAT = "neurodeploy-compiled"

@@ -13,6 +13,8 @@ from typing import Any
 
 import nir
 import numpy as np
+
+from neurodeploy._version import __version__
 from neurodeploy.compiler.artifact import read_artifact, write_artifact
 from neurodeploy.compiler.ir import Conventions, NetworkIR
 from neurodeploy.compiler.normalize import normalize
@@ -20,10 +22,8 @@ from neurodeploy.compiler.place import Placement, place
 from neurodeploy.compiler.quantize import LayerQuantization, quantize
 from neurodeploy.compiler.rules import Violation, check
 from neurodeploy.emulator.network import CoreNetwork
-from neurodeploy.hw_profiles import Profile, get, parse_profile
-
-from neurodeploy._version import __version__
 from neurodeploy.errors import CompileError
+from neurodeploy.hw_profiles import Profile, get, parse_profile
 
 
 @dataclass(eq=False)

@@ -18,8 +18,8 @@ import warnings
 
 import nir
 import numpy as np
-from neurodeploy.compiler.ir import Conventions, NetworkIR, Population, Projection
 
+from neurodeploy.compiler.ir import Conventions, NetworkIR, Population, Projection
 from neurodeploy.errors import CompileError
 
 NEURON_TYPES = (nir.LIF, nir.CubaLIF, nir.IF, nir.LI, nir.CubaLI)

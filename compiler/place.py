@@ -12,10 +12,10 @@ import math
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-from neurodeploy.compiler.ir import NetworkIR
-from neurodeploy.hw_profiles import Profile
 
+from neurodeploy.compiler.ir import NetworkIR
 from neurodeploy.errors import CompileError
+from neurodeploy.hw_profiles import Profile
 
 WORD_BITS = 64
 

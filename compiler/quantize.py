@@ -18,12 +18,12 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from neurodeploy.compiler.ir import NetworkIR, Population
 from neurodeploy.emulator import loihi as lc
 from neurodeploy.emulator.network import CoreNetwork, CorePopulation, CoreProjection
-from neurodeploy.hw_profiles import Profile
-
 from neurodeploy.errors import CompileError
+from neurodeploy.hw_profiles import Profile
 
 U_HEADROOM = 4.0  # one step of all-inputs-active input uses at most 1/4 of u's range
 

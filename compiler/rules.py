@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
+
 from neurodeploy.compiler.ir import NetworkIR
 from neurodeploy.hw_profiles import Profile
 

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from neurodeploy.emulator.floatcore import FloatCubaState
 from neurodeploy.emulator.loihi import LoihiCubaState, prepare_weights, shift_by_exp
 from neurodeploy.emulator.network import CoreNetwork, CoreProjection

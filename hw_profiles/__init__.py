@@ -5,9 +5,8 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from neurodeploy.hw_profiles.schema import Citation, Profile, load_profile_file, parse_profile
-
 from neurodeploy.errors import ProfileError
+from neurodeploy.hw_profiles.schema import Citation, Profile, load_profile_file, parse_profile
 
 __all__ = ["Citation", "Profile", "available", "get", "parse_profile"]
 

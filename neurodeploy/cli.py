@@ -175,7 +175,9 @@ def inspect_cmd(
 @app.command("run")
 def run_cmd(
     artifact: Annotated[Path, typer.Argument(help="A compiled .ndp file.")],
-    inputs: Annotated[Path, typer.Option("--inputs", "-i", help=".npy spikes (time, batch, neurons) or .npz per input.")],
+    inputs: Annotated[
+        Path, typer.Option("--inputs", "-i", help=".npy spikes (time, batch, neurons) or .npz with one per input.")
+    ],
     backend: Annotated[str, typer.Option(help="emulator, lava or board.")] = "emulator",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write recorded spikes to this .npz.")] = None,
     record: Annotated[str, typer.Option(help="Comma-separated: spikes,u,v.")] = "spikes",

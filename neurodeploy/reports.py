@@ -16,7 +16,7 @@ def cores_table(report: dict[str, Any]) -> Table:
     totals = [0, 0, 0, 0, 0]
     for c in report["cores"]:
         vals = [c["neurons"], c["synapses"], c["memory_words"], c["axons_in"], c["axons_out"]]
-        totals = [a + b for a, b in zip(totals, vals)]
+        totals = [a + b for a, b in zip(totals, vals, strict=True)]
         table.add_row(str(c["core"]), *map(str, vals), f"{c['utilisation']:.2f}", ", ".join(c["blocks"]))
     if len(report["cores"]) > 1:
         table.add_row("total", *map(str, totals), "", "", style="bold")

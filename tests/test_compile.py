@@ -64,9 +64,9 @@ def test_loihi_parameters_fit_their_fields(graph):
     compiled = nd.compile(graph, "loihi2")
     for pop in compiled.core.populations[1:]:
         p = pop.params
-        assert 0 <= p["du"].min() and p["du"].max() <= 4095 and p["dv"].max() <= 4095
+        assert p["du"].min() >= 0 and p["du"].max() <= 4095 and p["dv"].max() <= 4095
         assert 0 < p["vth"].max() <= 2**17 - 1
-        assert -4096 <= p["bias_mant"].min() and p["bias_mant"].max() <= 4095
+        assert p["bias_mant"].min() >= -4096 and p["bias_mant"].max() <= 4095
     for proj in compiled.core.projections:
         w = proj.weight
         assert w.min() >= -256 and w.max() <= 254 and np.all(w % 2 == 0)  # mixed 8-bit grid

@@ -18,10 +18,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+
 from neurodeploy.emulator.backends import lava_compat
 from neurodeploy.emulator.network import CoreNetwork, CorePopulation, CoreProjection
 from neurodeploy.emulator.simulate import simulate
-
 from neurodeploy.errors import NeurodeployError
 
 HAVE_LAVA = importlib.util.find_spec("lava") is not None
@@ -182,11 +182,22 @@ def random_case(draw):
 
 @pytest.mark.lava
 @skip_without_lava
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(random_case())
 def test_lava_matches_emulator_random(case):
     net, x, steps = case
     _compare(net, x, steps)
+
+
+@pytest.mark.lava
+@skip_without_lava
+def test_time_alignment_one_spike():
+    """An input spike at emulator step 0 reaches u at step 1 (Dense latency) in both backends."""
+    net = _net([1, 1], [_lif(1, du=4095, dv=4095, vth=131071)], [CoreProjection("p", "in", "h", np.array([[100]]))])
+    x = np.zeros((4, 1, 1), dtype=bool)
+    x[0] = True
+    ref = _compare(net, x, steps=4)
+    assert ref.u["h"][:, 0, 0].tolist() == [0, 100 * 64, 0, 0]
 
 
 @pytest.mark.lava
