@@ -225,9 +225,9 @@ def boards_cmd(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.
 
     Example: neurodeploy boards
     """
-    from neurodeploy.emulator.backends.board import list_boards
+    from neurodeploy.emulator.backends.board import detect_boards
 
-    boards, reason = list_boards()
+    boards, reason = detect_boards()
     if as_json:
         _emit_json({"boards": boards, "reason": reason})
     elif boards:
