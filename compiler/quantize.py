@@ -79,7 +79,18 @@ def quantize_float(ir: NetworkIR, latency: int = 0) -> tuple[CoreNetwork, list[L
     return CoreNetwork(pops, projs, list(ir.inputs), list(ir.outputs), numerics="float"), reports
 
 
-def _layer_scale(pop: Population, incoming: list[np.ndarray], w_exp_max: int) -> float:
+def _mantissa_top(bits: int) -> int:
+    """Largest mixed-sign mantissa with ``bits`` weight bits (254 for 8 bits)."""
+    return 256 - 2 ** (9 - bits)
+
+
+def _layer_scale(pop: Population, incoming: list[np.ndarray], bits: int, w_exp_max: int) -> float:
+    """The largest voltage scale the fields allow, stepped down so the largest weight is a full mantissa.
+
+    Putting the largest weight exactly on the top mantissa uses all weight bits (a weight trained on an
+    8-bit grid then lands on the chip's grid unchanged); it costs at most one bit of threshold precision,
+    which has 17.
+    """
     v_th_max = float(np.max(pop.v_th))
     if v_th_max <= 0:
         raise CompileError("threshold must be positive on a Loihi core", f"population {pop.name!r}",
@@ -91,7 +102,9 @@ def _layer_scale(pop: Population, incoming: list[np.ndarray], w_exp_max: int) ->
         scale = min(scale, lc.MAX_UV / (U_HEADROOM * (1 << lc.ACT_SHIFT) * u_bound))
     w_max = max((float(np.abs(w).max()) for w in incoming), default=0.0)
     if w_max > 0:
-        scale = min(scale, 254 * 2.0**w_exp_max / w_max)
+        top = _mantissa_top(bits)
+        scale = min(scale, top * 2.0**w_exp_max / w_max)
+        scale = top * 2.0 ** math.floor(math.log2(scale * w_max / top) + 1e-12) / w_max
     return scale
 
 
@@ -103,7 +116,7 @@ def _weights(weight: np.ndarray, scale: float, bits: int, exp_range: list[int],
     step_bits = 8 - bits + 1  # mixed sign mode drops this many low bits
     if w_max == 0:
         return np.zeros(weight.shape, dtype=np.int64), 0, 0
-    exp = math.ceil(math.log2(w_max / 254.0))  # smallest exponent that fits the largest weight
+    exp = math.ceil(math.log2(w_max / _mantissa_top(bits)) - 1e-9)  # smallest exponent that fits
     exp = int(np.clip(exp, exp_range[0], exp_range[1]))
     step = 2**step_bits
     mant = _round(target / (2.0**exp) / step, rng) * step
@@ -149,7 +162,7 @@ def quantize_loihi(
             bias_v = bias_v + pop.bias_u / pop.du
             if not exact:
                 rep.notes.append("affine bias into a synaptic current approximated by its steady state in v")
-        scale = _layer_scale(pop, [pr.weight for pr in incoming], w_exp_range[1])
+        scale = _layer_scale(pop, [pr.weight for pr in incoming], bits, w_exp_range[1])
         rep.scale = scale
         vth = np.clip(np.rint(scale * pop.v_th), 0, lc.VTH_RANGE[1]).astype(np.int64)
         rep.threshold_rel_error = float(np.max(np.abs(vth / scale - pop.v_th) / np.maximum(pop.v_th, 1e-30)))

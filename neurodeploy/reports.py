@@ -11,7 +11,7 @@ from neurodeploy.hw_profiles import Profile
 
 def cores_table(report: dict[str, Any]) -> Table:
     table = Table(title=f"Per-core resources on {report['profile']['name']}", title_justify="left")
-    for col in ("core", "neurons", "synapses", "memory words", "axons in", "axons out", "utilisation %", "blocks"):
+    for col in ("core", "neurons", "synapses", "mem words", "axons in", "axons out", "util %", "blocks"):
         table.add_column(col, justify="left" if col == "blocks" else "right")
     totals = [0, 0, 0, 0, 0]
     for c in report["cores"]:
@@ -25,8 +25,7 @@ def cores_table(report: dict[str, Any]) -> Table:
 
 def layers_table(report: dict[str, Any]) -> Table:
     table = Table(title="Quantization error per layer", title_justify="left")
-    for col in ("population", "scale λ", "projection", "weight_exp", "weight SNR dB", "saturated", "vth rel err",
-                "spike agreement"):
+    for col in ("population", "λ", "projection", "w_exp", "SNR dB", "clipped", "vth err", "agreement"):
         table.add_column(col, justify="left" if col in ("population", "projection") else "right")
     evaluation = report.get("evaluation", {}).get("layers", {})
     for layer in report["layers"]:

@@ -1,0 +1,127 @@
+"""``neurodeploy demo``: the whole pipeline on embedded defaults, with nothing downloaded.
+
+Train a small snnTorch network on Yin-Yang -> export to NIR -> compile for Loihi 2 -> run the test set on
+our emulator and on Lava -> report float vs chip accuracy, spike identity, resources and wall times.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+OUT_DIR = Path("out") / "demo"
+
+
+@dataclass
+class DemoResult:
+    float_accuracy: float
+    ideal_accuracy: float
+    chip_accuracy: float
+    lava_accuracy: float | None = None
+    lava_identical: bool | None = None
+    lava_mismatches: int | None = None
+    wall_seconds: dict[str, float] = field(default_factory=dict)
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+def _accuracy(counts: np.ndarray, labels: np.ndarray) -> float:
+    return float(np.mean(counts.argmax(axis=-1) == labels))
+
+
+def run_demo(console: Console, quick: bool = False, with_lava: bool = True, seed: int = 0,
+             out_dir: Path = OUT_DIR) -> DemoResult:
+    """Run the demo, print its figures, and write the NIR file and the artifact under ``out_dir``."""
+    import nir
+
+    import neurodeploy as nd
+    from neurodeploy.datasets import yin_yang_splits
+    from neurodeploy.reports import cores_table, layers_table
+    from neurodeploy.training import train_yinyang_snntorch
+
+    walls: dict[str, float] = {}
+    epochs = 8 if quick else 40
+    console.rule("[bold]neurodeploy demo[/]: snnTorch -> NIR -> Loihi 2 -> emulator and Lava")
+    start = time.perf_counter()
+    with Progress(TextColumn("training on Yin-Yang"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("train", total=epochs, status="")
+
+        def progress(epoch: int, loss: float, val: float) -> None:
+            bar.update(task, advance=1, status=f"loss {loss:.3f}  val {100 * val:.1f} %")
+
+        trained = train_yinyang_snntorch(epochs=epochs, seed=seed, progress=progress)
+    walls["train"] = time.perf_counter() - start
+
+    features, labels = yin_yang_splits()["test"]
+    spikes = trained.encoder.encode(features)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    graph = nd.from_torch(trained.module, spikes[:, 0], framework="snntorch")
+    nir.write(str(out_dir / "yinyang.nir"), graph)
+    compiled = nd.compile(graph, "loihi2", sample_inputs=spikes)
+    artifact = compiled.save(out_dir / "yinyang_loihi2.ndp")
+    walls["export + compile"] = time.perf_counter() - start
+
+    ideal = nd.run(nd.compile(graph, "ideal"), spikes)
+    walls["ideal emulator"] = ideal.wall_seconds
+    chip = nd.run(compiled, spikes, populations=None)
+    walls["loihi2 emulator"] = chip.wall_seconds
+    result = DemoResult(
+        float_accuracy=trained.test_accuracy,
+        ideal_accuracy=_accuracy(ideal.counts(), labels),
+        chip_accuracy=_accuracy(chip.counts(), labels),
+        wall_seconds=walls,
+        report=compiled.report,
+    )
+    if with_lava:
+        from neurodeploy.emulator.backends.lava import available
+
+        ok, reason = available()
+        if ok:
+            with console.status(f"running {spikes.shape[1]} test samples on Lava (Loihi2SimCfg fixed_pt)"):
+                lava = nd.run(compiled, spikes, backend="lava")
+            walls["lava"] = lava.wall_seconds
+            result.lava_accuracy = _accuracy(lava.counts(), labels)
+            result.lava_mismatches = sum(int(np.count_nonzero(lava.spikes[n] != chip.spikes[n])) for n in lava.spikes)
+            result.lava_identical = result.lava_mismatches == 0
+        else:
+            console.print(f"[yellow]Lava backend skipped[/]: {reason}")
+
+    _print(console, result, trained, compiled.report, spikes.shape, artifact)
+    console.print(cores_table(compiled.report))
+    console.print(layers_table(compiled.report))
+    return result
+
+
+def _print(console: Console, r: DemoResult, trained: Any, report: dict, shape: tuple, artifact: Path) -> None:
+    steps, samples, _ = shape
+    table = Table(title=f"Yin-Yang test set: {samples} samples x {steps} steps, "
+                        f"network {trained.encoder.n_inputs}-{trained.hidden}-3 LIF", title_justify="left")
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    table.add_row("float accuracy (snnTorch)", f"{100 * r.float_accuracy:.1f} %")
+    table.add_row("float reference (ideal profile, emulator)", f"{100 * r.ideal_accuracy:.1f} %")
+    table.add_row("chip accuracy (loihi2, emulator)", f"{100 * r.chip_accuracy:.1f} %")
+    table.add_row("change on chip", f"{100 * (r.chip_accuracy - r.float_accuracy):+.1f} points")
+    if r.lava_accuracy is not None:
+        table.add_row("chip accuracy (loihi2, Lava)", f"{100 * r.lava_accuracy:.1f} %")
+        verdict = "[green]identical[/]" if r.lava_identical else f"[red]{r.lava_mismatches} spikes differ[/]"
+        table.add_row("Lava vs emulator, every spike of every layer", verdict)
+    agree = report.get("evaluation", {}).get("layers", {})
+    for name, layer in agree.items():
+        table.add_row(f"spike agreement with float, {name}", f"{100 * layer['spike_agreement']:.2f} %")
+    for what, seconds in r.wall_seconds.items():
+        table.add_row(f"wall time: {what}", f"{seconds:.2f} s")
+    if "lava" in r.wall_seconds and r.wall_seconds["loihi2 emulator"] > 0:
+        ratio = r.wall_seconds["lava"] / r.wall_seconds["loihi2 emulator"]
+        table.add_row("emulator speed-up over Lava", f"{ratio:.0f}x")
+    console.print(table)
+    console.print(f"wrote {artifact} (and yinyang.nir beside it); the network was trained with 8-bit fake "
+                  "quantization of its weights in its last epochs")

@@ -1,0 +1,112 @@
+"""The command line as users run it: subprocesses, exit codes, one-line errors, no partial files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nir
+import numpy as np
+import pytest
+from conftest import lif_graph, spikes
+
+CLI = [sys.executable, "-m", "neurodeploy.cli"]
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, cwd=cwd, timeout=300,
+                          env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"})
+
+
+def assert_user_error(proc: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    text = " ".join(proc.stderr.split())
+    for fragment in fragments:
+        assert fragment in text, text
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("cli")
+    path = folder / "model.nir"
+    nir.write(str(path), lif_graph())
+    np.save(folder / "spikes.npy", spikes())
+    return path
+
+
+def test_profiles_list_show_validate(tmp_path: Path):
+    listed = cli("profiles", "--json")
+    assert listed.returncode == 0 and {"loihi2", "ideal"} <= {p["name"] for p in json.loads(listed.stdout)}
+    shown = cli("profiles", "show", "loihi2")
+    assert shown.returncode == 0 and "lava_lif" in shown.stdout and "davies2018" in shown.stdout
+    bad = tmp_path / "bad.toml"
+    bad.write_text('schema_version = 1\nname = "x"\ntitle = "x"\nkind = "digital"\ncore_model = "quantum"\n')
+    assert_user_error(cli("profiles", "validate", str(bad)), "core_model", str(bad))
+    assert_user_error(cli("profiles", "show", "loihi9"), "unknown profile", "loihi2")
+
+
+def test_compile_inspect_run(model: Path, tmp_path: Path):
+    out = tmp_path / "m.ndp"
+    done = cli("compile", str(model), "--profile", "loihi2", "-o", str(out), "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["artifact"] == str(out) and report["cores"][0]["neurons"] == 33
+    inspected = cli("inspect", str(out), "--json")
+    assert inspected.returncode == 0 and json.loads(inspected.stdout)["profile"]["name"] == "loihi2"
+    result = tmp_path / "out.npz"
+    ran = cli("run", str(out), "-i", str(model.parent / "spikes.npy"), "-o", str(result), "--record", "spikes,v",
+              "--json")
+    assert ran.returncode == 0, ran.stderr
+    with np.load(result) as data:
+        assert data["spikes/lif_1"].shape == (40, 16, 3) and "v/lif" in data
+    assert json.loads(ran.stdout)["backend"] == "emulator"
+
+
+def test_compile_bad_inputs(model: Path, tmp_path: Path):
+    out = tmp_path / "never.ndp"
+    assert_user_error(cli("compile", str(tmp_path / "missing.nir"), "-o", str(out)), "file not found")
+    text = tmp_path / "notes.nir"
+    text.write_text("not a graph")
+    assert_user_error(cli("compile", str(text), "-o", str(out)), "not a NIR file", str(text))
+    truncated = tmp_path / "truncated.nir"
+    truncated.write_bytes(model.read_bytes()[:600])
+    assert_user_error(cli("compile", str(truncated), "-o", str(out)), "malformed", str(truncated))
+    assert_user_error(cli("compile", str(model), "--profile", "loihi9", "-o", str(out)), "unknown profile")
+    assert_user_error(cli("compile", str(model), "--reset", "subtract", "-o", str(out)), "reset mode")
+    assert_user_error(cli("compile", str(model), "--dt", "-1", "-o", str(out)), "dt must be a positive")
+    assert not out.exists()
+    assert_user_error(cli("compile"), "Missing argument")
+
+
+def test_run_and_inspect_bad_inputs(model: Path, tmp_path: Path):
+    artifact = tmp_path / "m.ndp"
+    assert cli("compile", str(model), "-o", str(artifact)).returncode == 0
+    wrong = tmp_path / "wrong.npy"
+    np.save(wrong, np.zeros((10, 2, 7)))
+    result = tmp_path / "out.npz"
+    ran = cli("run", str(artifact), "-i", str(wrong), "-o", str(result))
+    assert_user_error(ran, "does not fit", "(time, batch, 5)")
+    assert_user_error(cli("run", str(artifact), "-i", str(tmp_path / "none.npy")), "input file not found")
+    assert_user_error(cli("run", str(artifact), "-i", str(model.parent / "spikes.npy"), "--backend", "gpu"),
+                      "unknown backend")
+    assert not result.exists()
+    corrupt = tmp_path / "corrupt.ndp"
+    corrupt.write_bytes(artifact.read_bytes()[:1000])
+    assert_user_error(cli("inspect", str(corrupt)), str(corrupt))
+    assert_user_error(cli("inspect", str(model)), "not a neurodeploy compiled artifact")
+
+
+def test_boards_reports_why_there_is_none():
+    done = cli("boards", "--json")
+    assert done.returncode == 0
+    data = json.loads(done.stdout)
+    assert data["boards"] == [] and data["reason"]
+
+
+def test_every_verb_has_help_with_an_example():
+    for verb in ("compile", "inspect", "run", "boards", "demo"):
+        done = cli(verb, "--help")
+        assert done.returncode == 0 and "Example" in done.stdout, verb
