@@ -4,6 +4,11 @@ Layout: root attributes (format, schema_version, neurodeploy_version, created, c
 ``core/`` groups with one subgroup per population and projection; ``profile`` (the TOML snapshot);
 ``conventions`` and ``report`` as JSON attributes. The checksum is a SHA-256 over every dataset and
 attribute except itself, so a flipped bit or a truncated file is caught on load.
+
+A projection's ``weight`` is a dataset (dense) or, for scipy.sparse weights, a group with the CSR arrays
+``data``, ``indices``, ``indptr`` and ``shape`` (attribute ``format = "csr"``). Files holding a CSR
+weight are written as schema version 2, all others as version 1, so a release that reads only version
+1 says so instead of failing on a missing dataset; this release reads both.
 """
 
 from __future__ import annotations
@@ -19,12 +24,14 @@ from typing import Any
 import h5py
 import numpy as np
 
+from neurodeploy.compiler import weights as wt
 from neurodeploy.compiler.ir import Conventions, NetworkIR, Population, Projection
 from neurodeploy.emulator.network import CoreNetwork, CorePopulation, CoreProjection
 from neurodeploy.errors import ArtifactError
 
 FORMAT = "neurodeploy-compiled"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # newest layout written (2 adds CSR weights)
+READABLE_VERSIONS = (1, 2)
 
 
 def _digest(root: h5py.Group) -> str:
@@ -62,16 +69,42 @@ def _write_population(group: h5py.Group, attrs: dict[str, Any], params: dict[str
         group.create_dataset(key, data=np.asarray(value))
 
 
+def _write_weight(group: h5py.Group, weight: Any) -> None:
+    if wt.is_sparse(weight):
+        c = wt.csr(weight)
+        sub = group.create_group("weight")
+        sub.attrs["format"] = "csr"
+        for key, value in (("data", c.data), ("indices", c.indices), ("indptr", c.indptr),
+                           ("shape", np.asarray(c.shape, dtype=np.int64))):
+            sub.create_dataset(key, data=value)
+    else:
+        group.create_dataset("weight", data=np.asarray(weight))
+
+
+def _read_weight(group: h5py.Group) -> Any:
+    item = group["weight"]
+    if isinstance(item, h5py.Group):
+        if item.attrs.get("format") != "csr":
+            raise ValueError(f"unknown weight format {item.attrs.get('format')!r}")
+        import scipy.sparse as sp
+
+        shape = tuple(int(v) for v in item["shape"][()])
+        return sp.csr_matrix((item["data"][()], item["indices"][()], item["indptr"][()]), shape=shape)
+    return item[()]
+
+
 def _write_ir(group: h5py.Group, ir: NetworkIR) -> None:
     group.attrs["inputs"] = json.dumps(ir.inputs)
     group.attrs["outputs"] = json.dumps(ir.outputs)
     for i, pop in enumerate(ir.populations):
         attrs = {"name": pop.name, "size": pop.size, "kind": pop.kind, "reset": pop.reset,
-                 "source_node": pop.source_node}
+                 "source_node": pop.source_node, "reset_rule": pop.reset_rule, "reset_delay": pop.reset_delay}
         _write_population(group.create_group(f"populations/{i:04d}"), attrs, pop.params())
     for i, pr in enumerate(ir.projections):
         attrs = {"name": pr.name, "src": pr.src, "dst": pr.dst, "delay": pr.delay, "source_node": pr.source_node}
-        _write_population(group.create_group(f"projections/{i:04d}"), attrs, {"weight": pr.weight})
+        sub = group.create_group(f"projections/{i:04d}")
+        _write_population(sub, attrs, {})
+        _write_weight(sub, pr.weight)
 
 
 def _write_core(group: h5py.Group, core: CoreNetwork) -> None:
@@ -80,12 +113,15 @@ def _write_core(group: h5py.Group, core: CoreNetwork) -> None:
     group.attrs["numerics"] = core.numerics
     for i, pop in enumerate(core.populations):
         attrs = {"name": pop.name, "size": pop.size, "model": pop.model, "reset": pop.reset,
-                 "spiking": pop.spiking, "scale": pop.scale}
+                 "spiking": pop.spiking, "scale": pop.scale, "lag": -1 if pop.lag is None else pop.lag,
+                 "reset_rule": pop.reset_rule, "reset_delay": pop.reset_delay}
         _write_population(group.create_group(f"populations/{i:04d}"), attrs, pop.params)
     for i, pr in enumerate(core.projections):
         attrs = {"name": pr.name, "src": pr.src, "dst": pr.dst, "delay": pr.delay, "weight_exp": pr.weight_exp,
                  "num_weight_bits": pr.num_weight_bits, "sign_mode": pr.sign_mode}
-        _write_population(group.create_group(f"projections/{i:04d}"), attrs, {"weight": pr.weight})
+        sub = group.create_group(f"projections/{i:04d}")
+        _write_population(sub, attrs, {})
+        _write_weight(sub, pr.weight)
 
 
 def write_artifact(path: str | Path, ir: NetworkIR, core: CoreNetwork, profile_text: str,
@@ -102,7 +138,8 @@ def write_artifact(path: str | Path, ir: NetworkIR, core: CoreNetwork, profile_t
     try:
         with h5py.File(tmp, "w") as f:
             f.attrs["format"] = FORMAT
-            f.attrs["schema_version"] = SCHEMA_VERSION
+            sparse = any(wt.is_sparse(p.weight) for p in [*ir.projections, *core.projections])
+            f.attrs["schema_version"] = SCHEMA_VERSION if sparse else 1
             f.attrs["neurodeploy_version"] = version
             f.attrs["conventions"] = json.dumps(ir.conventions.to_dict())
             f.attrs["profile"] = profile_text
@@ -127,6 +164,18 @@ def _json_default(obj: object) -> object:
     if isinstance(obj, np.ndarray):
         return obj.tolist()
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def _lag(group: h5py.Group) -> int | None:
+    """A population's recorded lag; files written before it was stored derive it from delays (None)."""
+    lag = int(group.attrs.get("lag", -1))
+    return None if lag < 0 else lag
+
+
+def _reset_rule(group: h5py.Group) -> dict[str, Any]:
+    """A population's reset rule and delay; files written before they were stored used NIR's rule."""
+    return {"reset_rule": str(group.attrs.get("reset_rule", "nir")),
+            "reset_delay": bool(group.attrs.get("reset_delay", False))}
 
 
 def _members(group: h5py.Group, kind: str) -> list[h5py.Group]:
@@ -154,27 +203,30 @@ def read_artifact(path: str | Path) -> dict[str, Any]:
                 raise ArtifactError("not a neurodeploy compiled artifact", where,
                                     "compile a NIR file first: neurodeploy compile MODEL.nir --profile loihi2")
             version = int(f.attrs.get("schema_version", -1))
-            if version != SCHEMA_VERSION:
+            if version not in READABLE_VERSIONS:
                 raise ArtifactError(f"artifact schema version {version} is not supported (this release reads "
-                                    f"{SCHEMA_VERSION})", where, "recompile the model with this release")
+                                    f"{', '.join(map(str, READABLE_VERSIONS))})", where,
+                                    "recompile the model with this release")
             if f.attrs.get("checksum") != _digest(f):
                 raise ArtifactError("checksum mismatch: the file was modified or corrupted", where,
                                     "recompile the model, or restore the file from a backup")
             conventions = Conventions.from_dict(json.loads(f.attrs["conventions"]))
             ir_group, core_group = f["ir"], f["core"]
             ir_pops = [Population(name=str(g.attrs["name"]), size=int(g.attrs["size"]), kind=str(g.attrs["kind"]),
-                                  reset=str(g.attrs["reset"]), source_node=str(g.attrs["source_node"]), **_params(g))
+                                  reset=str(g.attrs["reset"]), source_node=str(g.attrs["source_node"]),
+                                  **_reset_rule(g), **_params(g))
                        for g in _members(ir_group, "populations")]
-            ir_projs = [Projection(str(g.attrs["name"]), str(g.attrs["src"]), str(g.attrs["dst"]), g["weight"][()],
+            ir_projs = [Projection(str(g.attrs["name"]), str(g.attrs["src"]), str(g.attrs["dst"]), _read_weight(g),
                                    int(g.attrs["delay"]), str(g.attrs["source_node"]))
                         for g in _members(ir_group, "projections")]
             ir = NetworkIR(ir_pops, ir_projs, json.loads(ir_group.attrs["inputs"]),
                            json.loads(ir_group.attrs["outputs"]), conventions)
             core_pops = [CorePopulation(str(g.attrs["name"]), int(g.attrs["size"]), str(g.attrs["model"]), _params(g),
-                                        str(g.attrs["reset"]), bool(g.attrs["spiking"]), float(g.attrs["scale"]))
+                                        str(g.attrs["reset"]), bool(g.attrs["spiking"]), float(g.attrs["scale"]),
+                                        _lag(g), **_reset_rule(g))
                          for g in _members(core_group, "populations")]
             core_projs = [CoreProjection(str(g.attrs["name"]), str(g.attrs["src"]), str(g.attrs["dst"]),
-                                         g["weight"][()], int(g.attrs["delay"]), int(g.attrs["weight_exp"]),
+                                         _read_weight(g), int(g.attrs["delay"]), int(g.attrs["weight_exp"]),
                                          int(g.attrs["num_weight_bits"]), str(g.attrs["sign_mode"]))
                           for g in _members(core_group, "projections")]
             core = CoreNetwork(core_pops, core_projs, json.loads(core_group.attrs["inputs"]),
@@ -185,5 +237,5 @@ def read_artifact(path: str | Path) -> dict[str, Any]:
             }
         except ArtifactError:
             raise
-        except (KeyError, ValueError, TypeError, OSError) as exc:
+        except (KeyError, ValueError, TypeError, OSError, RuntimeError) as exc:
             raise ArtifactError(f"artifact is incomplete or malformed: {exc}", where, "recompile the model") from None

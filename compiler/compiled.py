@@ -1,6 +1,7 @@
 """The compile pipeline and its product, CompiledNetwork.
 
-normalize -> rules -> quantize -> place (-> evaluate against the float reference on sample inputs).
+normalize -> rules -> quantize (or scale search) -> place -> placement rules (-> evaluate against the
+float reference on sample inputs).
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ import nir
 import numpy as np
 
 from neurodeploy._version import __version__
+from neurodeploy.compiler import weights as wt
 from neurodeploy.compiler.artifact import read_artifact, write_artifact
 from neurodeploy.compiler.ir import Conventions, NetworkIR
 from neurodeploy.compiler.normalize import normalize
 from neurodeploy.compiler.place import Placement, place
-from neurodeploy.compiler.quantize import LayerQuantization, quantize
-from neurodeploy.compiler.rules import Violation, check
+from neurodeploy.compiler.quantize import LayerQuantization, check_core_model, quantize
+from neurodeploy.compiler.rules import Violation, check, check_placement
 from neurodeploy.emulator.network import CoreNetwork
 from neurodeploy.errors import CompileError
 from neurodeploy.hw_profiles import Profile, get, parse_profile
@@ -46,7 +48,7 @@ class CompiledNetwork:
     @property
     def report(self) -> dict[str, Any]:
         """Everything a user asks after compiling, as plain JSON-ready data."""
-        weights = sum(int(np.count_nonzero(p.weight)) for p in self.core.projections)
+        weights = sum(wt.nnz(p.weight) for p in self.core.projections)
         footprint_bits = sum(c.memory_words * 64 for c in self.placement.cores)
         out: dict[str, Any] = {
             "profile": {"name": self.profile.name, "title": self.profile.title, "core_model": self.profile.core_model},
@@ -102,29 +104,54 @@ def compile_graph(
     *,
     dt: float | None = None,
     reset: str | None = None,
+    reset_rule: str | None = None,
+    loop_delay: str | None = None,
     rounding: str = "nearest",
     seed: int = 0,
+    per_channel: bool = False,
+    scale_search: bool = False,
     placement: dict[str, list[int]] | None = None,
     sample_inputs: np.ndarray | None = None,
     strict: bool = True,
 ) -> CompiledNetwork:
-    """Map a NIR graph onto a profile. With ``strict``, any design-rule violation raises CompileError."""
+    """Map a NIR graph onto a profile. With ``strict``, any design-rule violation raises CompileError.
+
+    ``reset_rule`` ("nir", "snntorch", "snntorch_leaky") overrides the rule recorded per node
+    (``compiler.ir``). ``per_channel`` gives every neuron its own quantization scale; ``scale_search``
+    tries scale factors per layer on ``sample_inputs`` and keeps those closest to the float reference
+    (see ``compiler.scale_search``).
+    """
     start = time.perf_counter()
     prof = get(profile)
-    ir = graph if isinstance(graph, NetworkIR) else normalize(graph, dt=dt, reset=reset)
+    check_core_model(prof)
+    if isinstance(graph, NetworkIR):
+        ir = graph
+    else:
+        ir = normalize(graph, dt=dt, reset=reset, reset_rule=reset_rule, loop_delay=loop_delay)
     violations = check(ir, prof)
-    errors = [v for v in violations if v.severity == "error"]
-    if errors and strict:
-        first = errors[0]
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise CompileError(f"does not fit {prof.name}: {first.rule} is {first.actual}, limit {first.limit}{more}",
-                           f"node {first.node!r}", first.hint)
-    core, quant = quantize(ir, prof, rounding=rounding, seed=seed)
+    _raise_errors(violations, prof, strict)
+    if scale_search:
+        from neurodeploy.compiler.scale_search import search_scales
+
+        core, quant = search_scales(ir, prof, sample_inputs, rounding, seed, per_channel)
+    else:
+        core, quant = quantize(ir, prof, rounding=rounding, seed=seed, per_channel=per_channel)
     placed = place(ir, prof, placement)
-    compiled = CompiledNetwork(ir, core, prof, placed, quant, violations)
+    late = check_placement(ir, placed, prof)
+    _raise_errors(late, prof, strict)
+    compiled = CompiledNetwork(ir, core, prof, placed, quant, violations + late)
     if sample_inputs is not None:
         from neurodeploy.compiler.evaluate import evaluate
 
         compiled.evaluation = evaluate(compiled, sample_inputs)
     compiled.compile_seconds = time.perf_counter() - start
     return compiled
+
+
+def _raise_errors(violations: list[Violation], prof: Profile, strict: bool) -> None:
+    errors = [v for v in violations if v.severity == "error"]
+    if errors and strict:
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise CompileError(f"does not fit {prof.name}: {first.rule} is {first.actual}, limit {first.limit}{more}",
+                           first.node if first.node.startswith("core ") else f"node {first.node!r}", first.hint)

@@ -12,7 +12,22 @@ Neuron model (the Loihi CUBA form; NIR's LIF, CubaLIF, IF, LI map onto it exactl
     s  = v > v_th            (spiking populations only)
     v <- v_reset where s     (reset = "zero")   or   v <- v - v_th where s   (reset = "subtract")
 
+That reset is ``reset_rule = "nir"``. snnTorch resets differently (``"snntorch"``, ``"snntorch_leaky"``):
+the reset signal r = v_prev > v_th comes from the membrane stored at the end of the previous step and
+acts inside the update, before the spike test; with ``reset_delay=False`` the spiking step then
+subtracts (or clears) once more, minus what r already did::
+
+    v_prev <- 0 where r                                  (zero reset, "snntorch_leaky" only: Leaky)
+    v' = (1 - dv) * v_prev + u + bias_v
+    v' <- v' - v_th where r  (subtract)    v' <- 0 where r  (zero, "snntorch": Synaptic, RLeaky, RSynaptic)
+    s  = v' > v_th
+    reset_delay:  v <- v'
+    otherwise:    v <- v' - (s - r) * v_th  (subtract)    v <- v' - (s - r) * v'  (zero)
+
+snnTorch has no reset potential, so the snnTorch rules require v_reset = 0.
+
 ``a_in`` is the sum over incoming projections of ``W @ s_src`` delayed by the projection's delay.
+Weights are dense numpy arrays or, for large conv layers, scipy.sparse CSR (see ``compiler.weights``).
 """
 
 from __future__ import annotations
@@ -23,6 +38,10 @@ from typing import Literal
 import numpy as np
 
 ResetMode = Literal["zero", "subtract"]
+ResetRule = Literal["nir", "snntorch", "snntorch_leaky"]
+RESET_RULES = ("nir", "snntorch", "snntorch_leaky")
+LoopDelay = Literal["into_neuron", "out_of_neuron"]
+LOOP_DELAYS = ("into_neuron", "out_of_neuron")
 PopulationKind = Literal["input", "cuba_lif", "cuba_li"]
 
 
@@ -33,8 +52,14 @@ class Conventions:
     dt: float = 1e-4
     reset: ResetMode = "zero"
     reset_delay: bool = False
+    # How the reset acts (see the module docstring); a neuron node's metadata ``neurodeploy.reset_rule`` /
+    # ``neurodeploy.reset_delay`` overrides these per population. NIR files without it: "nir".
+    reset_rule: ResetRule = "nir"
     integrator: Literal["euler"] = "euler"
-    loop_delay: Literal["into_neuron"] = "into_neuron"
+    # Where a loop's one-step delay sits. Observable only through a bias inside the loop: "into_neuron"
+    # (nirtorch, Norse) delivers the loop's linear output of step t - 1, so that bias is missing at step 0;
+    # "out_of_neuron" (snnTorch's RLeaky/RSynaptic: recurrent(spk_prev) + b) delays the spikes only.
+    loop_delay: LoopDelay = "into_neuron"
     source: str = "unknown"
     assumed: tuple[str, ...] = ()
 
@@ -48,6 +73,7 @@ class Conventions:
         data = dict(data)
         data["assumed"] = tuple(data.get("assumed", ()))
         data["reset_delay"] = bool(data.get("reset_delay", False))
+        data["reset_rule"] = str(data.get("reset_rule", "nir"))  # artifacts written before the rule existed
         data["dt"] = float(data["dt"])
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
@@ -67,6 +93,8 @@ class Population:
     bias_v: np.ndarray | None = None
     reset: ResetMode = "zero"
     source_node: str = ""
+    reset_rule: ResetRule = "nir"
+    reset_delay: bool = False
 
     PARAMS = ("du", "dv", "v_th", "v_reset", "bias_u", "bias_v")
 
@@ -89,7 +117,7 @@ class Projection:
     name: str
     src: str
     dst: str
-    weight: np.ndarray
+    weight: np.ndarray  # or scipy.sparse.csr_matrix
     delay: int = 0
     source_node: str = ""
 

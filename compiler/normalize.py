@@ -1,30 +1,30 @@
-"""NIR graph -> NetworkIR: flatten, order, broadcast, and fix the conventions a file leaves out.
+"""NIR graph -> NetworkIR: flatten, infer shapes, order, and fix the conventions a file leaves out.
 
-Linear nodes (Affine, Linear, Scale, Flatten) between two neuron nodes are folded into one
-projection; each neuron node becomes a population in the Loihi CUBA form (see ``compiler.ir``)::
-
-    CubaLIF: du = dt/tau_syn, dv = dt/tau_mem, weight gain g = w_in*(dt/tau_syn)*r*(dt/tau_mem)
-    LIF:     du = 1,          dv = dt/tau,     g = r*dt/tau
-    IF:      du = 1,          dv = 0,          g = r            (v += r*I per step, snnTorch's reading)
-    bias_v = v_leak*dv, bias_u = g*(affine bias)
-
-This is the forward-Euler step snnTorch and Norse both use, rewritten with u = r*(dt/tau_mem)*I.
+Neuron nodes (``compiler.lower_neurons``) become populations; every chain of stateless nodes between
+two of them (``compiler.lower_linear``: Affine, Linear, Scale, Flatten, Conv, pooling, Delay) folds
+into projections, one per (source population, delay in steps). Several edges into a node are summed.
+A projection closing a loop (its source is not before its target in data-flow order) gets one step of
+delay; ``Conventions.loop_delay`` says whether a bias inside that loop also waits a step.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import dataclass
 
 import nir
 import numpy as np
 
-from neurodeploy.compiler.ir import Conventions, NetworkIR, Population, Projection
+from neurodeploy.compiler import weights as wt
+from neurodeploy.compiler.ir import LOOP_DELAYS, RESET_RULES, Conventions, NetworkIR, Population, Projection
+from neurodeploy.compiler.lower_linear import LINEAR_TYPES, LinearMap, arriving_shape, infer_shapes, linear_map
+from neurodeploy.compiler.lower_neurons import NEURON_TYPES, bias_clock, population
 from neurodeploy.errors import CompileError
 
-NEURON_TYPES = (nir.LIF, nir.CubaLIF, nir.IF, nir.LI, nir.CubaLI)
-LINEAR_TYPES = (nir.Affine, nir.Linear, nir.Scale, nir.Flatten)
 META_PREFIX = "neurodeploy."
+SUPPORTED = "Input, Output, Affine, Linear, Scale, Flatten, Conv1d, Conv2d, SumPool2d, AvgPool2d, Delay, " \
+            "LIF, CubaLIF, IF, LI, CubaLI, I, Threshold, nested NIRGraph"
 
 
 def resolve_conventions(graph: nir.NIRGraph, **explicit: object) -> Conventions:
@@ -33,7 +33,7 @@ def resolve_conventions(graph: nir.NIRGraph, **explicit: object) -> Conventions:
     values: dict[str, object] = {}
     assumed: list[str] = []
     defaults = Conventions()
-    for key in ("dt", "reset", "reset_delay", "integrator", "source"):
+    for key in ("dt", "reset", "reset_delay", "reset_rule", "integrator", "loop_delay", "source"):
         if explicit.get(key) is not None:
             values[key] = explicit[key]
         elif META_PREFIX + key in meta:
@@ -42,12 +42,21 @@ def resolve_conventions(graph: nir.NIRGraph, **explicit: object) -> Conventions:
             values[key] = getattr(defaults, key)
             if key in ("dt", "reset"):
                 assumed.append(key)
+    if (values["reset_rule"] == "nir" and META_PREFIX + "reset_rule" not in meta and explicit.get("reset_rule") is None
+            and values["source"] == "snntorch" and (values["reset"] == "subtract" or values["reset_delay"])):
+        assumed.append("reset_rule")  # an snnTorch export from before the rule was recorded: NIR's rule differs
     values["assumed"] = tuple(assumed)
     conv = Conventions.from_dict(values)
     if not (math.isfinite(conv.dt) and conv.dt > 0):
         raise CompileError(f"dt must be a positive number, got {conv.dt!r}", "conventions.dt", "pass dt=... in seconds")
     if conv.reset not in ("zero", "subtract"):
         raise CompileError(f"unknown reset mode {conv.reset!r}", "conventions.reset", 'use "zero" or "subtract"')
+    if conv.reset_rule not in RESET_RULES:
+        raise CompileError(f"unknown reset rule {conv.reset_rule!r}", "conventions.reset_rule",
+                           f"use one of {', '.join(RESET_RULES)}")
+    if conv.loop_delay not in LOOP_DELAYS:
+        raise CompileError(f"unknown loop_delay {conv.loop_delay!r}", "conventions.loop_delay",
+                           f"use one of {', '.join(LOOP_DELAYS)}")
     if assumed:
         warnings.warn(
             f"the NIR graph does not record {' and '.join(assumed)}; assuming "
@@ -58,31 +67,10 @@ def resolve_conventions(graph: nir.NIRGraph, **explicit: object) -> Conventions:
     return conv
 
 
-def flatten_graph(graph: nir.NIRGraph, prefix: str = "") -> tuple[dict[str, nir.NIRNode], list[tuple[str, str]]]:
-    """Inline nested graphs with dotted names; edges into/out of a subgraph hit its Input/Output nodes."""
-    nodes: dict[str, nir.NIRNode] = {}
-    edges: list[tuple[str, str]] = []
-    entry: dict[str, list[str]] = {}
-    exit_: dict[str, list[str]] = {}
-    for name, node in graph.nodes.items():
-        full = prefix + name
-        if isinstance(node, nir.NIRGraph):
-            sub_nodes, sub_edges = flatten_graph(node, full + ".")
-            nodes.update(sub_nodes)
-            edges.extend(sub_edges)
-            entry[name] = [n for n, v in sub_nodes.items() if isinstance(v, nir.Input)]
-            exit_[name] = [n for n, v in sub_nodes.items() if isinstance(v, nir.Output)]
-        else:
-            nodes[full] = node
-    for src, dst in graph.edges:
-        srcs = exit_.get(src, [prefix + src])
-        dsts = entry.get(dst, [prefix + dst])
-        edges.extend((s, d) for s in srcs for d in dsts)
-    if prefix:
-        return nodes, edges
-    # Inner Input/Output nodes of inlined subgraphs are pass-through: splice them out.
-    inner = [n for n, v in nodes.items() if "." in n and isinstance(v, (nir.Input, nir.Output))]
-    for name in inner:
+def flatten_graph(graph: nir.NIRGraph) -> tuple[dict[str, nir.NIRNode], list[tuple[str, str]]]:
+    """Inline nested graphs with dotted names; edges into/out of a subgraph pass through its Input/Output."""
+    nodes, edges, ports = _inline(graph, "")
+    for name in ports:  # the inner Input/Output nodes are pass-through: splice them out
         ins = [s for s, d in edges if d == name]
         outs = [d for s, d in edges if s == name]
         edges = [(s, d) for s, d in edges if name not in (s, d)] + [(s, d) for s in ins for d in outs]
@@ -90,87 +78,71 @@ def flatten_graph(graph: nir.NIRGraph, prefix: str = "") -> tuple[dict[str, nir.
     return nodes, edges
 
 
-def _vector(node_name: str, field: str, value: object, size: int, positive: bool = False) -> np.ndarray:
-    arr = np.asarray(value, dtype=float)
-    if arr.size == 1:
-        arr = np.full(size, float(arr.reshape(-1)[0]))
-    arr = arr.reshape(-1)
-    if arr.size != size:
-        raise CompileError(f"{field} has {arr.size} values for a layer of {size} neurons", f"node {node_name!r}",
-                           "give one value per neuron or a scalar")
-    if not np.all(np.isfinite(arr)):
-        raise CompileError(f"{field} contains NaN or inf", f"node {node_name!r}", "replace them with finite numbers")
-    if positive and np.any(arr <= 0):
-        raise CompileError(f"{field} must be > 0 (got {arr.min():g})", f"node {node_name!r}",
-                           "time constants are in seconds and must be positive")
-    return arr
+def _inline(graph: nir.NIRGraph, prefix: str) -> tuple[dict[str, nir.NIRNode], list[tuple[str, str]], list[str]]:
+    nodes: dict[str, nir.NIRNode] = {}
+    edges: list[tuple[str, str]] = []
+    ports: list[str] = []
+    entry: dict[str, list[str]] = {}
+    exit_: dict[str, list[str]] = {}
+    for name, node in graph.nodes.items():
+        full = prefix + name
+        if isinstance(node, nir.NIRGraph):
+            sub_nodes, sub_edges, sub_ports = _inline(node, full + ".")
+            nodes.update(sub_nodes)
+            edges.extend(sub_edges)
+            ports.extend(sub_ports)
+            entry[name] = [full + "." + n for n, v in node.nodes.items() if isinstance(v, nir.Input)]
+            exit_[name] = [full + "." + n for n, v in node.nodes.items() if isinstance(v, nir.Output)]
+            ports.extend(entry[name] + exit_[name])
+        else:
+            nodes[full] = node
+    for src, dst in graph.edges:
+        srcs = exit_.get(src, [prefix + src])
+        dsts = entry.get(dst, [prefix + dst])
+        edges.extend((s, d) for s in srcs for d in dsts)
+    return nodes, edges, ports
 
 
-def _neuron_size(name: str, node: nir.NIRNode) -> int:
-    field = {nir.LIF: "tau", nir.CubaLIF: "tau_mem", nir.IF: "r", nir.LI: "tau", nir.CubaLI: "tau_mem"}[type(node)]
-    return int(np.asarray(getattr(node, field)).size)
+@dataclass
+class _Path:
+    """What reaches a node from one population: op (None = identity) @ spikes, ``delay`` steps late."""
+
+    origin: str
+    op: wt.Matrix | None
+    delay: int
 
 
-def _population(name: str, node: nir.NIRNode, size: int, dt: float, reset: str) -> tuple[Population, np.ndarray]:
-    """The population for a neuron node and its per-neuron input gain g."""
-    if isinstance(node, (nir.CubaLIF, nir.CubaLI)):
-        a = dt / _vector(name, "tau_syn", node.tau_syn, size, positive=True)
-        b = dt / _vector(name, "tau_mem", node.tau_mem, size, positive=True)
-        w_in = _vector(name, "w_in", node.w_in, size)
-        gain = w_in * a * _vector(name, "r", node.r, size) * b
-        du, dv = a, b
-    elif isinstance(node, (nir.LIF, nir.LI)):
-        b = dt / _vector(name, "tau", node.tau, size, positive=True)
-        du, dv, gain = np.ones(size), b, _vector(name, "r", node.r, size) * b
-    else:  # IF
-        du, dv, gain = np.ones(size), np.zeros(size), _vector(name, "r", node.r, size)
-    spiking = isinstance(node, (nir.LIF, nir.CubaLIF, nir.IF))
-    v_leak = np.zeros(size) if isinstance(node, nir.IF) else _vector(name, "v_leak", node.v_leak, size)
-    v_th = _vector(name, "v_threshold", node.v_threshold, size) if spiking else np.full(size, np.inf)
-    v_reset_raw = getattr(node, "v_reset", None)
-    v_reset = np.zeros(size) if v_reset_raw is None else _vector(name, "v_reset", v_reset_raw, size)
-    if np.any(du > 1) or np.any(dv > 1):
-        raise CompileError("a time constant is shorter than dt, so forward Euler is unstable", f"node {name!r}",
-                           "use a smaller dt or a longer time constant")
-    pop = Population(
-        name=name, size=size, kind="cuba_lif" if spiking else "cuba_li",
-        du=du, dv=dv, v_th=v_th, v_reset=v_reset, bias_u=np.zeros(size), bias_v=v_leak * dv,
-        reset=reset, source_node=name,
-    )
-    return pop, gain
+Biases = dict[int, np.ndarray]  # delay in steps -> constant input (a bias behind a Delay arrives late)
 
 
-def _linear_map(name: str, node: nir.NIRNode, n_in: int) -> tuple[np.ndarray, np.ndarray]:
-    """(matrix, bias) of a linear node acting on a flat vector of n_in values."""
-    if isinstance(node, nir.Flatten):
-        return np.eye(n_in), np.zeros(n_in)
-    if isinstance(node, nir.Scale):
-        scale = _vector(name, "scale", node.scale, n_in)
-        return np.diag(scale), np.zeros(n_in)
-    weight = np.asarray(node.weight, dtype=float)
-    if weight.ndim != 2 or weight.shape[1] != n_in:
-        raise CompileError(f"weight shape {weight.shape} does not accept {n_in} inputs", f"node {name!r}",
-                           "check the layer sizes on both sides of this node")
-    if not np.all(np.isfinite(weight)):
-        raise CompileError("weight contains NaN or inf", f"node {name!r}", "replace them with finite numbers")
-    bias = np.zeros(weight.shape[0])
-    if isinstance(node, nir.Affine) and node.bias is not None:
-        bias = _vector(name, "bias", node.bias, weight.shape[0])
-    return weight, bias
+def _through(lin: LinearMap, path: _Path, n_origin: int) -> list[_Path]:
+    op = lin.apply(path.op, n_origin)
+    if lin.delays is None:
+        return [_Path(path.origin, op, path.delay)]
+    values = np.unique(lin.delays)
+    if values.size == 1:
+        return [_Path(path.origin, op, path.delay + int(values[0]))]
+    full = wt.identity(n_origin) if op is None else op  # per-element delays: one path per distinct delay
+    return [_Path(path.origin, wt.scale_rows(full, (lin.delays == d).astype(float)), path.delay + int(d))
+            for d in values]
 
 
-def _input_size(name: str, node: nir.Input) -> int:
-    shape = np.asarray(node.input_type.get("input", []), dtype=int).reshape(-1)
-    if shape.size == 0 or np.any(shape <= 0):
-        raise CompileError(f"input shape {shape.tolist()} is empty or non-positive", f"node {name!r}",
-                           "give the Input node a shape such as [4]")
-    return int(np.prod(shape))
+def _bias_through(lin: LinearMap, biases: Biases) -> Biases:
+    """Upstream constant inputs through the node (shifted by its delays), plus the node's own bias."""
+    out: Biases = {}
+    for d, vec in biases.items():
+        moved = lin.apply_vector(vec)
+        if lin.delays is None:
+            out[d] = out.get(d, 0) + moved
+            continue
+        for k in np.unique(lin.delays):
+            out[d + int(k)] = out.get(d + int(k), 0) + moved * (lin.delays == k)
+    if lin.bias is not None and np.any(lin.bias):
+        out[0] = out.get(0, 0) + lin.bias
+    return out
 
 
-def normalize(graph: nir.NIRGraph, **conventions: object) -> NetworkIR:
-    """Lower a NIR graph to a float NetworkIR under explicit (or recorded) conventions."""
-    conv = resolve_conventions(graph, **conventions)
-    nodes, edges = flatten_graph(graph)
+def _validate(nodes: dict[str, nir.NIRNode], edges: list[tuple[str, str]]) -> None:
     for src, dst in edges:
         for end in (src, dst):
             if end not in nodes:
@@ -179,74 +151,140 @@ def normalize(graph: nir.NIRGraph, **conventions: object) -> NetworkIR:
     supported = (nir.Input, nir.Output, *NEURON_TYPES, *LINEAR_TYPES)
     for name, node in nodes.items():
         if not isinstance(node, supported):
-            raise CompileError(
-                f"node type {type(node).__name__} is not supported by this compiler yet", f"node {name!r}",
-                "supported: Input, Output, Affine, Linear, Scale, Flatten, LIF, CubaLIF, IF, LI, CubaLI",
-            )
-    sizes: dict[str, int] = {}
+            raise CompileError(f"node type {type(node).__name__} is not supported by this compiler yet",
+                               f"node {name!r}", f"replace it by supported nodes ({SUPPORTED})")
+    if not any(isinstance(n, nir.Input) for n in nodes.values()):
+        raise CompileError("the graph has no Input node", "graph", "add a nir.Input node feeding the first layer")
+
+
+def normalize(graph: nir.NIRGraph, **conventions: object) -> NetworkIR:
+    """Lower a NIR graph to a float NetworkIR under explicit (or recorded) conventions."""
+    conv = resolve_conventions(graph, **conventions)
+    nodes, edges = flatten_graph(graph)
+    _validate(nodes, edges)
+    preds: dict[str, list[str]] = {n: [] for n in nodes}
+    for src, dst in edges:
+        preds[dst].append(src)
+    shapes = infer_shapes(nodes, edges)
     pops: dict[str, Population] = {}
     gains: dict[str, np.ndarray] = {}
     for name, node in nodes.items():
         if isinstance(node, nir.Input):
-            sizes[name] = _input_size(name, node)
-            pops[name] = Population(name=name, size=sizes[name], kind="input", source_node=name)
+            pops[name] = Population(name=name, size=int(np.prod(shapes[name])), kind="input", source_node=name)
         elif isinstance(node, NEURON_TYPES):
-            sizes[name] = _neuron_size(name, node)
-            pops[name], gains[name] = _population(name, node, sizes[name], conv.dt, conv.reset)
-    if not any(isinstance(n, nir.Input) for n in nodes.values()):
-        raise CompileError("the graph has no Input node", "graph", "add a nir.Input node feeding the first layer")
+            size = int(np.prod(shapes[name]))
+            rule, delay = _node_reset(name, node, conv, conventions.get("reset_rule"))
+            pops[name], gains[name] = population(name, node, size, conv.dt, conv.reset, rule, delay)
+            if preds[name]:
+                arriving = int(np.prod(arriving_shape(name, node, preds[name], shapes)))
+                if arriving != size:
+                    raise CompileError(f"{arriving} values arrive at a layer of {size} neurons", f"node {name!r}",
+                                       "check the weight shape of the layer feeding it")
 
-    preds: dict[str, list[str]] = {n: [] for n in nodes}
-    for src, dst in edges:
-        preds[dst].append(src)
+    maps: dict[str, LinearMap] = {}
+    memo: dict[str, tuple[list[_Path], Biases]] = {}
 
-    def paths_into(name: str, seen: frozenset[str]) -> list[tuple[str, np.ndarray, np.ndarray]]:
-        """All (source population, matrix, bias) reaching node ``name`` through linear nodes."""
-        out = []
-        for src in preds[name]:
-            if src in pops:
-                n = pops[src].size
-                out.append((src, np.eye(n), np.zeros(n)))
-                continue
-            if src in seen:
-                raise CompileError("a loop made only of linear nodes has no neuron to hold state", f"node {src!r}",
-                                   "put a neuron node inside every loop")
-            node = nodes[src]
-            if isinstance(node, nir.Output):
-                continue
-            for origin, mat, bias in paths_into(src, seen | {src}):
-                lin, lbias = _linear_map(src, node, mat.shape[0])
-                out.append((origin, lin @ mat, lin @ bias + lbias))
-        return out
+    def paths(name: str, stack: frozenset[str]) -> tuple[list[_Path], Biases]:
+        """The output of node ``name`` as spike paths from populations plus constant inputs by delay."""
+        if name in pops:
+            return [_Path(name, None, 0)], {}
+        if name in memo:
+            return memo[name]
+        if name in stack:
+            raise CompileError("a loop made only of stateless nodes has no neuron to hold state", f"node {name!r}",
+                               "put a neuron node inside every loop")
+        node = nodes[name]
+        if name not in maps:
+            maps[name] = linear_map(name, node, arriving_shape(name, node, preds[name], shapes), conv.dt)
+        spikes: list[_Path] = []
+        biases: Biases = {}
+        for p in preds[name]:  # inputs are summed first, then the node acts once (its bias counts once)
+            p_spikes, p_biases = paths(p, stack | {name})
+            for path in p_spikes:
+                spikes.extend(_through(maps[name], path, pops[path.origin].size))
+            for d, vec in p_biases.items():
+                biases[d] = biases.get(d, 0) + vec
+        memo[name] = (spikes, _bias_through(maps[name], biases))
+        return memo[name]
 
     order = _topological_order([n for n in nodes if n in pops], edges, nodes)
+    rank = {n: i for i, n in enumerate(order)}
     projections: list[Projection] = []
+    clock: Population | None = None
     for dst in order:
         if pops[dst].kind == "input":
             continue
-        by_source: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        for origin, mat, bias in paths_into(dst, frozenset({dst})):
-            if mat.shape[0] != pops[dst].size:
-                raise CompileError(f"{mat.shape[0]} values arrive at a layer of {pops[dst].size} neurons",
-                                   f"node {dst!r}", "check the weight shape of the layer feeding it")
-            prev = by_source.get(origin)
-            by_source[origin] = (mat, bias) if prev is None else (prev[0] + mat, prev[1] + bias)
+        size = pops[dst].size
+        groups: dict[tuple[str, int], wt.Matrix] = {}
+        bias_by_delay: Biases = {}
+        for p in preds[dst]:
+            plist, pbias = paths(p, frozenset({dst}))
+            loop_edge = any(rank[q.origin] >= rank[dst] for q in plist)
+            for q in plist:
+                if pops[q.origin].kind == "cuba_li":
+                    raise CompileError(f"non-spiking node {q.origin!r} feeds {dst!r}; cores send spikes only",
+                                       f"node {q.origin!r}", "use a spiking neuron (LIF, CubaLIF, IF) for hidden "
+                                       "layers; LI, CubaLI and I can only be network outputs")
+                recurrent = rank[q.origin] >= rank[dst] if conv.loop_delay == "out_of_neuron" else loop_edge
+                op = wt.identity(pops[q.origin].size) if q.op is None else q.op
+                if op.shape[0] != size:
+                    raise CompileError(f"{op.shape[0]} values arrive at a layer of {size} neurons", f"node {dst!r}",
+                                       "check the weight shape of the layer feeding it")
+                key = (q.origin, q.delay + int(recurrent))
+                groups[key] = op if key not in groups else wt.add(groups[key], op)
+            late = int(loop_edge and conv.loop_delay == "into_neuron")  # the whole edge value waits a step
+            for d, vec in pbias.items():
+                bias_by_delay[d + late] = bias_by_delay.get(d + late, 0) + vec
         gain = gains[dst]
-        for origin, (mat, bias) in by_source.items():
-            pops[dst].bias_u = pops[dst].bias_u + gain * bias
-            recurrent = order.index(origin) >= order.index(dst)
-            projections.append(Projection(
-                name=f"{origin}->{dst}", src=origin, dst=dst, weight=gain[:, None] * mat,
-                delay=1 if recurrent else 0, source_node=dst,
-            ))
-    outputs = []
+        pops[dst].bias_u = pops[dst].bias_u + gain * bias_by_delay.pop(0, np.zeros(size))
+        per_origin: dict[str, int] = {}
+        for origin, _ in groups:
+            per_origin[origin] = per_origin.get(origin, 0) + 1
+        for (origin, delay), op in groups.items():
+            name = f"{origin}->{dst}" + (f"@{delay}" if per_origin[origin] > 1 else "")
+            projections.append(Projection(name=name, src=origin, dst=dst, weight=wt.scale_rows(op, gain),
+                                          delay=delay, source_node=dst))
+        late_biases = {d: v for d, v in bias_by_delay.items() if np.any(v)}
+        if late_biases and clock is None:
+            clock = bias_clock(_unique("bias_clock", pops))
+            first_input = next(n for n in order if pops[n].kind == "input")
+            # a zero-weight anchor makes the clock reachable from the inputs (for latency alignment)
+            projections.append(Projection(f"{first_input}->{clock.name}", first_input, clock.name,
+                                          np.zeros((1, pops[first_input].size)), 0, clock.name))
+        for d, vec in late_biases.items():  # a bias that starts d steps late: the clock's spikes, delayed
+            name = f"{clock.name}->{dst}" + (f"@{d}" if len(late_biases) > 1 else "")
+            projections.append(Projection(name, clock.name, dst, (gain * vec)[:, None], delay=d, source_node=dst))
+    outputs: list[str] = []
     for name, node in nodes.items():
         if isinstance(node, nir.Output):
-            for origin, _, _ in paths_into(name, frozenset({name})):
-                if origin not in outputs:
-                    outputs.append(origin)
+            for p in preds[name]:
+                for q in paths(p, frozenset({name}))[0]:
+                    if q.origin not in outputs:
+                        outputs.append(q.origin)
     inputs = [n for n in order if pops[n].kind == "input"]
-    return NetworkIR([pops[n] for n in order], projections, inputs, outputs, conv)
+    populations = [pops[n] for n in order]
+    if clock is not None:
+        # last, so its projections count as loops in CoreNetwork.latency() and never shift the alignment
+        populations.append(clock)
+    return NetworkIR(populations, projections, inputs, outputs, conv)
+
+
+def _node_reset(name: str, node: nir.NIRNode, conv: Conventions, explicit: object) -> tuple[str, bool]:
+    """Reset rule and delay of one neuron node: an explicit rule, else the node's metadata, else the graph's."""
+    meta = getattr(node, "metadata", None) or {}
+    rule = explicit if explicit is not None else meta.get(META_PREFIX + "reset_rule", conv.reset_rule)
+    rule = rule.decode() if isinstance(rule, bytes) else str(rule)
+    if rule not in RESET_RULES:
+        raise CompileError(f"unknown reset rule {rule!r}", f"node {name!r}", f"use one of {', '.join(RESET_RULES)}")
+    return rule, bool(meta.get(META_PREFIX + "reset_delay", conv.reset_delay))
+
+
+def _unique(base: str, taken: dict[str, object]) -> str:
+    name, i = base, 0
+    while name in taken:
+        i += 1
+        name = f"{base}_{i}"
+    return name
 
 
 def _topological_order(names: list[str], edges: list[tuple[str, str]], nodes: dict) -> list[str]:

@@ -1,4 +1,10 @@
-"""Design-rule checks: what a profile cannot hold, each with the node, the limit, the value and a way out."""
+"""Design-rule checks: what a profile cannot hold, each with the node, the limit, the value and a way out.
+
+``check`` runs on the float IR before quantization (what no placement can fix: a neuron with more
+inputs than a core has axons, a delay beyond the delay field, a reset the neuron model lacks);
+``check_placement`` runs on the placement (cores over their limits, e.g. from a user's placement map,
+more cores than a chip has). Errors stop a strict compile; warnings are reported only.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from neurodeploy.compiler import weights as wt
 from neurodeploy.compiler.ir import NetworkIR
+from neurodeploy.compiler.place import Placement, parameter_signature, synapse_bits
 from neurodeploy.hw_profiles import Profile
 
 
@@ -28,32 +36,155 @@ class Violation:
         return out
 
 
-def check(ir: NetworkIR, profile: Profile) -> list[Violation]:
-    """Every rule the network breaks on this profile (empty when it fits)."""
-    out: list[Violation] = []
+def _weight_levels(profile: Profile) -> int | None:
+    """Largest weight magnitude in grid steps (127 for Loihi's 8-bit mixed mantissas), None for float."""
     num = profile.numerics
-    conv = ir.conventions
-    modes = num.get("reset_modes", ["zero", "subtract"])
-    if conv.reset not in modes:
-        out.append(Violation("graph", "reset mode", "/".join(modes), conv.reset,
-                             f"{profile.name} resets v to 0 only; retrain with a zero reset"))
-    if conv.reset_delay:
-        out.append(Violation("graph", "reset delay", "none", "one step",
-                             "export with reset_delay=False (snnTorch) so the reset happens in the spiking step"))
-    max_delay = num.get("max_delay")
-    for pr in ir.projections:
-        if max_delay is not None and pr.delay > max_delay:
-            out.append(Violation(pr.source_node or pr.name, "synaptic delay", max_delay, pr.delay,
-                                 "shorten the delay or split it across relay neurons"))
-    fan_in_limit = profile.limit("fan_in_axons_per_core")
+    if profile.core_model == "loihi":
+        return (256 - 2 ** (9 - int(num.get("weight_bits", 8)))) // 2 ** (9 - int(num.get("weight_bits", 8)))
+    if "weight_magnitude_bits" in num:
+        return 2 ** int(num["weight_magnitude_bits"]) - 1
+    return None
+
+
+def _neuron_rules(ir: NetworkIR, profile: Profile) -> list[Violation]:
+    out: list[Violation] = []
+    loihi = profile.core_model == "loihi"
+    shared = profile.numerics.get("shared_parameters") == "core"
     for pop in ir.populations:
         if pop.kind == "input":
             continue
-        if profile.core_model == "loihi" and np.any(pop.v_reset != 0):
+        if loihi and pop.kind == "cuba_li":
+            out.append(Violation(pop.name, "neuron model", "spiking CUBA LIF", "non-spiking (LI/CubaLI/I)",
+                                 "end the network in a spiking layer, or compile for the ideal profile"))
+        if loihi and np.any(pop.v_reset != 0):
             out.append(Violation(pop.name, "reset potential", 0.0, float(np.abs(pop.v_reset).max()),
                                  "Loihi resets v to 0; shift v_leak and v_threshold so the reset is 0"))
-        fan_in = sum(ir.population(pr.src).size for pr in ir.incoming(pop.name))
-        if fan_in_limit is not None and fan_in > fan_in_limit:
-            out.append(Violation(pop.name, "fan-in axons per core", fan_in_limit, fan_in,
-                                 "no core can receive this many distinct inputs; reduce the layer's inputs"))
+        if loihi and pop.kind == "cuba_lif" and np.any(pop.v_th <= 0):
+            out.append(Violation(pop.name, "threshold", "> 0", float(pop.v_th.min()),
+                                 "Loihi thresholds are unsigned; rescale so v_threshold > 0"))
+        if shared and parameter_signature(pop) is None:
+            distinct = len({tuple(float(v[i]) for v in pop.params().values()) for i in range(pop.size)})
+            out.append(Violation(pop.name, "neuron parameters shared per core", "1 set per core",
+                                 f"{distinct} sets", f"{profile.name} shares time constants and thresholds per "
+                                 "core: train with one set per layer, or split the layer by parameter set"))
+    return out
+
+
+def _reset_rules(ir: NetworkIR, profile: Profile) -> list[Violation]:
+    """The profile's reset modes, and NIR's rule (reset in the spiking step) on every chip but the ideal one.
+
+    snnTorch's rule (``compiler.ir``: reset from the previous step's membrane, optionally one step late)
+    is what the frameworks compute, not what a chip's neuron circuit does, so only ``kind = "ideal"`` runs it.
+    """
+    out: list[Violation] = []
+    reset = ir.conventions.reset
+    modes = profile.numerics.get("reset_modes", ["zero", "subtract"])
+    if reset not in modes:
+        snn = ' (snnTorch: reset_mechanism="zero", reset_delay=False)' if "zero" in modes else ""
+        out.append(Violation("graph", "reset mode", "/".join(modes), reset,
+                             f"{profile.name} resets by {' or '.join(modes)} only; retrain with that reset{snn}"))
+    ideal = profile.kind == "ideal"
+    spiking = [p for p in ir.populations if p.kind == "cuba_lif"]
+    late = [p for p in spiking if p.reset_delay and (p.reset_rule == "nir" or not ideal)]
+    if late:
+        hint = "export with reset_delay=False (snnTorch) so the reset happens in the spiking step"
+        if ideal:
+            hint += '; or export with from_torch, which records snnTorch\'s late reset as reset_rule="snntorch"'
+        elif any(p.reset_rule != "nir" for p in late):
+            hint += ', or compile for "ideal", which runs snnTorch\'s late reset'
+        out.append(Violation(late[0].name, "reset delay", "none", f"one step ({len(late)} layer(s))", hint))
+    foreign = [p for p in spiking if p.reset_rule != "nir"]
+    if foreign and not ideal:
+        out.append(Violation(foreign[0].name, "reset rule", "nir (reset in the spiking step)",
+                             f"{foreign[0].reset_rule} ({len(foreign)} layer(s))",
+                             f"{profile.name} cannot reset from the previous step's membrane as snnTorch does; "
+                             'export with reset_mechanism="zero", reset_delay=False (NIR\'s reset exactly), '
+                             'or compile for "ideal"'))
+    return out
+
+
+def check(ir: NetworkIR, profile: Profile) -> list[Violation]:
+    """Every rule the network breaks on this profile before placement (empty when it fits)."""
+    out: list[Violation] = []
+    num = profile.numerics
+    out += _reset_rules(ir, profile)
+    out += _neuron_rules(ir, profile)
+    max_delay = num.get("max_delay")
+    for pr in ir.projections:
+        if max_delay is not None and pr.delay > max_delay:
+            out.append(Violation(pr.source_node or pr.name, "synaptic delay (steps)", max_delay, pr.delay,
+                                 f"projection {pr.name}: shorten the delay, use a larger dt, or relay the spikes "
+                                 "through intermediate neurons"))
+    axon_max = profile.limit("fan_in_axons_per_core")
+    per_neuron_max = profile.limit("fan_in_per_neuron")
+    mem_bits = profile.limit("synapse_memory_bits_per_core")
+    bits = synapse_bits(profile)
+    levels = _weight_levels(profile)
+    for pop in ir.populations:
+        incoming = ir.incoming(pop.name)
+        if pop.kind == "input" or not incoming:
+            continue
+        fan_in = sum((wt.row_nnz(pr.weight) for pr in incoming), np.zeros(pop.size, dtype=np.int64))
+        worst = int(fan_in.max())
+        if axon_max is not None and worst > axon_max:
+            out.append(Violation(pop.name, "fan-in axons per core", axon_max, worst,
+                                 f"a neuron has {worst} inputs and no core can receive more than {axon_max}; "
+                                 "prune its inputs or split the layer before it"))
+        if per_neuron_max is not None and worst > per_neuron_max:
+            out.append(Violation(pop.name, "synapses per neuron", per_neuron_max, worst,
+                                 f"{profile.name} neurons have {per_neuron_max} input synapses; prune or use "
+                                 "sparser (e.g. convolutional) connectivity"))
+        if mem_bits is not None and worst * bits > mem_bits:
+            out.append(Violation(pop.name, "synapse memory per core (bits)", mem_bits, worst * bits,
+                                 "one neuron's synapses do not fit a core; reduce its fan-in or the weight bits"))
+        if levels is not None:
+            out += _dynamic_range(pop.name, incoming, levels, profile.name)
+    return out
+
+
+def _dynamic_range(name: str, incoming: list, levels: int, profile: str) -> list[Violation]:
+    """Warn when weights fall below half a grid step of their layer's largest weight (they round to 0)."""
+    out = []
+    w_max = max(wt.abs_max(pr.weight) for pr in incoming)
+    if w_max == 0:
+        return out
+    for pr in incoming:
+        vals = np.abs(wt.values(pr.weight))
+        nonzero = int(np.count_nonzero(vals))
+        lost = int(np.count_nonzero((vals > 0) & (vals < 0.5 * w_max / levels)))
+        if lost:
+            hint = (f"projection {pr.name}: with one scale per layer they round to zero on {profile}; "
+                    "per_channel=True gives each neuron its own scale, or prune them")
+            out.append(Violation(name, "weight bits", f"{levels} levels per sign",
+                                 f"{lost} of {nonzero} weights below half a step", hint, severity="warning"))
+    return out
+
+
+def check_placement(ir: NetworkIR, placement: Placement, profile: Profile) -> list[Violation]:
+    """Cores over their limits, chips over their core count and neurons over their fan-out."""
+    out: list[Violation] = []
+    n_max = profile.limit("neurons_per_core")
+    mem_bits = profile.limit("synapse_memory_bits_per_core")
+    axon_max = profile.limit("fan_in_axons_per_core")
+    out_max = profile.limit("fan_out_axons_per_core")
+    cores_max = profile.limit("cores_per_chip")
+    fanout_cores = profile.limit("fan_out_cores_per_neuron")
+    bits = synapse_bits(profile)
+    for core in placement.cores:
+        where = f"core {core.core} ({', '.join(core.blocks)})"
+        checks = [(n_max, core.neurons, "neurons per core", "move blocks to other cores")]
+        checks.append((mem_bits, core.synapses * bits, "synapse memory per core (bits)",
+                       "move blocks to other cores or reduce the weight bits"))
+        checks.append((axon_max, core.axons_in, "fan-in axons per core", "give the blocks their own cores"))
+        checks.append((out_max, core.axons_out, "fan-out axons per core",
+                       "spread the sources over more cores, or their targets over fewer cores"))
+        checks.append((fanout_cores, core.max_neuron_fanout_cores, "target cores per neuron",
+                       "a neuron reaches too many cores: place its targets on fewer cores"))
+        for limit, actual, rule, hint in checks:
+            if limit is not None and actual > limit:
+                out.append(Violation(where, rule, limit, actual, hint))
+    if cores_max is not None and len(placement.cores) > cores_max:
+        chips = -(-len(placement.cores) // cores_max)
+        out.append(Violation("network", "cores per chip", cores_max, len(placement.cores),
+                             f"needs {chips} chips; inter-chip traffic is not modelled", severity="warning"))
     return out

@@ -42,15 +42,19 @@ def effective_bias(bias_mant: np.ndarray, bias_exp: np.ndarray) -> np.ndarray:
 
 def prepare_weights(weight: np.ndarray, num_weight_bits: int, sign_mode: str) -> np.ndarray:
     """Clip to the 8-bit synapse range, then drop low bits, exactly as Lava's Dense does once."""
-    w = np.asarray(weight, dtype=np.int64).copy()
+    w = np.array(weight, dtype=np.int64)  # a copy, modified in place below (np.clip is slow on ints)
     inhibitory = sign_mode == "inhibitory"
     mixed = sign_mode == "mixed"
     if inhibitory:
-        w = -w
-    w = np.clip(w, -256 if mixed else 0, 255)
+        np.negative(w, out=w)
+    np.maximum(w, -256 if mixed else 0, out=w)
+    np.minimum(w, 255, out=w)
     shift = 8 - int(num_weight_bits) + int(mixed)
-    w = (w >> shift) << shift
-    return -w if inhibitory else w
+    w >>= shift
+    w <<= shift
+    if inhibitory:
+        np.negative(w, out=w)
+    return w
 
 
 def _wrap_int32(x: np.ndarray) -> tuple[np.ndarray, int]:
@@ -66,6 +70,18 @@ def shift_by_exp(acc: np.ndarray, weight_exp: int) -> np.ndarray:
     return acc << weight_exp if weight_exp > 0 else acc >> -weight_exp
 
 
+class Violation:
+    """The first overflow of a population: step, what overflowed, where, and the value before the fix-up."""
+
+    def __init__(self, step: int, kind: str, index: tuple[int, ...], value: float) -> None:
+        self.step, self.kind, self.index, self.value = step, kind, index, value
+
+    def describe(self) -> str:
+        *batch, neuron = self.index
+        at = f"neuron {neuron}" + (f", batch index {tuple(batch)}" if batch else "")
+        return f"{self.kind} at step {self.step} ({at}, value {int(self.value)})"
+
+
 class LoihiCubaState:
     """u, v of one population over leading axes; ``step`` advances one time step."""
 
@@ -78,20 +94,132 @@ class LoihiCubaState:
         self.vth = np.asarray(params["vth"], dtype=np.int64) << VTH_SHIFT
         self.u_wraps = 0
         self.v_saturations = 0
+        self.first_violation: Violation | None = None
 
-    def step(self, a_in: np.ndarray) -> np.ndarray:
-        u, n32 = _wrap_int32(_decay(self.u, self.keep_u) + (a_in << ACT_SHIFT))
+    def step(self, a_in: np.ndarray, t: int = 0) -> np.ndarray:
+        raw = _decay(self.u, self.keep_u) + (a_in << ACT_SHIFT)
+        u, n32 = _wrap_int32(raw)
+        self._note(t, "int32 overflow of u", n32, raw != u, raw)
         self.u_wraps += n32
         over, under = u > MAX_UV, u <= -MAX_UV
         if over.any() or under.any():
+            self._note(t, "u wrap (24 bit)", 1, over | under, u)
             self.u_wraps += int(over.sum() + under.sum())
             u = np.where(over, u - 2 * MAX_UV, np.where(under, u + 2 * MAX_UV, u))
-        v, n32 = _wrap_int32(_decay(self.v, self.keep_v) + u + self.bias)
+        raw = _decay(self.v, self.keep_v) + u + self.bias
+        v, n32 = _wrap_int32(raw)
+        self._note(t, "int32 overflow of v", n32, raw != v, raw)
         self.v_saturations += n32
         clipped = np.clip(v, V_MIN, V_MAX)
-        if clipped is not v:
-            self.v_saturations += int(np.count_nonzero(clipped != v))
+        n_sat = int(np.count_nonzero(clipped != v))
+        self._note(t, "v saturation", n_sat, clipped != v, v)
+        self.v_saturations += n_sat
         spikes = clipped > self.vth
         self.u = u
         self.v = np.where(spikes, 0, clipped)
+        return spikes
+
+    def _note(self, t: int, kind: str, count: int, mask: np.ndarray, x: np.ndarray) -> None:
+        if count and self.first_violation is None:
+            index = np.unravel_index(int(np.flatnonzero(mask)[0]), mask.shape)
+            self.first_violation = Violation(t, kind, tuple(int(i) for i in index), float(x[index]))
+
+
+class LoihiFastState:
+    """Same numbers as ``LoihiCubaState``, in float64 holding integers, with in-place updates.
+
+    Why float64: the decay T(x·k/4096) is one multiply and one ``trunc`` (x·k/4096 is exact below
+    2^53), against five integer operations, and in-place ops avoid allocating per step. Callers must
+    keep |a_in·64| + 2^31 below 2^53 (``simulate`` proves that per population, else uses the int64
+    class). ``step`` takes the synaptic input already multiplied by 2^6.
+
+    Overflow checks cost two reductions per variable, as much as the update itself, so they are
+    skipped while scalar interval bounds prove u and v in range: |T(x·k)| <= |x|·max(k), v after
+    the reset is at most max(vth·2^6), and the caller may pass the step's input range. The fix-ups
+    (int32 wrap, 24-bit wrap of u, saturation of v) run only when a bound is crossed; the first one is
+    kept in ``first_violation`` for strict mode.
+    """
+
+    def __init__(self, shape: tuple[int, ...], params: dict[str, np.ndarray]) -> None:
+        self.u = np.zeros(shape)
+        self.v = np.zeros(shape)
+        self.spikes = np.zeros(shape, dtype=bool)
+        du = np.asarray(params["du"], dtype=np.int64)
+        self.keep_u = (DECAY_UNITY - (du + U_DECAY_OFFSET)) / DECAY_UNITY  # exact: 12-bit / 2^12
+        self.keep_v = (DECAY_UNITY - np.asarray(params["dv"], dtype=np.int64)) / DECAY_UNITY
+        self.bias = effective_bias(params["bias_mant"], params["bias_exp"]).astype(float)
+        self.vth = (np.asarray(params["vth"], dtype=np.int64) << VTH_SHIFT).astype(float)
+        self._ku, self._kv = float(np.max(self.keep_u, initial=0)), float(np.max(self.keep_v, initial=0))
+        self._b_lo, self._b_hi = float(np.min(self.bias, initial=0)), float(np.max(self.bias, initial=0))
+        self._vth_hi = float(np.max(self.vth, initial=0))
+        self.bounds = (0.0, 0.0, 0.0, 0.0)  # proven (u_lo, u_hi, v_lo, v_hi) of the current state
+        self.checks = 0
+        self.u_wraps = 0
+        self.v_saturations = 0
+        self.first_violation: Violation | None = None
+
+    def _note(self, t: int, kind: str, mask: np.ndarray, x: np.ndarray) -> None:
+        if self.first_violation is None:
+            index = np.unravel_index(int(np.flatnonzero(mask)[0]), mask.shape)
+            self.first_violation = Violation(t, kind, tuple(int(i) for i in index), float(x[index]))
+
+    def _wrap_int32(self, x: np.ndarray, t: int, var: str) -> int:
+        bad = (x > INT32_MAX) | (x < INT32_MIN)
+        self._note(t, f"int32 overflow of {var}", bad, x)
+        np.copyto(x, np.mod(x - INT32_MIN, 2.0**32) + INT32_MIN, where=bad)
+        return int(np.count_nonzero(bad))
+
+    def step(
+        self,
+        a64: np.ndarray | None,
+        t: int = 0,
+        a_range: tuple[float, float] | None = None,
+        out: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """One step; ``a_range`` = proven (min, max) of ``a64`` (None: unknown); spikes go to ``out``."""
+        u, v = self.u, self.v
+        u_lo, u_hi, v_lo, v_hi = self.bounds
+        np.multiply(u, self.keep_u, out=u)
+        np.trunc(u, out=u)
+        if a64 is None:
+            a_lo = a_hi = 0.0
+        else:
+            np.add(u, a64, out=u)
+            a_lo, a_hi = a_range if a_range is not None else (-np.inf, np.inf)
+        u_hi = max(u_hi, 0.0) * self._ku + a_hi
+        u_lo = min(u_lo, 0.0) * self._ku + a_lo
+        if u_hi > MAX_UV or u_lo <= -MAX_UV:
+            self.checks += 1
+            u_hi, u_lo = u.max(initial=0.0), u.min(initial=0.0)
+            if u_hi > MAX_UV or u_lo <= -MAX_UV:
+                if u_hi > INT32_MAX or u_lo < INT32_MIN:
+                    self.u_wraps += self._wrap_int32(u, t, "u")
+                over, under = u > MAX_UV, u <= -MAX_UV
+                self._note(t, "u wrap (24 bit)", over | under, u)
+                self.u_wraps += int(np.count_nonzero(over) + np.count_nonzero(under))
+                u -= over * float(2 * MAX_UV)
+                u += under * float(2 * MAX_UV)
+                u_hi, u_lo = u.max(initial=0.0), u.min(initial=0.0)
+        np.multiply(v, self.keep_v, out=v)
+        np.trunc(v, out=v)
+        np.add(v, u, out=v)
+        np.add(v, self.bias, out=v)
+        v_hi = max(v_hi, 0.0) * self._kv + u_hi + self._b_hi
+        v_lo = min(v_lo, 0.0) * self._kv + u_lo + self._b_lo
+        if v_hi > V_MAX or v_lo < V_MIN:
+            self.checks += 1
+            v_hi, v_lo = v.max(initial=0.0), v.min(initial=0.0)
+            if v_hi > V_MAX or v_lo < V_MIN:
+                if v_hi > INT32_MAX or v_lo < INT32_MIN:
+                    self.v_saturations += self._wrap_int32(v, t, "v")
+                bad = (v > V_MAX) | (v < V_MIN)
+                self._note(t, "v saturation", bad, v)
+                self.v_saturations += int(np.count_nonzero(bad))
+                np.clip(v, V_MIN, V_MAX, out=v)
+                v_hi, v_lo = v.max(initial=0.0), v.min(initial=0.0)
+        spikes = self.spikes if out is None else out
+        np.greater(v, self.vth, out=spikes)
+        np.copyto(v, 0.0, where=spikes)
+        # After the reset: spiking neurons hold 0, the others at most their threshold.
+        self.bounds = (u_lo, u_hi, min(v_lo, 0.0), min(max(v_hi, 0.0), self._vth_hi))
         return spikes

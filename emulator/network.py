@@ -24,8 +24,10 @@ FLOAT_PARAMS = ("du", "dv", "v_th", "v_reset", "bias_u", "bias_v")
 class CorePopulation:
     """Neurons of one model with per-neuron parameters.
 
-    Parameters are arrays of shape ``(size,)`` or ``(instances, size)`` so sampled chip instances
-    (mismatch) need no special path. ``scale`` is the compiler's voltage scale: float 1.0 in the
+    Parameters are arrays of shape ``(size,)`` or with leading batch axes, e.g. ``(instances, 1, size)``
+    for sampled chip instances (mismatch) run on inputs ``(time, samples, size)``; they broadcast against
+    the batch like numpy arrays, so instances need no special path. ``scale`` is the compiler's voltage
+    scale: float 1.0 in the
     reference equals ``scale * 2**6`` in a Loihi v register.
     """
 
@@ -36,6 +38,10 @@ class CorePopulation:
     reset: Literal["zero", "subtract"] = "zero"
     spiking: bool = True
     scale: float = 1.0
+    lag: int | None = None  # steps behind the float reference, set by the compiler; None: derive from delays
+    # float cores only: NIR's reset in the spiking step, or snnTorch's (``compiler.ir``), optionally late
+    reset_rule: Literal["nir", "snntorch", "snntorch_leaky"] = "nir"
+    reset_delay: bool = False
 
 
 @dataclass(eq=False)
@@ -44,6 +50,9 @@ class CoreProjection:
 
     For Loihi numerics ``weight`` holds integer mantissas and the summed input is shifted by
     ``weight_exp`` (Lava's Dense). ``delay`` includes the core's synaptic latency (1 for Dense).
+    ``weight`` may be a 2-D ``scipy.sparse`` matrix (kept sparse by the emulator, Lava's Sparse in the
+    Lava backend), or ``(*instances, dst.size, src.size)`` per chip instance: shared by all samples,
+    its leading axes count as batch axes ``(*instances, 1)``.
     """
 
     name: str
@@ -83,11 +92,15 @@ class CoreNetwork:
         return [self.population(n) for n in order]
 
     def latency(self) -> dict[str, int]:
-        """Steps from the network inputs to each population along the longest feed-forward path.
+        """Steps each population runs behind the float reference (how far ``run`` shifts its recording).
 
-        Only projections that go forward in ``populations`` order count; recurrent ones do not
-        change when a signal first arrives.
+        The compiler records this per population (``lag``): it is the chip's synaptic latency along the
+        longest feed-forward path, without the network's own delays (NIR Delay nodes). Hand-built
+        networks without ``lag`` count every delay on the longest feed-forward path instead; only
+        projections that go forward in ``populations`` order count, so loops never shift the alignment.
         """
+        if all(p.lag is not None for p in self.populations):
+            return {p.name: int(p.lag) for p in self.populations}
         order = {p.name: i for i, p in enumerate(self.populations)}
         lat = {n: 0 for n in self.inputs}
         forward = sorted(

@@ -1,8 +1,12 @@
 """Hardware profiles: chip numerics, per-core limits and costs as data, each number with its source.
 
-A profile file is TOML. Numbers live in the sections ``numerics``, ``limits``, ``energy`` and
-``mismatch`` as inline tables ``{ value = ..., source = "key", verified = false, note = "..." }``;
-``source`` must name an entry of ``[sources]``. Validation reports every problem by file and field.
+A profile file is TOML. Numbers live in the sections ``numerics``, ``limits`` and ``energy`` as inline
+tables ``{ value = ..., source = "key", verified = false, note = "..." }``; ``source`` must name an entry
+of ``[sources]``. ``[mismatch]`` entries describe device-to-device variation of one parameter instead:
+``{ sigma = 0.1, distribution = "normal", scope = "neuron", source = "key", ... }`` (sigma relative,
+p' = p·(1 + sigma·N(0, 1)) for "normal", p·exp(sigma·N(0, 1)) for "lognormal"; scope: one draw per
+"synapse", "neuron" or "core"); the profile holds ``{sigma, distribution, scope}`` per parameter.
+Validation reports every problem by file and field.
 """
 
 from __future__ import annotations
@@ -21,7 +25,10 @@ else:  # pragma: no cover
 
 SCHEMA_VERSION = 1
 KINDS = ("digital", "analog", "ideal")
-CORE_MODELS = ("loihi", "float")
+# "xylo" validates (its profile documents the chip) but has no quantizer/emulator yet: compile says so.
+CORE_MODELS = ("loihi", "float", "xylo")
+MISMATCH_DISTRIBUTIONS = ("normal", "lognormal")
+MISMATCH_SCOPES = ("synapse", "neuron", "core")
 SECTIONS = ("numerics", "limits", "energy", "mismatch")
 
 # field -> (type check, description) for the values the compiler reads
@@ -40,6 +47,10 @@ _KNOWN: dict[str, dict[str, tuple[tuple[type, ...], str]]] = {
         "reset_modes": ((list,), 'a list of "zero" / "subtract"'),
         "refractory": ((bool,), "true or false"),
         "max_delay": (_INT, "an integer >= 0"),
+        "weight_magnitude_bits": (_INT, "an integer between 1 and 16"),
+        "sign_by_rows": ((bool,), "true or false"),
+        "shared_parameters": ((str,), 'one of "neuron", "core"'),
+        "synapse_bits": (_INT, "a positive integer"),
     },
     "limits": {
         "neurons_per_core": (_INT, "a positive integer"),
@@ -47,6 +58,8 @@ _KNOWN: dict[str, dict[str, tuple[tuple[type, ...], str]]] = {
         "fan_in_axons_per_core": (_INT, "a positive integer"),
         "fan_out_axons_per_core": (_INT, "a positive integer"),
         "cores_per_chip": (_INT, "a positive integer"),
+        "fan_in_per_neuron": (_INT, "a positive integer"),
+        "fan_out_cores_per_neuron": (_INT, "a positive integer"),
     },
     "energy": {
         "synaptic_op_pj": ((int, float), "a number of picojoules"),
@@ -129,14 +142,17 @@ def parse_profile(text: str, path: str = "<profile>") -> Profile:
         values: dict[str, Any] = {}
         for key, entry in raw.items():
             where = f"{section}.{key}"
-            if not isinstance(entry, dict) or "value" not in entry:
+            if section == "mismatch":
+                value = _mismatch_entry(path, where, key, entry)
+            elif not isinstance(entry, dict) or "value" not in entry:
                 raise _fail(path, where, "every number needs a value and its source",
                             f'write {key} = {{ value = ..., source = "<key in [sources]>" }}')
+            else:
+                value = entry["value"]
             src = entry.get("source")
             if src not in sources:
                 raise _fail(path, where, f"source {src!r} is not listed in [sources]",
                             "add it to [sources] with a full reference")
-            value = entry["value"]
             expected = _KNOWN.get(section, {}).get(key)
             if expected is not None:
                 _check_value(path, where, value, *expected)
@@ -151,6 +167,29 @@ def parse_profile(text: str, path: str = "<profile>") -> Profile:
     )
 
 
+def _mismatch_entry(path: str, where: str, key: str, entry: Any) -> dict[str, Any]:
+    """``{sigma, distribution, scope}`` of one [mismatch] entry, checked."""
+    if not isinstance(entry, dict) or "sigma" not in entry:
+        raise _fail(path, where, "a mismatch entry needs a relative sigma, a distribution, a scope and a source",
+                    f'write {key} = {{ sigma = 0.1, distribution = "normal", scope = "neuron", source = "..." }}')
+    sigma = entry["sigma"]
+    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not 0 <= sigma < 10:
+        raise _fail(path, where + ".sigma", f"got {sigma!r}, expected a relative standard deviation >= 0",
+                    "write e.g. sigma = 0.1 for 10 %")
+    dist = entry.get("distribution", "normal")
+    if dist not in MISMATCH_DISTRIBUTIONS:
+        raise _fail(path, where + ".distribution", f"unknown distribution {dist!r}",
+                    f"use one of {', '.join(MISMATCH_DISTRIBUTIONS)}")
+    scope = entry.get("scope", "neuron")
+    if scope not in MISMATCH_SCOPES:
+        raise _fail(path, where + ".scope", f"unknown scope {scope!r}", f"use one of {', '.join(MISMATCH_SCOPES)}")
+    extra = set(entry) - {"sigma", "distribution", "scope", "source", "verified", "note"}
+    if extra:
+        raise _fail(path, where, f"unknown key {sorted(extra)[0]!r} in a mismatch entry",
+                    "allowed: sigma, distribution, scope, source, verified, note")
+    return {"sigma": float(sigma), "distribution": dist, "scope": scope}
+
+
 def _check_value(path: str, where: str, value: Any, types: tuple[type, ...], desc: str) -> None:
     ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
     if ok and isinstance(value, list) and desc.startswith("a [min, max]"):
@@ -159,8 +198,12 @@ def _check_value(path: str, where: str, value: Any, types: tuple[type, ...], des
         ok = value > 0
     if ok and isinstance(value, int) and not isinstance(value, bool) and ">= 0" in desc:
         ok = value >= 0
-    if ok and where.endswith("weight_bits"):
+    if ok and where.endswith(".weight_bits"):
         ok = 1 <= value <= 9
+    if ok and where.endswith("weight_magnitude_bits"):
+        ok = 1 <= value <= 16
+    if ok and where.endswith("shared_parameters"):
+        ok = value in ("neuron", "core")
     if ok and where.endswith("reset_modes"):
         ok = all(v in ("zero", "subtract") for v in value)
     if not ok:

@@ -17,10 +17,10 @@ from neurodeploy._version import __version__
 _LAZY = {
     "from_torch": ("neurodeploy.frontends", "from_torch"),
     "load_nir": ("neurodeploy.nirio", "load_nir"),
-    "compile": ("neurodeploy.compiler.compiled", "compile_graph"),
-    "load_compiled": ("neurodeploy.compiler.compiled", "load_compiled"),
+    "compile": ("neurodeploy.api", "compile"),
+    "load_compiled": ("neurodeploy.api", "load_compiled"),
     "CompiledNetwork": ("neurodeploy.compiler.compiled", "CompiledNetwork"),
-    "run": ("neurodeploy.runner", "run"),
+    "run": ("neurodeploy.api", "run"),
     "RunResult": ("neurodeploy.runner", "RunResult"),
     "NeurodeployError": ("neurodeploy.errors", "NeurodeployError"),
     "profiles": ("neurodeploy.profiles", None),

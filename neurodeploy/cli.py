@@ -1,4 +1,4 @@
-"""The ``neurodeploy`` command line: profiles, compile, inspect, run, boards, demo.
+"""The ``neurodeploy`` command line: profiles, compile, inspect, run, report, boards, demo.
 
 Bad input prints one line ``error: what (where). what to do`` on stderr and exits with status 2;
 no traceback, and no partial output file.
@@ -12,7 +12,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -53,6 +53,66 @@ def _atomic_npz(path: Path, arrays: dict) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _progress(transient: bool = True) -> Any:
+    """A progress bar on stderr (stdout stays clean for --json); silent when stderr is not a terminal."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=err_console, transient=transient, disable=not err_console.is_terminal)
+
+
+def _load_spikes(path: Path, what: str = "input spikes") -> Any:
+    """Input spikes from .npy (one array) or .npz (one array per input population)."""
+    import numpy as np
+
+    if not path.is_file():
+        raise NeurodeployError("input file not found", str(path), f"pass a .npy or .npz file of {what}")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        return {k: loaded[k] for k in loaded.files} if isinstance(loaded, np.lib.npyio.NpzFile) else loaded
+    except (ValueError, OSError, EOFError) as exc:
+        raise NeurodeployError(f"cannot read {what}: {exc}", str(path),
+                               "save them with numpy.save (.npy) or numpy.savez (.npz)") from None
+
+
+def _run_chunked(compiled: Any, data: Any, backend: str, kinds: tuple[str, ...], label: str, show: bool) -> Any:
+    """``neurodeploy.run`` over slices of the batch, so a bar can show progress on big inputs.
+
+    Samples are independent, so slicing the batch changes nothing but the bar; counters are sums.
+    Only the emulator is sliced (Lava pays its start-up per call).
+    """
+    import numpy as np
+
+    import neurodeploy as nd
+    from neurodeploy.runner import RunResult
+
+    arrays = data if isinstance(data, dict) else {"": data}
+    batches = {np.shape(a)[1] if np.ndim(a) == 3 else None for a in arrays.values()}
+    batch = next(iter(batches)) if len(batches) == 1 else None
+    if backend != "emulator" or not show or batch is None or batch < 128:
+        if show and backend != "emulator":
+            with err_console.status(f"{label}: running on {backend}"):
+                return nd.run(compiled, data, backend=backend, record=kinds)
+        return nd.run(compiled, data, backend=backend, record=kinds)
+    size = max(32, -(-batch // 40))
+    parts: list[RunResult] = []
+    with _progress() as bar:
+        task = bar.add_task(f"{label}: samples", total=batch)
+        for start in range(0, batch, size):
+            chunk = {k: np.asarray(a)[:, start:start + size] for k, a in arrays.items()}
+            parts.append(nd.run(compiled, chunk if isinstance(data, dict) else chunk[""], backend=backend,
+                                record=kinds))
+            bar.advance(task, min(size, batch - start))
+    first = parts[0]
+
+    def cat(kind: str) -> dict:
+        return {n: np.concatenate([getattr(p, kind)[n] for p in parts], axis=1) for n in getattr(first, kind)}
+
+    counters = {k: sum(p.counters.get(k, 0) for p in parts) for k in first.counters}
+    return RunResult(cat("spikes"), cat("u"), cat("v"), counters, first.backend,
+                     sum(p.wall_seconds for p in parts), dict(first.latency), list(first.outputs))
 
 
 @profiles_app.callback()
@@ -99,14 +159,20 @@ def profiles_show(
 
 
 @profiles_app.command("validate")
-def profiles_validate(file: Annotated[Path, typer.Argument(help="A profile .toml file.")]) -> None:
+def profiles_validate(
+    file: Annotated[Path, typer.Argument(help="A profile .toml file.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
+) -> None:
     """Check a profile file; report the first problem by field.
 
     Example: neurodeploy profiles validate my_chip.toml
     """
-    from neurodeploy import profiles
+    from neurodeploy.hw_profiles.schema import load_profile_file
 
-    prof = profiles.get(str(file) if str(file).endswith(".toml") else f"./{file}")
+    prof = load_profile_file(file)  # always a file here, whatever its name or suffix
+    if as_json:
+        _emit_json({"file": str(file), "valid": True, "name": prof.name, "core_model": prof.core_model})
+        return
     console.print(f"[green]ok[/]: {file} is a valid profile ({prof.name}, {prof.core_model} core model)")
 
 
@@ -192,21 +258,17 @@ def run_cmd(
     import neurodeploy as nd
 
     compiled = nd.load_compiled(artifact)
-    if not inputs.is_file():
-        raise NeurodeployError("input file not found", str(inputs), "pass a .npy or .npz file of spikes")
-    try:
-        loaded = np.load(inputs, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise NeurodeployError(f"cannot read input spikes: {exc}", str(inputs),
-                               "save them with numpy.save (.npy) or numpy.savez (.npz)") from None
-    data = dict(loaded) if isinstance(loaded, np.lib.npyio.NpzFile) else loaded
+    data = _load_spikes(inputs)
     kinds = tuple(k.strip() for k in record.split(",") if k.strip())
     bad = [k for k in kinds if k not in ("spikes", "u", "v")]
     if bad:
         raise NeurodeployError(f"cannot record {bad}", "--record", "choose from spikes, u, v")
-    result = nd.run(compiled, data, backend=backend, record=kinds)
+    result = _run_chunked(compiled, data, backend, kinds, artifact.name, show=not as_json)
     if output is not None:
         arrays = {f"{kind}/{name}": arr for kind in kinds for name, arr in getattr(result, kind).items()}
+        # where the recordings came from, so `neurodeploy report out.npz` can find the artifact and inputs
+        arrays.update({"meta/artifact": np.array(str(artifact.resolve())), "meta/inputs": np.array(
+            str(inputs.resolve())), "meta/backend": np.array(result.backend)})
         _atomic_npz(output, arrays)
     summary = {
         "backend": result.backend, "wall_seconds": round(result.wall_seconds, 4),
@@ -217,6 +279,93 @@ def run_cmd(
         _emit_json(summary)
     else:
         console.print(summary)
+
+
+def _recorded_run(path: Path) -> tuple[Path, Path | None, dict[str, Any], str]:
+    """Artifact path, inputs path, spikes and backend from an .npz that `neurodeploy run -o` wrote."""
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if not isinstance(data, np.lib.npyio.NpzFile):
+                raise ValueError("not an .npz archive")
+            meta = {k[5:]: str(data[k]) for k in data.files if k.startswith("meta/")}
+            spikes = {k[7:]: data[k] for k in data.files if k.startswith("spikes/")}
+    except (ValueError, OSError, EOFError) as exc:
+        raise NeurodeployError(f"cannot read the recorded run: {exc}", str(path),
+                               "pass an .ndp artifact or the .npz that `neurodeploy run -o` wrote") from None
+    if "artifact" not in meta or not spikes:
+        raise NeurodeployError("the .npz does not say which artifact it came from, or holds no spikes", str(path),
+                               "record it again with `neurodeploy run MODEL.ndp -i SPIKES -o OUT.npz`")
+    inputs = Path(meta["inputs"]) if meta.get("inputs") else None
+    return Path(meta["artifact"]), inputs, spikes, meta.get("backend", "emulator")
+
+
+@app.command("report")
+def report_cmd(
+    source: Annotated[Path, typer.Argument(help="A compiled .ndp artifact, or the .npz of `neurodeploy run -o`.")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="The HTML file to write.")] = None,
+    inputs: Annotated[Path | None, typer.Option(
+        "--inputs", "-i", help="Spikes (.npy/.npz) to run float and chip on, for raster plots.")] = None,
+    labels: Annotated[Path | None, typer.Option(help="Class per sample (.npy), to report accuracy.")] = None,
+    sample: Annotated[int | None, typer.Option(help="Sample to draw (default: where float and chip differ most).")
+                      ] = None,
+    title: Annotated[str | None, typer.Option(help="Report title.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+) -> None:
+    """Write one self-contained HTML report: network, cores, quantization error, float vs chip rasters.
+
+    Example: neurodeploy report model.ndp --inputs spikes.npy -o report.html
+    """
+    import numpy as np
+
+    import neurodeploy as nd
+    from neurodeploy.html_report import build_report, write_report
+    from neurodeploy.runner import RunResult
+
+    recorded = None
+    artifact = source
+    if source.suffix == ".npz":
+        artifact, recorded_inputs, spikes, backend = _recorded_run(source)
+        inputs = inputs or recorded_inputs
+        recorded = (spikes, backend)
+    out = output or source.with_suffix(".html")
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise NeurodeployError("the report is HTML", str(out), "name the output file *.html")
+    compiled = nd.load_compiled(artifact)
+    data = _load_spikes(inputs) if inputs is not None else None
+    truth = None
+    if labels is not None:
+        truth = _load_spikes(labels, "labels")
+        if isinstance(truth, dict) or np.ndim(truth) != 1:
+            raise NeurodeployError("labels must be one integer per sample", str(labels), "save a 1-D array")
+    runs: dict[str, Any] = {}
+    show = not as_json
+    if data is not None:
+        ideal = nd.compile(compiled.ir, "ideal")
+        runs["float (ideal)"] = _run_chunked(ideal, data, "emulator", ("spikes",), "float reference", show)
+    if recorded is not None:
+        spikes, backend = recorded
+        runs[f"chip ({compiled.profile.name}, {backend}, recorded)"] = RunResult(
+            spikes=spikes, backend=backend, outputs=list(compiled.core.outputs))
+    elif data is not None:
+        runs[f"chip ({compiled.profile.name})"] = _run_chunked(compiled, data, "emulator", ("spikes",),
+                                                               compiled.profile.name, show)
+    shapes = {tuple(np.shape(a)[:2]) for r in runs.values() for a in r.spikes.values()}
+    if len(shapes) > 1:
+        raise NeurodeployError(f"the runs disagree in (time, batch): {sorted(shapes)}", str(source),
+                               "pass the inputs the run was recorded with")
+    if show and err_console.is_terminal:
+        with err_console.status("drawing figures"):
+            text = build_report(compiled, runs or None, labels=truth, sample=sample, title=title, source=str(artifact))
+    else:
+        text = build_report(compiled, runs or None, labels=truth, sample=sample, title=title, source=str(artifact))
+    write_report(out, text)
+    if as_json:
+        _emit_json({"report": str(out), "artifact": str(artifact), "bytes": len(text.encode()),
+                    "runs": list(runs)})
+    else:
+        console.print(f"wrote [bold]{out}[/] ({len(text.encode()) // 1024} KiB, self-contained)")
 
 
 @app.command("boards")
@@ -242,23 +391,46 @@ def demo_cmd(
     quick: Annotated[bool, typer.Option(help="Smaller training run, for a fast look.")] = False,
     lava: Annotated[bool, typer.Option(help="Also run the Lava backend and compare spikes.")] = True,
     seed: Annotated[int, typer.Option(help="Training seed.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON (progress goes to stderr).")
+                       ] = False,
 ) -> None:
     """Train a small snnTorch network on Yin-Yang, compile it for Loihi 2, run it on the emulator and Lava.
 
-    Example: neurodeploy demo
+    Example: neurodeploy demo --quick
     """
+    from dataclasses import asdict
+
     from neurodeploy.demo import run_demo
 
-    run_demo(console, quick=quick, with_lava=lava, seed=seed)
+    result = run_demo(err_console if as_json else console, quick=quick, with_lava=lava, seed=seed)
+    if as_json:
+        _emit_json(asdict(result))
 
 
 def main() -> None:
-    """Entry point: user errors become one line and exit status 2 (usage errors too, via typer)."""
+    """Entry point: user errors, usage errors included, become one line on stderr and exit status 2."""
+    # typer >= 0.20 vendors click as typer._click; older releases re-export click's own: take whichever it uses
+    click_exc = sys.modules[typer.BadParameter.__module__]
+    no_args = getattr(click_exc, "NoArgsIsHelpError", ())
     try:
-        app()
+        code = app(standalone_mode=False)
     except NeurodeployError as exc:
         err_console.print(f"[red]error[/]: {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
+    except no_args as exc:  # bare `neurodeploy` or `neurodeploy profiles`: show help
+        exc.show()
+        sys.exit(2)
+    except click_exc.ClickException as exc:
+        where = exc.ctx.command_path if getattr(exc, "ctx", None) is not None else "neurodeploy"
+        text = " ".join(exc.format_message().split()).rstrip(".")
+        err_console.print(f"[red]error[/]: {text} ({where}). Run '{where} --help' for usage and examples",
+                          highlight=False, soft_wrap=True, markup=True)
+        sys.exit(2)
+    except typer.Abort:
+        err_console.print("[red]error[/]: aborted", highlight=False)
+        sys.exit(130)
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":

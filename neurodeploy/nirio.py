@@ -1,12 +1,72 @@
-"""Reading NIR files with one clear error for each way a file can be wrong."""
+"""Reading NIR files with one clear error for each way a file can be wrong.
+
+Some corrupted HDF5 files crash the HDF5 C library itself (a segmentation fault, found by
+``tests/test_fuzz.py`` with a few flipped bits). No ``except`` can catch that, so ``probe_hdf5`` first
+reads the whole file in a forked child process; if the child dies, the caller gets a clean error.
+"""
 
 from __future__ import annotations
 
+import os
+import signal
+import time
 from pathlib import Path
 
 import nir
 
 from neurodeploy.errors import NeurodeployError
+
+PROBE_TIMEOUT_S = 60.0
+
+
+def probe_hdf5(path: str | Path) -> str | None:
+    """Read every dataset and attribute of an HDF5 file in a child process; say why if that crashed.
+
+    Returns None when the child finished (with or without a Python error, which the real read then reports),
+    or a short reason when the HDF5 library killed it. Skipped where ``os.fork`` does not exist.
+    """
+    if not hasattr(os, "fork"):
+        return None
+    pid = os.fork()
+    if pid == 0:  # the child: touch everything, never return into the caller's code
+        code = 1
+        try:
+            import faulthandler
+
+            import h5py
+
+            faulthandler.disable()  # the crash is expected here: no dump on the caller's stderr
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 2)
+
+            def touch(_name: str, obj: object) -> None:
+                for key in obj.attrs:
+                    obj.attrs[key]
+                if isinstance(obj, h5py.Dataset):
+                    obj[()]
+
+            with h5py.File(path, "r") as f:
+                touch("/", f)
+                f.visititems(touch)
+            code = 0
+        finally:
+            os._exit(code)
+    deadline, pause = time.monotonic() + PROBE_TIMEOUT_S, 0.001
+    while True:  # poll, so a child stuck on a lock inherited from another thread cannot hang the caller
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return None
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        name = signal.Signals(sig).name if sig in signal.valid_signals() else str(sig)
+        return f"reading it crashed the HDF5 library ({name})"
+    return None
 
 
 def load_nir(path: str | Path) -> nir.NIRGraph:
@@ -25,6 +85,10 @@ def load_nir(path: str | Path) -> nir.NIRGraph:
     if magic != b"\x89HDF\r\n\x1a\n":
         raise NeurodeployError("not a NIR file (NIR files are HDF5)", where,
                                "export one with nir.write(path, graph) or neurodeploy.from_torch")
+    crash = probe_hdf5(path)
+    if crash:
+        raise NeurodeployError(f"the NIR file is corrupted: {crash}", where,
+                               "re-export the model; the file is damaged beyond what HDF5 can read")
     try:
         graph = nir.read(str(path))
     except Exception as exc:  # nir raises bare KeyError/ValueError/TypeError for malformed content
@@ -34,4 +98,21 @@ def load_nir(path: str | Path) -> nir.NIRGraph:
     if not isinstance(graph, nir.NIRGraph):
         raise NeurodeployError("the file holds a single NIR node, not a graph", where,
                                "wrap the node in a nir.NIRGraph before writing")
+    _check_numeric(graph, where)
     return graph
+
+
+def _check_numeric(graph: nir.NIRGraph, where: str, prefix: str = "") -> None:
+    """Every array a node holds (weights, time constants, shapes) must be numbers: a file can hold text there."""
+    import numpy as np
+
+    for name, node in graph.nodes.items():
+        if isinstance(node, nir.NIRGraph):
+            _check_numeric(node, where, f"{prefix}{name}.")
+            continue
+        for field, value in vars(node).items():
+            arrays = value.values() if isinstance(value, dict) and field.endswith("_type") else [value]
+            for arr in arrays:
+                if isinstance(arr, np.ndarray) and arr.dtype.kind not in "biuf":
+                    raise NeurodeployError(f"{field} holds {arr.dtype} data, not numbers",
+                                           f"{where}, node {prefix}{name!r}", "re-export the model")

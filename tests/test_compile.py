@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
@@ -14,7 +15,6 @@ from conftest import DT, lif_graph, spikes
 import neurodeploy as nd
 from neurodeploy.compiler.normalize import normalize
 from neurodeploy.errors import ArtifactError, CompileError
-from neurodeploy.hw_profiles import parse_profile
 
 
 def test_normalize_lif_chain_gains_and_order(graph):
@@ -53,10 +53,18 @@ def test_bad_parameters_name_the_node(mutate, message):
 
 
 def test_unsupported_node_is_named():
+    @dataclass(eq=False)
+    class Softmax(nir.NIRNode):  # a node type the compiler does not know
+        size: int
+
+        def __post_init__(self):
+            self.input_type = {"input": np.array([self.size])}
+            self.output_type = {"output": np.array([self.size])}
+
     graph = lif_graph()
-    graph.nodes["delay"] = nir.Delay(delay=np.ones(30))
-    graph.edges.append(("lif", "delay"))
-    with pytest.raises(CompileError, match="'delay'.*supported"):
+    graph.nodes["soft"] = Softmax(30)
+    graph.edges.append(("lif", "soft"))
+    with pytest.raises(CompileError, match="Softmax is not supported.*'soft'.*supported nodes"):
         nd.compile(graph, "loihi2")
 
 
@@ -102,23 +110,8 @@ def test_nonzero_reset_potential_violates_loihi(graph):
         nd.compile(graph, "loihi2")
 
 
-SMALL_CORE = """schema_version = 1
-name = "tiny"
-title = "Loihi numerics, 1024-neuron cores"
-kind = "digital"
-core_model = "loihi"
-[sources]
-s = "test profile"
-[numerics]
-synaptic_latency = { value = 1, source = "s" }
-[limits]
-neurons_per_core = { value = 1024, source = "s" }
-synapse_memory_bits_per_core = { value = 1048576, source = "s" }
-fan_in_axons_per_core = { value = 4096, source = "s" }
-"""
-
-
 def test_ten_thousand_neurons_split_over_cores_and_table_adds_up():
+    """The shipped loihi1 profile (1,024 neurons per core) spreads 10,000 neurons over >= 10 cores."""
     rng = np.random.default_rng(0)
     n_in, n = 64, 10_000
     weight = np.where(rng.random((n, n_in)) < 0.2, rng.normal(0, 1, (n, n_in)), 0.0)
@@ -126,7 +119,8 @@ def test_ten_thousand_neurons_split_over_cores_and_table_adds_up():
         nir.Linear(weight=weight),
         nir.LIF(tau=np.full(n, 1e-3), r=np.full(n, 10.0), v_leak=np.zeros(n), v_threshold=np.ones(n)),
     )
-    compiled = nd.compile(graph, parse_profile(SMALL_CORE), dt=DT, reset="zero")
+    compiled = nd.compile(graph, "loihi1", dt=DT, reset="zero")
+    assert compiled.profile.name == "loihi1" and compiled.profile.limit("neurons_per_core") == 1024
     cores = compiled.report["cores"]
     assert len(cores) >= 10
     assert sum(c["neurons"] for c in cores) == n

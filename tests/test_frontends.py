@@ -179,11 +179,14 @@ def test_metadata_records_conventions(tmp_path) -> None:
         "neurodeploy.dt": 1e-4,
         "neurodeploy.reset": "zero",
         "neurodeploy.reset_delay": False,
+        "neurodeploy.reset_rule": "snntorch_leaky",
         "neurodeploy.source": "snntorch",
         "neurodeploy.integrator": "euler",
+        "neurodeploy.loop_delay": "out_of_neuron",
     }
     assert all(type(v) in (float, str, bool) for v in meta.values())
-    assert conventions_from_metadata(graph) == Conventions(dt=1e-4, reset="zero", source="snntorch")
+    assert conventions_from_metadata(graph) == Conventions(dt=1e-4, reset="zero", source="snntorch",
+                                                           loop_delay="out_of_neuron", reset_rule="snntorch_leaky")
     assert graph.nodes["input"].output_type["output"].tolist() == [N_IN]  # batch dim stripped
 
     # snnTorch's defaults (subtract, reset_delay=True) still export, and are recorded, not hidden
@@ -191,7 +194,8 @@ def test_metadata_records_conventions(tmp_path) -> None:
     g2 = from_torch(default, torch.zeros(N_IN))
     conv = conventions_from_metadata(g2)
     assert (conv.reset, conv.reset_delay) == ("subtract", True)
-    assert g2.nodes["1"].metadata == {"neurodeploy.reset": "subtract", "neurodeploy.reset_delay": True}
+    assert g2.nodes["1"].metadata == {"neurodeploy.reset": "subtract", "neurodeploy.reset_delay": True,
+                                      "neurodeploy.reset_rule": "snntorch_leaky"}
 
     # survives an HDF5 round trip
     nir.write(tmp_path / "g.nir", g2)

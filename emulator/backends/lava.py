@@ -10,8 +10,11 @@ Monitor stores step ``k`` at index ``k - 1``. Our emulator feeds ``inputs[t]`` a
 projection of delay ``d`` delivers at ``t + d``. So with ``data[:, t] = inputs[t]`` the emulator's
 index ``t`` is Lava's step ``t + 1`` is monitor index ``t``: offset zero, no padding at either end.
 A projection of delay ``d`` is a Dense for ``d == 1`` and a DelayDense with ``delays = d - 1``
-otherwise (DelayDense delay 0 has Dense timing).
+otherwise (DelayDense delay 0 has Dense timing); a scipy.sparse weight becomes Sparse / DelaySparse.
+Recurrent projections (onto the same or an earlier population) are plain Lava connections: every
+Dense sends the previous step's buffer first, so cycles do not deadlock (tests/test_emulator_differential.py).
 
+Batch axes are the emulator's (inputs, per-instance parameters and weights broadcast together).
 Batches: Lava runs one network, and each run costs 0.2-0.6 s of process start-up, so ``chunk``
 samples are run at once as ``chunk`` disjoint copies of the network laid side by side in the neuron
 dimension (block-diagonal weights). Every copy starts from zero state, exactly like a fresh run.
@@ -28,9 +31,9 @@ from typing import Any
 import numpy as np
 
 from neurodeploy.emulator.backends.lava_compat import INSTALL_HINT, ensure_lava_importable
-from neurodeploy.emulator.loihi import prepare_weights
 from neurodeploy.emulator.network import CoreNetwork
-from neurodeploy.emulator.simulate import RECORDABLE, SimulationOutput
+from neurodeploy.emulator.simulate import RECORDABLE, SimulationOutput, population_batches
+from neurodeploy.emulator.synapses import Synapse, is_sparse
 from neurodeploy.errors import NeurodeployError
 
 # Cap on the entries of one tiled (block-diagonal) weight matrix, times (max delay + 1) for DelayDense,
@@ -94,6 +97,7 @@ def _lava() -> dict[str, Any]:
     from lava.proc.lif.process import LIF
     from lava.proc.monitor.models import PyMonitorModel
     from lava.proc.monitor.process import Monitor
+    from lava.proc.sparse.process import DelaySparse, Sparse
     from lava.utils.weightutils import SignMode
 
     class SharedMemoryMonitorModel(PyMonitorModel):
@@ -118,6 +122,7 @@ def _lava() -> dict[str, Any]:
         "RunSteps": RunSteps, "Loihi2SimCfg": Loihi2SimCfg, "Loihi2HwCfg": Loihi2HwCfg,
         "Dense": Dense, "DelayDense": DelayDense, "RingBuffer": RingBuffer, "LIF": LIF,
         "Monitor": Monitor, "SignMode": SignMode, "MonitorModel": SharedMemoryMonitorModel,
+        "Sparse": Sparse, "DelaySparse": DelaySparse,
     })  # fmt: skip
     return _LAVA
 
@@ -189,15 +194,22 @@ def _per_sample(value: Any, batch_shape: tuple[int, ...], tail: tuple[int, ...])
     return arr.reshape((prod(batch_shape), *tail))
 
 
-def _tiled_weights(weight: np.ndarray, batch_shape: tuple[int, ...], samples: range) -> np.ndarray:
+def _tiled_weights(weight: Any, batch_shape: tuple[int, ...], samples: range) -> Any:
     """Block-diagonal (c*dst, c*src) int32 matrix for samples ``samples``: copy i only sees copy i.
 
-    A plain (dst, src) matrix is shared by every copy; leading axes broadcast over the batch as in
-    the emulator, picked per sample without materialising the whole broadcast.
+    A plain (dst, src) matrix is shared by every copy; leading axes are instance axes, shared by the
+    samples (the last batch axis) as in the emulator, picked per sample without materialising the
+    whole broadcast. A scipy.sparse matrix gives a sparse (CSR) block diagonal, for Lava's Sparse.
     """
+    if is_sparse(weight):
+        import scipy.sparse as sp
+
+        return sp.block_diag([sp.csr_matrix(weight, dtype=np.int64)] * len(samples), format="csr")
     w = np.asarray(weight)
     dst, src = w.shape[-2:]
-    full = np.broadcast_to(w, (*batch_shape, dst, src)) if w.ndim > 2 else None
+    if w.ndim > 2 and prod(w.shape[:-2]) == 1:
+        w = w.reshape(dst, src)
+    full = np.broadcast_to(w[..., None, :, :], (*batch_shape, dst, src)) if w.ndim > 2 else None
     c = len(samples)
     out = np.zeros((c * dst, c * src), dtype=np.int32)
     for i, s in enumerate(samples):
@@ -271,7 +283,12 @@ def _run_chunk(
         weights = _tiled_weights(pr.weight, batch_shape, range(*sl.indices(first.shape[1])))
         kw = {"weights": weights, "weight_exp": int(pr.weight_exp),
               "num_weight_bits": int(pr.num_weight_bits), "sign_mode": sign[pr.sign_mode]}  # fmt: skip
-        conn = lv["Dense"](**kw) if pr.delay == 1 else lv["DelayDense"](delays=pr.delay - 1, **kw)
+        if is_sparse(weights):  # DelaySparse needs a delay per stored synapse, not one integer
+            delays = weights.copy()
+            delays.data = np.full(delays.data.shape, pr.delay - 1, dtype=np.int64)
+            conn = lv["Sparse"](**kw) if pr.delay == 1 else lv["DelaySparse"](delays=delays, **kw)
+        else:
+            conn = lv["Dense"](**kw) if pr.delay == 1 else lv["DelayDense"](delays=pr.delay - 1, **kw)
         out_port[pr.src].connect(conn.s_in)
         conn.a_out.connect(lifs[pr.dst].a_in)
     if not lifs:
@@ -338,16 +355,19 @@ def run_lava(
     if missing:
         raise NeurodeployError(f"no input spike trains for {sorted(missing)}", where=WHERE)
     first = np.asarray(inputs[net.inputs[0]])
-    t_in, batch_shape = first.shape[0], tuple(first.shape[1:-1])
+    t_in = first.shape[0]
+    # The emulator's batch: inputs, per-instance parameters and weights broadcast together.
+    batch_shape, _ = population_batches(net, {n: np.asarray(inputs[n]) for n in net.inputs})
     steps = t_in if steps is None else int(steps)
     n_batch = prod(batch_shape)
     flat = {}
     for name in net.inputs:
         x = np.asarray(inputs[name])
-        expected = (t_in, *batch_shape, net.population(name).size)
-        if x.shape != expected:
-            raise NeurodeployError(f"input {name!r} has shape {x.shape}, expected {expected}", where=WHERE)
-        flat[name] = (x != 0).reshape(t_in, n_batch, -1)
+        size = net.population(name).size
+        if x.shape[0] != t_in or x.shape[-1] != size:
+            raise NeurodeployError(f"input {name!r} has shape {x.shape}, expected ({t_in}, ..., {size})", where=WHERE)
+        x = x.reshape(t_in, *(1,) * (len(batch_shape) + 2 - x.ndim), *x.shape[1:])
+        flat[name] = np.broadcast_to(x != 0, (t_in, *batch_shape, size)).reshape(t_in, n_batch, -1)
     wanted = [p.name for p in net.populations if populations is None or p.name in set(populations)]
     lif_names = [n for n in wanted if n not in net.inputs]
     monitored = [(k, n) for k in record for n in lif_names]
@@ -385,21 +405,20 @@ def run_lava(
                 getattr(out, kind)[name] = data.astype(bool) if kind == "spikes" else data.astype(np.int64)
             elif kind == "spikes":  # input populations: their own trains, silent past the end
                 s = np.zeros(shape, dtype=bool)
-                s[: min(t_in, steps)] = np.asarray(inputs[name])[:steps] != 0
+                s[: min(t_in, steps)] = flat[name][:steps].reshape(-1, *shape[1:])
                 out.spikes[name] = s
-    out.counters = _counters(net, out, steps)
+    out.counters = _counters(net, out, steps, batch_shape)
     return out
 
 
-def _counters(net: CoreNetwork, out: SimulationOutput, steps: int) -> dict[str, int]:
+def _counters(net: CoreNetwork, out: SimulationOutput, steps: int, batch: tuple[int, ...]) -> dict[str, int]:
     """Synaptic events as the emulator counts them (spikes delivered within ``steps``), when known."""
     if not all(pr.src in out.spikes for pr in net.projections):
         return {}
     events = 0
     for pr in net.projections:
-        fan_out = np.count_nonzero(prepare_weights(pr.weight, pr.num_weight_bits, pr.sign_mode), axis=-2)
-        delivered = out.spikes[pr.src][: max(steps - pr.delay, 0)]
-        events += int((delivered * fan_out).sum())
+        if steps > pr.delay:
+            events += Synapse(pr, "loihi", batch).events(out.spikes[pr.src][: steps - pr.delay], batch)
     return {"synaptic_events": events}
 
 

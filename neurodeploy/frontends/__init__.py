@@ -3,7 +3,7 @@
 The exporters of snnTorch 1.0.0 and Norse 1.1.0 each have bugs (see the facts file
 ``nir-conventions.md`` §4); the per-framework modules work around them on a deep copy of the user's
 module and then rebuild a clean graph here: numpy float32 parameters, per-neuron vectors, no batch
-dimension, and ``graph.metadata`` holding ``neurodeploy.{dt,reset,reset_delay,source,integrator}``.
+dimension, and ``graph.metadata`` holding ``neurodeploy.{dt,reset,reset_delay,reset_rule,source,integrator}``.
 Framework libraries are imported lazily so ``import neurodeploy`` never needs torch.
 """
 
@@ -63,7 +63,7 @@ def conventions_from_metadata(graph: nir.NIRGraph) -> Conventions | None:
         return None
     values = {
         key: _plain(meta[META_PREFIX + key])
-        for key in ("dt", "reset", "reset_delay", "integrator", "source")
+        for key in ("dt", "reset", "reset_delay", "reset_rule", "integrator", "loop_delay", "source")
         if META_PREFIX + key in meta
     }
     if values.get("reset") not in (None, "zero", "subtract"):
@@ -87,16 +87,44 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def unbatched_sample(sample_input: Any) -> torch.Tensor:
-    """One unbatched float sample: both exporters need it (nirtorch#17, norse Input batch dim)."""
+def unbatched_sample(sample_input: Any, module: torch.nn.Module | None = None) -> torch.Tensor:
+    """One unbatched float sample: both exporters need it (nirtorch#17, norse Input batch dim).
+
+    The unbatched rank comes from the module's first layer (Conv2d/AvgPool2d: (C, H, W), Conv1d: (C, L),
+    Linear: (n_in,)); a sample with one more dimension is taken as batched and its first row is used.
+    When the first layer does not fix the rank (e.g. Flatten), any sample with ``ndim >= 2`` is batched.
+    """
     import torch
 
     sample = torch.as_tensor(sample_input).detach()
+    rank = _input_rank(module) if module is not None else None
     if sample.ndim == 0:
         raise NeurodeployError("sample_input is a scalar", "from_torch(sample_input=...)", "pass shape (n_in,)")
-    if sample.ndim >= 2:
+    if (rank is None and sample.ndim >= 2) or (rank is not None and sample.ndim == rank + 1):
         sample = sample[0]
+    elif rank is not None and sample.ndim != rank:
+        raise NeurodeployError(
+            f"sample_input has {sample.ndim} dimensions; the first layer expects {rank} (or {rank + 1} batched)",
+            "from_torch(sample_input=...)",
+            "pass one step of input, e.g. (C, H, W) for a Conv2d network",
+        )
     return sample.to(torch.float32).clone()
+
+
+def _input_rank(module: torch.nn.Module) -> int | None:
+    """Rank of one unbatched input step, from the first layer that fixes it (None if it does not)."""
+    import torch
+
+    for sub in module.modules():
+        if isinstance(sub, torch.nn.Conv2d | torch.nn.AvgPool2d):
+            return 3
+        if isinstance(sub, torch.nn.Conv1d):
+            return 2
+        if isinstance(sub, torch.nn.Linear):
+            return 1
+        if isinstance(sub, torch.nn.Flatten):
+            return None
+    return None
 
 
 def check_leaf_modules(
@@ -187,14 +215,30 @@ def rebuild_graph(
         ) from err
 
 
-def graph_metadata(dt: float, resets: Iterable[str], delays: Iterable[bool], source: str) -> dict[str, Any]:
-    """Graph-level conventions; a mix of reset mechanisms is recorded as "mixed" (per node it is exact)."""
-    reset_set, delay_set = set(resets), set(delays)
+def graph_metadata(
+    dt: float,
+    resets: Iterable[str],
+    delays: Iterable[bool],
+    source: str,
+    loop_delay: str | None = None,
+    rules: Iterable[str] = (),
+) -> dict[str, Any]:
+    """Graph-level conventions; a mix of reset mechanisms is recorded as "mixed" (per node it is exact).
+
+    ``loop_delay`` (where a recurrent loop's one-step delay sits, see ``Conventions``) is recorded when
+    the framework defines it. ``rules``: each layer's reset rule; a mix of snnTorch's two (Leaky and
+    Synaptic layers) is recorded as "snntorch", each node keeping its own.
+    """
+    reset_set, delay_set, rule_set = set(resets), set(delays), set(rules) or {"nir"}
     reset = "mixed" if len(reset_set) > 1 else next(iter(reset_set), "zero")
-    return {
+    meta = {
         META_PREFIX + "dt": float(dt),
         META_PREFIX + "reset": reset,
         META_PREFIX + "reset_delay": bool(any(delay_set)),
+        META_PREFIX + "reset_rule": rule_set.pop() if len(rule_set) == 1 else "snntorch",
         META_PREFIX + "source": source,
         META_PREFIX + "integrator": "euler",
     }
+    if loop_delay is not None:
+        meta[META_PREFIX + "loop_delay"] = loop_delay
+    return meta

@@ -3,12 +3,14 @@
 What ``export_to_nir`` does (facts ``nir-conventions.md`` §4, re-checked by running): it hard-codes
 dt = 1e-4 and writes Leaky -> LIF(tau = dt/(1-beta), r = tau/dt) and Synaptic -> CubaLIF(tau_syn =
 dt/(1-alpha), tau_mem = dt/(1-beta), r = tau_mem/dt, w_in = tau_syn/dt), always with reset-to-zero,
-whatever ``reset_mechanism`` / ``reset_delay`` say. A scalar beta gives a 0-d tau (type error) and a
+whatever ``reset_mechanism`` / ``reset_delay`` say. snnTorch's reset is not NIR's either: it is computed
+from the previous step's membrane (``compiler.ir``, rule "snntorch"; Leaky's zero reset clears the
+membrane before the decay: "snntorch_leaky"). A scalar beta gives a 0-d tau (type error) and a
 vector beta with a scalar threshold trips a shape assertion; a batched sample fails NIR's type check.
 
 So, on a deep copy: clamp and broadcast alpha/beta/threshold to (N,) (snnTorch clamps to [0, 1] in
 its forward pass), export with one unbatched sample, and record each layer's real reset mechanism and
-reset delay in node and graph metadata. A ``dt`` other than 1e-4 rescales every tau by dt/1e-4, so the
+reset delay and reset rule in node and graph metadata. A ``dt`` other than 1e-4 rescales every tau by dt/1e-4, so the
 graph simulated at ``dt`` still takes exactly one snnTorch step per step.
 """
 
@@ -53,20 +55,33 @@ def export_snntorch(module: torch.nn.Module, sample_input: Any, dt: float | None
     if not dt > 0:
         raise NeurodeployError(f"dt must be positive, got {dt}", "from_torch(dt=...)", "pass seconds, e.g. 1e-4")
 
-    sample = unbatched_sample(sample_input)
+    sample = unbatched_sample(sample_input, module)
     model = copy.deepcopy(module)
-    widths = layer_widths(model, sample, neuron_types)
+    for sub in model.modules():
+        if isinstance(sub, snn.RSynaptic):
+            # RSynaptic.forward with reset_delay=False reads undefined locals (snnTorch 1.0.0 bug) and cannot
+            # be traced; the exported parameters do not depend on it, and the real setting is recorded below.
+            sub.reset_delay_requested = bool(sub.reset_delay)
+            sub.reset_delay = True
+    # Conv networks run batched (torch's Flatten assumes a batch dim); nirtorch strips it (ignore_dims).
+    batched = sample.ndim > 1
+    run_sample = sample.unsqueeze(0) if batched else sample
+    widths = layer_widths(model, run_sample, neuron_types)
+    if batched:
+        widths = {name: shape[1:] for name, shape in widths.items()}
     conventions: dict[str, tuple[str, bool]] = {}
+    rules: dict[str, str] = {}
     for name, sub in model.named_modules():
         if isinstance(sub, neuron_types + recurrent_types):
             conventions[name] = _check_neuron(name, sub)
+            rules[name] = "snntorch_leaky" if isinstance(sub, snn.Leaky) else "snntorch"  # leaky.py: _base_zero
         if isinstance(sub, neuron_types):
             _vectorise(sub, widths[name])
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # nirtorch's extract_nir_graph notice
-            graph = export_nir.export_to_nir(model, sample)
+            graph = export_nir.export_to_nir(model, run_sample, ignore_dims=[0] if batched else [])
     except Exception as err:  # noqa: BLE001 - re-raised with context
         raise NeurodeployError(f"snntorch.export_nir failed: {err}", "export_to_nir", "see the cause above") from err
 
@@ -83,12 +98,15 @@ def export_snntorch(module: torch.nn.Module, sample_input: Any, dt: float | None
                 if key in fields:
                     fields[key] = (fields[key] * scale).astype(np.float32)
         reset, delay = conventions.get(owner, ("zero", False))
-        fields["metadata"].update({META_PREFIX + "reset": reset, META_PREFIX + "reset_delay": delay})
+        fields["metadata"].update({META_PREFIX + "reset": reset, META_PREFIX + "reset_delay": delay,
+                                   META_PREFIX + "reset_rule": rules.get(owner, "snntorch")})
         return fields
 
     resets = [r for r, _ in conventions.values()]
     delays = [d for _, d in conventions.values()]
-    return rebuild_graph(graph, fix_node, graph_metadata(dt, resets, delays, "snntorch"))
+    # RLeaky/RSynaptic add recurrent(spk_prev) + bias: the loop delay acts on the spikes, not the bias.
+    meta = graph_metadata(dt, resets, delays, "snntorch", "out_of_neuron", rules.values())
+    return rebuild_graph(graph, fix_node, meta)
 
 
 def _check_neuron(name: str, neuron: torch.nn.Module) -> tuple[str, bool]:
@@ -105,7 +123,7 @@ def _check_neuron(name: str, neuron: torch.nn.Module) -> tuple[str, bool]:
     gsf = neuron.graded_spikes_factor
     if not bool((gsf == 1).all()):
         raise NeurodeployError("graded_spikes_factor != 1 is not exported", name, "use binary spikes")
-    return reset, bool(getattr(neuron, "reset_delay", False))
+    return reset, bool(getattr(neuron, "reset_delay_requested", getattr(neuron, "reset_delay", False)))
 
 
 def _vectorise(neuron: torch.nn.Module, shape: tuple[int, ...]) -> None:
