@@ -112,6 +112,7 @@ def compile_graph(
     scale_search: bool = False,
     placement: dict[str, list[int]] | None = None,
     sample_inputs: np.ndarray | None = None,
+    sample_labels: np.ndarray | None = None,
     strict: bool = True,
 ) -> CompiledNetwork:
     """Map a NIR graph onto a profile. With ``strict``, any design-rule violation raises CompileError.
@@ -119,7 +120,8 @@ def compile_graph(
     ``reset_rule`` ("nir", "snntorch", "snntorch_leaky") overrides the rule recorded per node
     (``compiler.ir``). ``per_channel`` gives every neuron its own quantization scale; ``scale_search``
     tries scale factors per layer on ``sample_inputs`` and keeps those closest to the float reference
-    (see ``compiler.scale_search``).
+    (see ``compiler.scale_search``). With ``sample_inputs`` the report compares chip and float reference
+    spike by spike; ``sample_labels`` (one class per sample) adds both accuracies and the change.
     """
     start = time.perf_counter()
     prof = get(profile)
@@ -143,7 +145,7 @@ def compile_graph(
     if sample_inputs is not None:
         from neurodeploy.compiler.evaluate import evaluate
 
-        compiled.evaluation = evaluate(compiled, sample_inputs)
+        compiled.evaluation = evaluate(compiled, sample_inputs, sample_labels)
     compiled.compile_seconds = time.perf_counter() - start
     return compiled
 

@@ -9,11 +9,13 @@ import numpy as np
 from neurodeploy.compiler.quantize import quantize_float
 
 
-def evaluate(compiled: Any, inputs: np.ndarray | dict[str, np.ndarray]) -> dict[str, Any]:
+def evaluate(compiled: Any, inputs: np.ndarray | dict[str, np.ndarray], labels: np.ndarray | None = None
+             ) -> dict[str, Any]:
     """Per-population spike agreement, firing rates and spike-count correlation, chip vs float reference.
 
     Both runs are aligned to the input's time axis, so the chip's synaptic latency is not counted as
-    disagreement.
+    disagreement. With ``labels`` (one class per sample), the accuracy of both, classifying by the first
+    output population's spike counts (ties to the lowest index), and the change in points.
     """
     from neurodeploy.runner import run_core
 
@@ -39,6 +41,15 @@ def evaluate(compiled: Any, inputs: np.ndarray | dict[str, np.ndarray]) -> dict[
         ref_pred = ref.spikes[name].sum(axis=0).argmax(axis=-1)
         chip_pred = chip.spikes[name].sum(axis=0).argmax(axis=-1)
         out.setdefault("prediction_agreement", {})[name] = float(np.mean(ref_pred == chip_pred))
+        if labels is not None and name == compiled.ir.outputs[0]:
+            labels = np.asarray(labels).reshape(-1)
+            if labels.shape != ref_pred.shape:
+                from neurodeploy.errors import NeurodeployError
+
+                raise NeurodeployError(f"{labels.size} labels for {ref_pred.size} samples", "sample_labels",
+                                       "give one class index per sample of sample_inputs")
+            acc_ref, acc_chip = float(np.mean(ref_pred == labels)), float(np.mean(chip_pred == labels))
+            out["accuracy"] = {"reference": acc_ref, "chip": acc_chip, "change_points": 100 * (acc_chip - acc_ref)}
     synops = chip.counters.get("synaptic_events", 0) / max(out["samples"], 1)
     out["SynapticOperations"] = {"Effective_ACs": synops}
     out["ActivationSparsity"] = 1.0 - float(np.mean([chip.spikes[n].mean() for n in layers])) if layers else 1.0

@@ -65,7 +65,7 @@ def run_demo(console: Console, quick: bool = False, with_lava: bool = True, seed
     start = time.perf_counter()
     graph = nd.from_torch(trained.module, spikes[:, 0], framework="snntorch")
     nir.write(str(out_dir / "yinyang.nir"), graph)
-    compiled = nd.compile(graph, "loihi2", sample_inputs=spikes)
+    compiled = nd.compile(graph, "loihi2", sample_inputs=spikes, sample_labels=labels)
     artifact = compiled.save(out_dir / "yinyang_loihi2.ndp")
     walls["export + compile"] = time.perf_counter() - start
 

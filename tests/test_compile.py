@@ -187,3 +187,13 @@ def test_run_rejects_bad_inputs(graph):
             nd.run(compiled, bad)
     with pytest.raises(nd.NeurodeployError, match="unknown backend"):
         nd.run(compiled, spikes(), backend="gpu")
+
+
+def test_labels_add_accuracy_and_its_change(graph, inputs):
+    labels = np.arange(inputs.shape[1]) % 3
+    ev = nd.compile(graph, "loihi2", sample_inputs=inputs, sample_labels=labels).report["evaluation"]
+    acc = ev["accuracy"]
+    assert 0 <= acc["reference"] <= 1 and 0 <= acc["chip"] <= 1
+    assert acc["change_points"] == pytest.approx(100 * (acc["chip"] - acc["reference"]))
+    with pytest.raises(nd.NeurodeployError, match="labels"):
+        nd.compile(graph, "loihi2", sample_inputs=inputs, sample_labels=labels[:3])

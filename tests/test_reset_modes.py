@@ -27,8 +27,9 @@ from neurodeploy.frontends import from_torch
 torch = pytest.importorskip("torch")
 snn = pytest.importorskip("snntorch")
 
-CASES = [(kind, mech, delay) for kind in ("leaky", "synaptic") for mech in ("subtract", "zero")
-         for delay in (False, True)]
+CASES = [
+    (kind, mech, delay) for kind in ("leaky", "synaptic") for mech in ("subtract", "zero") for delay in (False, True)
+]
 
 
 def _net(kind: str, mech: str, delay: bool, seed: int) -> torch.nn.Module:
@@ -37,8 +38,9 @@ def _net(kind: str, mech: str, delay: bool, seed: int) -> torch.nn.Module:
     common = dict(init_hidden=True, reset_mechanism=mech, reset_delay=delay)
     if kind == "leaky":  # per-neuron beta and threshold in layer 2
         n1 = snn.Leaky(beta=0.9, **common)
-        n2 = snn.Leaky(beta=0.8 + 0.15 * torch.rand(N_OUT, generator=gen), threshold=torch.full((N_OUT,), 0.8),
-                       **common)
+        n2 = snn.Leaky(
+            beta=0.8 + 0.15 * torch.rand(N_OUT, generator=gen), threshold=torch.full((N_OUT,), 0.8), **common
+        )
     else:
         n1 = snn.Synaptic(alpha=0.6, beta=0.9, **common)
         n2 = snn.Synaptic(alpha=0.5 + 0.3 * torch.rand(N_OUT, generator=gen), beta=0.85, **common)
@@ -59,8 +61,11 @@ def test_snntorch_reset_is_exact_on_both_paths(kind: str, mech: str, delay: bool
         for name, spikes in expected.items():
             assert 0.05 < float(spikes.mean()) < 0.95, f"{kind}/{mech}/{delay} layer {name}: trivial rate"
         graph = from_torch(net, x[0])
-        assert graph.nodes["1"].metadata == {"neurodeploy.reset": mech, "neurodeploy.reset_delay": delay,
-                                             "neurodeploy.reset_rule": rule}
+        assert graph.nodes["1"].metadata == {
+            "neurodeploy.reset": mech,
+            "neurodeploy.reset_delay": delay,
+            "neurodeploy.reset_rule": rule,
+        }
         assert graph.metadata["neurodeploy.reset_rule"] == rule
         ref = simulate_nir(graph, x.numpy(), dt=1e-4)  # reset, rule and delay from the metadata
         assert _mismatches(ref, expected) == 0, f"reference, {kind}/{mech}/delay={delay}/seed {seed}"
@@ -129,7 +134,7 @@ def test_norse_subtract_stays_exact_on_both_paths() -> None:
 def test_chips_reject_snntorch_resets_with_a_clear_message() -> None:
     x = _spikes(0)
     subtract = from_torch(_net("synaptic", "subtract", False, 0), x[0])
-    with pytest.raises(CompileError, match="reset mode.*zero only.*reset_mechanism=\"zero\", reset_delay=False"):
+    with pytest.raises(CompileError, match='reset mode.*zero only.*reset_mechanism="zero", reset_delay=False'):
         nd.compile(subtract, "loihi2")
     late = from_torch(_net("synaptic", "zero", True, 0), x[0])
     with pytest.raises(CompileError, match="reset delay.*reset_delay=False"):
