@@ -13,21 +13,19 @@ weight are written as schema version 2, all others as version 1, so a release th
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import h5py
 import numpy as np
 
+from neurodeploy.atomic import atomic_write
 from neurodeploy.compiler import weights as wt
 from neurodeploy.compiler.ir import Conventions, NetworkIR, Population, Projection
 from neurodeploy.emulator.network import CoreNetwork, CorePopulation, CoreProjection
-from neurodeploy.errors import ArtifactError
+from neurodeploy.errors import ArtifactError, NeurodeployError
 
 FORMAT = "neurodeploy-compiled"
 SCHEMA_VERSION = 2  # newest layout written (2 adds CSR weights)
@@ -126,16 +124,9 @@ def _write_core(group: h5py.Group, core: CoreNetwork) -> None:
 
 def write_artifact(path: str | Path, ir: NetworkIR, core: CoreNetwork, profile_text: str,
                    report: dict[str, Any], version: str) -> Path:
-    """Write atomically: a temporary file in the same folder, flushed, then renamed over ``path``."""
-    path = Path(path)
-    if path.is_dir():
-        raise ArtifactError("the output path is a folder", str(path), "give a file name such as model.ndp")
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise ArtifactError("the output folder does not exist", str(folder), "create it first")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    os.close(fd)
-    try:
+    """Write the artifact atomically (see ``neurodeploy.atomic``)."""
+
+    def write(tmp: str) -> None:
         with h5py.File(tmp, "w") as f:
             f.attrs["format"] = FORMAT
             sparse = any(wt.is_sparse(p.weight) for p in [*ir.projections, *core.projections])
@@ -147,15 +138,11 @@ def write_artifact(path: str | Path, ir: NetworkIR, core: CoreNetwork, profile_t
             _write_ir(f.create_group("ir"), ir)
             _write_core(f.create_group("core"), core)
             f.attrs["checksum"] = _digest(f)
-            f.flush()
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return path
+
+    try:
+        return atomic_write(path, write, example="model.ndp")
+    except NeurodeployError as err:
+        raise ArtifactError(err.what, err.where, err.hint) from None
 
 
 def _json_default(obj: object) -> object:

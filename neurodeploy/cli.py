@@ -6,11 +6,8 @@ no traceback, and no partial output file.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -41,18 +38,13 @@ def _emit_json(data: object) -> None:
 def _atomic_npz(path: Path, arrays: dict) -> None:
     import numpy as np
 
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise NeurodeployError("the output folder does not exist", str(folder), "create it first")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp.npz", dir=folder)
-    os.close(fd)
-    try:
-        np.savez_compressed(tmp, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    from neurodeploy.atomic import atomic_write
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as fh:  # a file object: savez would append ".npz" to a name
+            np.savez_compressed(fh, **arrays)
+
+    atomic_write(path, write, example="out.npz")
 
 
 def _progress(transient: bool = True) -> Any:

@@ -10,10 +10,7 @@ render only when that data is passed; anything else plugs in through ``extra_sec
 
 from __future__ import annotations
 
-import contextlib
 import html
-import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from neurodeploy.atomic import atomic_write
 from neurodeploy.errors import NeurodeployError
 
 CSS = """
@@ -377,20 +375,5 @@ def build_report(
 
 
 def write_report(path: str | Path, text: str) -> Path:
-    """Write atomically (temporary file in the same folder, then rename): never a half-written report."""
-    path = Path(path)
-    if path.is_dir():
-        raise NeurodeployError("the output path is a folder", str(path), "give a file name such as report.html")
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise NeurodeployError("the output folder does not exist", str(folder), "create it first")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return path
+    """Write atomically (see ``neurodeploy.atomic``): never a half-written report."""
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"), example="report.html")
