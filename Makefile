@@ -27,10 +27,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
+	$(BIN)/python docs/gen_api_tree.py
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
 
 # The documentation site (mkdocs.yml, docs/) into site/; --strict turns every warning into a failure.
 docs: $(STAMP)
+	$(BIN)/python docs/gen_api_tree.py
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 lint: $(STAMP)

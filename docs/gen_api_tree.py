@@ -31,3 +31,7 @@ def on_config(config: Any) -> Any:
     """mkdocs hook: (re)build the tree at the start of every build."""
     build_tree()
     return config
+
+
+if __name__ == "__main__":  # run before `mkdocs build`: mkdocstrings reads its paths before hooks run
+    build_tree()
