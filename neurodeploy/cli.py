@@ -1,4 +1,4 @@
-"""The ``neurodeploy`` command line: profiles, compile, inspect, run, report, boards, demo.
+"""The ``neurodeploy`` command line: profiles, compile, inspect, run, report, variability, boards, demo.
 
 Bad input prints one line ``error: what (where). what to do`` on stderr and exits with status 2;
 no traceback, and no partial output file.
@@ -51,8 +51,15 @@ def _progress(transient: bool = True) -> Any:
     """A progress bar on stderr (stdout stays clean for --json); silent when stderr is not a terminal."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=err_console, transient=transient, disable=not err_console.is_terminal)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=transient,
+        disable=not err_console.is_terminal,
+    )
 
 
 def _load_spikes(path: Path, what: str = "input spikes") -> Any:
@@ -65,8 +72,9 @@ def _load_spikes(path: Path, what: str = "input spikes") -> Any:
         loaded = np.load(path, allow_pickle=False)
         return {k: loaded[k] for k in loaded.files} if isinstance(loaded, np.lib.npyio.NpzFile) else loaded
     except (ValueError, OSError, EOFError) as exc:
-        raise NeurodeployError(f"cannot read {what}: {exc}", str(path),
-                               "save them with numpy.save (.npy) or numpy.savez (.npz)") from None
+        raise NeurodeployError(
+            f"cannot read {what}: {exc}", str(path), "save them with numpy.save (.npy) or numpy.savez (.npz)"
+        ) from None
 
 
 def _run_chunked(compiled: Any, data: Any, backend: str, kinds: tuple[str, ...], label: str, show: bool) -> Any:
@@ -93,9 +101,10 @@ def _run_chunked(compiled: Any, data: Any, backend: str, kinds: tuple[str, ...],
     with _progress() as bar:
         task = bar.add_task(f"{label}: samples", total=batch)
         for start in range(0, batch, size):
-            chunk = {k: np.asarray(a)[:, start:start + size] for k, a in arrays.items()}
-            parts.append(nd.run(compiled, chunk if isinstance(data, dict) else chunk[""], backend=backend,
-                                record=kinds))
+            chunk = {k: np.asarray(a)[:, start : start + size] for k, a in arrays.items()}
+            parts.append(
+                nd.run(compiled, chunk if isinstance(data, dict) else chunk[""], backend=backend, record=kinds)
+            )
             bar.advance(task, min(size, batch - start))
     first = parts[0]
 
@@ -103,8 +112,16 @@ def _run_chunked(compiled: Any, data: Any, backend: str, kinds: tuple[str, ...],
         return {n: np.concatenate([getattr(p, kind)[n] for p in parts], axis=1) for n in getattr(first, kind)}
 
     counters = {k: sum(p.counters.get(k, 0) for p in parts) for k in first.counters}
-    return RunResult(cat("spikes"), cat("u"), cat("v"), counters, first.backend,
-                     sum(p.wall_seconds for p in parts), dict(first.latency), list(first.outputs))
+    return RunResult(
+        cat("spikes"),
+        cat("u"),
+        cat("v"),
+        counters,
+        first.backend,
+        sum(p.wall_seconds for p in parts),
+        dict(first.latency),
+        list(first.outputs),
+    )
 
 
 @profiles_app.callback()
@@ -142,9 +159,19 @@ def profiles_show(
 
     prof = profiles.get(name)
     if as_json:
-        _emit_json({"name": prof.name, "title": prof.title, "kind": prof.kind, "core_model": prof.core_model,
-                    "numerics": prof.numerics, "limits": prof.limits, "energy": prof.energy,
-                    "mismatch": prof.mismatch, "sources": prof.sources})
+        _emit_json(
+            {
+                "name": prof.name,
+                "title": prof.title,
+                "kind": prof.kind,
+                "core_model": prof.core_model,
+                "numerics": prof.numerics,
+                "limits": prof.limits,
+                "energy": prof.energy,
+                "mismatch": prof.mismatch,
+                "sources": prof.sources,
+            }
+        )
         return
     console.print(profile_detail_table(prof))
     console.print(sources_table(prof))
@@ -224,8 +251,10 @@ def inspect_cmd(
         _emit_json(compiled.report)
         return
     conv = compiled.conventions
-    console.print(f"[bold]{artifact}[/]: profile {compiled.profile.name}, dt {conv.dt:g} s, reset {conv.reset}, "
-                  f"source {conv.source}; inputs {compiled.core.inputs}, outputs {compiled.core.outputs}")
+    console.print(
+        f"[bold]{artifact}[/]: profile {compiled.profile.name}, dt {conv.dt:g} s, reset {conv.reset}, "
+        f"source {conv.source}; inputs {compiled.core.inputs}, outputs {compiled.core.outputs}"
+    )
     console.print(cores_table(compiled.report))
     console.print(layers_table(compiled.report))
 
@@ -259,12 +288,19 @@ def run_cmd(
     if output is not None:
         arrays = {f"{kind}/{name}": arr for kind in kinds for name, arr in getattr(result, kind).items()}
         # where the recordings came from, so `neurodeploy report out.npz` can find the artifact and inputs
-        arrays.update({"meta/artifact": np.array(str(artifact.resolve())), "meta/inputs": np.array(
-            str(inputs.resolve())), "meta/backend": np.array(result.backend)})
+        arrays.update(
+            {
+                "meta/artifact": np.array(str(artifact.resolve())),
+                "meta/inputs": np.array(str(inputs.resolve())),
+                "meta/backend": np.array(result.backend),
+            }
+        )
         _atomic_npz(output, arrays)
     summary = {
-        "backend": result.backend, "wall_seconds": round(result.wall_seconds, 4),
-        "spike_counts": {n: int(a.sum()) for n, a in result.spikes.items()}, "counters": result.counters,
+        "backend": result.backend,
+        "wall_seconds": round(result.wall_seconds, 4),
+        "spike_counts": {n: int(a.sum()) for n, a in result.spikes.items()},
+        "counters": result.counters,
         "output": str(output) if output else None,
     }
     if as_json:
@@ -284,11 +320,17 @@ def _recorded_run(path: Path) -> tuple[Path, Path | None, dict[str, Any], str]:
             meta = {k[5:]: str(data[k]) for k in data.files if k.startswith("meta/")}
             spikes = {k[7:]: data[k] for k in data.files if k.startswith("spikes/")}
     except (ValueError, OSError, EOFError) as exc:
-        raise NeurodeployError(f"cannot read the recorded run: {exc}", str(path),
-                               "pass an .ndp artifact or the .npz that `neurodeploy run -o` wrote") from None
+        raise NeurodeployError(
+            f"cannot read the recorded run: {exc}",
+            str(path),
+            "pass an .ndp artifact or the .npz that `neurodeploy run -o` wrote",
+        ) from None
     if "artifact" not in meta or not spikes:
-        raise NeurodeployError("the .npz does not say which artifact it came from, or holds no spikes", str(path),
-                               "record it again with `neurodeploy run MODEL.ndp -i SPIKES -o OUT.npz`")
+        raise NeurodeployError(
+            "the .npz does not say which artifact it came from, or holds no spikes",
+            str(path),
+            "record it again with `neurodeploy run MODEL.ndp -i SPIKES -o OUT.npz`",
+        )
     inputs = Path(meta["inputs"]) if meta.get("inputs") else None
     return Path(meta["artifact"]), inputs, spikes, meta.get("backend", "emulator")
 
@@ -297,11 +339,14 @@ def _recorded_run(path: Path) -> tuple[Path, Path | None, dict[str, Any], str]:
 def report_cmd(
     source: Annotated[Path, typer.Argument(help="A compiled .ndp artifact, or the .npz of `neurodeploy run -o`.")],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="The HTML file to write.")] = None,
-    inputs: Annotated[Path | None, typer.Option(
-        "--inputs", "-i", help="Spikes (.npy/.npz) to run float and chip on, for raster plots.")] = None,
+    inputs: Annotated[
+        Path | None,
+        typer.Option("--inputs", "-i", help="Spikes (.npy/.npz) to run float and chip on, for raster plots."),
+    ] = None,
     labels: Annotated[Path | None, typer.Option(help="Class per sample (.npy), to report accuracy.")] = None,
-    sample: Annotated[int | None, typer.Option(help="Sample to draw (default: where float and chip differ most).")
-                      ] = None,
+    sample: Annotated[
+        int | None, typer.Option(help="Sample to draw (default: where float and chip differ most).")
+    ] = None,
     title: Annotated[str | None, typer.Option(help="Report title.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
 ) -> None:
@@ -339,14 +384,19 @@ def report_cmd(
     if recorded is not None:
         spikes, backend = recorded
         runs[f"chip ({compiled.profile.name}, {backend}, recorded)"] = RunResult(
-            spikes=spikes, backend=backend, outputs=list(compiled.core.outputs))
+            spikes=spikes, backend=backend, outputs=list(compiled.core.outputs)
+        )
     elif data is not None:
-        runs[f"chip ({compiled.profile.name})"] = _run_chunked(compiled, data, "emulator", ("spikes",),
-                                                               compiled.profile.name, show)
+        runs[f"chip ({compiled.profile.name})"] = _run_chunked(
+            compiled, data, "emulator", ("spikes",), compiled.profile.name, show
+        )
     shapes = {tuple(np.shape(a)[:2]) for r in runs.values() for a in r.spikes.values()}
     if len(shapes) > 1:
-        raise NeurodeployError(f"the runs disagree in (time, batch): {sorted(shapes)}", str(source),
-                               "pass the inputs the run was recorded with")
+        raise NeurodeployError(
+            f"the runs disagree in (time, batch): {sorted(shapes)}",
+            str(source),
+            "pass the inputs the run was recorded with",
+        )
     if show and err_console.is_terminal:
         with err_console.status("drawing figures"):
             text = build_report(compiled, runs or None, labels=truth, sample=sample, title=title, source=str(artifact))
@@ -354,10 +404,104 @@ def report_cmd(
         text = build_report(compiled, runs or None, labels=truth, sample=sample, title=title, source=str(artifact))
     write_report(out, text)
     if as_json:
-        _emit_json({"report": str(out), "artifact": str(artifact), "bytes": len(text.encode()),
-                    "runs": list(runs)})
+        _emit_json({"report": str(out), "artifact": str(artifact), "bytes": len(text.encode()), "runs": list(runs)})
     else:
         console.print(f"wrote [bold]{out}[/] ({len(text.encode()) // 1024} KiB, self-contained)")
+
+
+def _parse_sigmas(items: list[str]) -> dict[str, float]:
+    """``name=value`` pairs of --sigma (name may carry @scope) as a dict; anything else is a user error."""
+    out: dict[str, float] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            number = float(value)
+        except ValueError:
+            number = float("nan")
+        if not sep or not name.strip() or not (number >= 0 and number < 10):
+            raise NeurodeployError(
+                f"bad --sigma {item!r}: expected name=value with a relative sigma >= 0",
+                "--sigma",
+                "write e.g. --sigma weight=0.05 or --sigma tau_mem@core=0.1",
+            )
+        out[name.strip()] = number
+    return out
+
+
+@app.command("variability")
+def variability_cmd(
+    artifact: Annotated[Path, typer.Argument(help="A compiled .ndp file (an analog profile, e.g. dynapse2).")],
+    inputs: Annotated[Path, typer.Option("--inputs", "-i", help=".npy spikes (time, batch, neurons) or .npz.")],
+    labels: Annotated[Path, typer.Option(help="Class per sample (.npy).")],
+    instances: Annotated[int, typer.Option(min=1, help="Chip instances to sample.")] = 64,
+    sigma: Annotated[
+        list[str] | None, typer.Option(help="Override a mismatch sigma: name=value, name@scope=value (repeatable).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Sampling seed; instance k is the same in any batch.")] = 0,
+    target: Annotated[float, typer.Option(help="Accuracy a chip must reach to count towards the yield.")] = 0.9,
+    sweep: Annotated[str | None, typer.Option(help="Comma-separated sigma multipliers, e.g. 0,0.5,1,2.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the result as JSON here.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Sample chip instances from the profile's mismatch model; report accuracy spread and yield.
+
+    Example: neurodeploy variability model.ndp --inputs spikes.npy --labels labels.npy --instances 64
+    """
+    import numpy as np
+
+    import neurodeploy as nd
+    from neurodeploy.atomic import atomic_write
+    from neurodeploy.variability import variability
+
+    overrides = _parse_sigmas(sigma or [])
+    multipliers: list[float] = []
+    for part in (sweep or "").split(","):
+        if part.strip():
+            try:
+                multipliers.append(float(part))
+            except ValueError:
+                raise NeurodeployError(f"bad --sweep value {part!r}", "--sweep", "write e.g. 0,0.5,1,2") from None
+    compiled = nd.load_compiled(artifact)
+    data = _load_spikes(inputs)
+    truth = _load_spikes(labels, "labels")
+    if isinstance(truth, dict) or np.ndim(truth) != 1:
+        raise NeurodeployError("labels must be one integer per sample", str(labels), "save a 1-D array")
+    if not as_json and err_console.is_terminal:
+        with err_console.status(f"{artifact.name}: {instances} instances"):
+            result = variability(compiled, data, truth, instances, seed, overrides, target, multipliers)
+    else:
+        result = variability(compiled, data, truth, instances, seed, overrides, target, multipliers)
+    report = result.to_dict()
+    if output is not None:
+        text = json.dumps(report, indent=2) + "\n"
+
+        def write(tmp: str) -> None:
+            Path(tmp).write_text(text, encoding="utf-8")
+
+        atomic_write(output, write, example="variability.json")
+    if as_json:
+        _emit_json(report)
+        return
+    q = result.quantiles
+    console.print(
+        f"[bold]{artifact.name}[/] on {result.profile}: {result.instances} instances, "
+        f"{result.samples} samples, seed {result.seed}"
+    )
+    console.print(
+        f"accuracy nominal {result.nominal_accuracy:.3f}; instances mean {result.mean:.3f} "
+        f"± {result.std:.3f}, worst {result.worst:.3f} (instance {result.worst_instance}); "
+        f"quantiles 5/25/50/75/95 %: " + " / ".join(f"{v:.3f}" for v in q.values())
+    )
+    console.print(f"yield at accuracy >= {result.target:g}: {result.yield_at_target:.1%}")
+    for name, r in result.rates.items():
+        console.print(f"  rate {name}: {r['mean']:.4f} ± {r['std']:.4f} spikes/neuron/step over instances")
+    for p in result.sweep:
+        console.print(
+            f"  sigma x{p['multiplier']:g}: mean {p['mean']:.3f} ± {p['std']:.3f}, worst "
+            f"{p['worst']:.3f}, yield {p['yield_at_target']:.1%}"
+        )
+    if output is not None:
+        console.print(f"wrote [bold]{output}[/]")
 
 
 @app.command("boards")
@@ -383,8 +527,9 @@ def demo_cmd(
     quick: Annotated[bool, typer.Option(help="Smaller training run, for a fast look.")] = False,
     lava: Annotated[bool, typer.Option(help="Also run the Lava backend and compare spikes.")] = True,
     seed: Annotated[int, typer.Option(help="Training seed.")] = 0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON (progress goes to stderr).")
-                       ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the figures as JSON (progress goes to stderr).")
+    ] = False,
 ) -> None:
     """Train a small snnTorch network on Yin-Yang, compile it for Loihi 2, run it on the emulator and Lava.
 
@@ -415,8 +560,12 @@ def main() -> None:
     except click_exc.ClickException as exc:
         where = exc.ctx.command_path if getattr(exc, "ctx", None) is not None else "neurodeploy"
         text = " ".join(exc.format_message().split()).rstrip(".")
-        err_console.print(f"[red]error[/]: {text} ({where}). Run '{where} --help' for usage and examples",
-                          highlight=False, soft_wrap=True, markup=True)
+        err_console.print(
+            f"[red]error[/]: {text} ({where}). Run '{where} --help' for usage and examples",
+            highlight=False,
+            soft_wrap=True,
+            markup=True,
+        )
         sys.exit(2)
     except typer.Abort:
         err_console.print("[red]error[/]: aborted", highlight=False)

@@ -1,0 +1,181 @@
+"""Accuracy across sampled chip instances: what share of analog chips would run this network well enough.
+
+One emulator run covers every instance (``emulator.mismatch.sample`` puts them on a batch axis and the
+inputs broadcast over it), so 64 instances cost about one run on 64x the batch, not 64 Python loops.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from neurodeploy.emulator.mismatch import mismatch_spec, sample, scale_spec
+from neurodeploy.emulator.network import CoreNetwork
+from neurodeploy.errors import NeurodeployError
+from neurodeploy.runner import run_core
+
+QUANTILES = (5, 25, 50, 75, 95)
+
+
+@dataclass
+class VariabilityResult:
+    """Per-instance accuracy and its summary; rates are spikes per neuron and step, averaged per instance."""
+
+    profile: str
+    instances: int
+    seed: int
+    samples: int
+    target: float
+    spec: dict[str, list[dict[str, Any]]]
+    accuracy: list[float]
+    nominal_accuracy: float
+    mean: float
+    std: float
+    worst: float
+    worst_instance: int
+    quantiles: dict[str, float]
+    yield_at_target: float
+    rates: dict[str, dict[str, float]] = field(default_factory=dict)
+    sweep: list[dict[str, float]] = field(default_factory=list)
+    wall_seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data (floats and lists only)."""
+        return asdict(self)
+
+
+def _labels(labels: Any, batch: int) -> np.ndarray:
+    arr = np.asarray(labels)
+    if arr.ndim != 1 or arr.shape[0] != batch or arr.dtype.kind not in "iub":
+        raise NeurodeployError(
+            f"labels must be {batch} integers (one class per sample), got shape {arr.shape} of {arr.dtype}",
+            "labels",
+            "save a 1-D integer array with one entry per sample",
+        )
+    return arr.astype(np.int64)
+
+
+def _batch(compiled: Any, inputs: Any) -> int:
+    arrays = inputs.values() if isinstance(inputs, Mapping) else [inputs]
+    shapes = {np.shape(a)[1] if np.ndim(a) == 3 else 1 for a in arrays}
+    if len(shapes) != 1:
+        raise NeurodeployError("inputs disagree in batch size", "inputs", "give every input the same samples")
+    return shapes.pop()
+
+
+def _accuracy(core: CoreNetwork, inputs: Any, labels: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Accuracy per instance (argmax of the first output's counts) and firing rate per layer and instance."""
+    res = run_core(core, inputs)
+    pred = res.predictions()  # (*instances, batch)
+    acc = (pred == labels).mean(axis=-1)
+    rates = {
+        n: s.mean(axis=(0, -2, -1)) if s.ndim == 4 else np.atleast_1d(s.mean())
+        for n, s in res.spikes.items()
+        if n not in core.inputs
+    }
+    return np.atleast_1d(acc), rates
+
+
+def _summary(acc: np.ndarray, target: float) -> dict[str, Any]:
+    return {
+        "mean": float(acc.mean()),
+        "std": float(acc.std()),
+        "worst": float(acc.min()),
+        "worst_instance": int(acc.argmin()),
+        "quantiles": {f"q{q:02d}": float(np.percentile(acc, q)) for q in QUANTILES},
+        "yield_at_target": float(np.mean(acc >= target)),
+    }
+
+
+def variability(
+    compiled: Any,
+    inputs: Any,
+    labels: Any,
+    instances: int = 64,
+    seed: int = 0,
+    sigma: Mapping[str, float] | None = None,
+    target: float = 0.9,
+    sweep: Sequence[float] | None = None,
+) -> VariabilityResult:
+    """Accuracy of ``instances`` sampled chips on ``inputs`` (time, batch, n) with ``labels`` (batch,).
+
+    ``sigma`` overrides the profile's mismatch sigmas (see ``emulator.mismatch.mismatch_spec``).
+    ``sweep``: sigma multipliers; each adds the mean, std, worst accuracy and yield at that multiple,
+    with the same draws scaled (common random numbers), so the curve is smooth in the multiplier.
+    """
+    if not isinstance(getattr(compiled, "core", None), CoreNetwork):
+        raise NeurodeployError(
+            "variability() needs a compiled network",
+            "compiled",
+            "call neurodeploy.compile(graph, profile) or neurodeploy.load_compiled(path)",
+        )
+    if not 0 <= float(target) <= 1:
+        raise NeurodeployError(
+            f"target accuracy must be between 0 and 1, got {target!r}", "target", "pass e.g. target=0.9"
+        )
+    start = time.perf_counter()
+    truth = _labels(labels, _batch(compiled, inputs))
+    spec = mismatch_spec(compiled.profile, sigma)
+    nominal, _ = _accuracy(compiled.core, inputs, truth)
+    net = sample(compiled, compiled.profile, instances, seed, sigma)
+    acc, rates = _accuracy(net, inputs, truth)
+    acc = np.broadcast_to(acc, (instances,))
+    points = []
+    for mult in sweep or ():
+        if not float(mult) >= 0:
+            raise NeurodeployError(f"sweep multipliers must be >= 0, got {mult!r}", "sweep", "pass e.g. 0,0.5,1,2")
+        scaled = {f"{n}@{c['scope']}": c["sigma"] for n, comps in scale_spec(spec, float(mult)).items() for c in comps}
+        a, _ = _accuracy(sample(compiled, compiled.profile, instances, seed, scaled), inputs, truth)
+        s = _summary(np.broadcast_to(a, (instances,)), target)
+        points.append(
+            {
+                "multiplier": float(mult),
+                "mean": s["mean"],
+                "std": s["std"],
+                "worst": s["worst"],
+                "yield_at_target": s["yield_at_target"],
+            }
+        )
+    rate_stats = {}
+    for name, r in rates.items():
+        r = np.broadcast_to(r, (instances,))
+        rate_stats[name] = {
+            "mean": float(r.mean()),
+            "std": float(r.std()),
+            "min": float(r.min()),
+            "max": float(r.max()),
+        }
+    return VariabilityResult(
+        profile=compiled.profile.name,
+        instances=int(instances),
+        seed=int(seed),
+        samples=int(truth.shape[0]),
+        target=float(target),
+        spec=spec,
+        accuracy=[float(a) for a in acc],
+        nominal_accuracy=float(nominal[0]),
+        **_summary(acc, target),
+        rates=rate_stats,
+        sweep=points,
+        wall_seconds=time.perf_counter() - start,
+    )
+
+
+def reproduce_instance(compiled: Any, k: int, seed: int = 0, sigma: Mapping[str, float] | None = None) -> CoreNetwork:
+    """Instance ``k`` of ``variability(compiled, ..., seed=seed, sigma=sigma)`` alone, without instance axes.
+
+    Runs like the nominal network (``run_core(net, inputs)``), e.g. to inspect the worst chip's spikes.
+    """
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
+        raise NeurodeployError(f"instance index must be an integer >= 0, got {k!r}", "k", "pass e.g. k=0")
+    net = sample(compiled, getattr(compiled, "profile", None), 1, seed, sigma, first=int(k))
+    for pop in net.populations:
+        pop.params = {key: v[0, 0] for key, v in pop.params.items()}
+    for pr in net.projections:
+        if np.ndim(pr.weight) == 3:
+            pr.weight = pr.weight[0]
+    return net

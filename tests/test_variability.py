@@ -1,0 +1,172 @@
+"""Device variability: mismatch sampling is exact at sigma 0, reproducible per instance, scoped as the
+profile says, and visible as an accuracy spread on an analog profile."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nir
+import numpy as np
+import pytest
+from conftest import lif_graph, spikes
+
+import neurodeploy as nd
+from neurodeploy.emulator.mismatch import core_map, sample
+from neurodeploy.errors import NeurodeployError
+from neurodeploy.runner import run_core
+from neurodeploy.variability import reproduce_instance, variability
+
+ZERO = {"tau_mem": 0.0, "tau_syn": 0.0, "v_threshold": 0.0, "weight": 0.0}
+
+
+def small_graph(hidden: int = 60) -> nir.NIRGraph:
+    """lif_graph without biases: DYNAP-SE2 shares neuron parameters per core, so one set per layer."""
+    graph = lif_graph(hidden=hidden)
+    for node in graph.nodes.values():
+        if isinstance(node, nir.Affine):
+            node.bias[:] = 0
+    return graph
+
+
+@pytest.fixture(scope="module")
+def dyn():
+    compiled = nd.compile(small_graph(), "dynapse2")
+    x = spikes(batch=50)
+    return compiled, x, nd.run(compiled, x).predictions()
+
+
+def test_sigma_zero_gives_the_nominal_spikes_exactly(dyn):
+    compiled, x, _ = dyn
+    nominal = nd.run(compiled, x)
+    batch = run_core(sample(compiled, instances=4, seed=3, sigma=ZERO), x)
+    for name, expected in nominal.spikes.items():
+        got = batch.spikes[name]
+        assert got.shape == (expected.shape[0], 4, *expected.shape[1:])
+        for k in range(4):
+            np.testing.assert_array_equal(got[:, k], expected)
+
+
+def test_digital_profile_without_mismatch_is_nominal_and_loihi_sigma_is_refused():
+    compiled = nd.compile(small_graph(), "loihi2")
+    net = sample(compiled, instances=2, seed=0)
+    for pop, orig in zip(net.populations, compiled.core.populations, strict=True):
+        for key, value in orig.params.items():
+            np.testing.assert_array_equal(pop.params[key][1, 0], value)
+    with pytest.raises(NeurodeployError, match="digital Loihi is not modelled"):
+        sample(compiled, instances=2, seed=0, sigma={"weight": 0.1})
+
+
+def test_same_seed_same_result_and_instance_k_alone_equals_the_batch(dyn):
+    compiled, x, labels = dyn
+    a = variability(compiled, x, labels, instances=16, seed=7)
+    b = variability(compiled, x, labels, instances=16, seed=7)
+    assert a.accuracy == b.accuracy
+    assert variability(compiled, x, labels, instances=16, seed=8).accuracy != a.accuracy
+    batch = sample(compiled, instances=16, seed=7)
+    alone = sample(compiled, instances=1, seed=7, first=11)
+    for pb, pa in zip(batch.populations, alone.populations, strict=True):
+        for key in pb.params:
+            np.testing.assert_array_equal(pb.params[key][11], pa.params[key][0])
+    for rb, ra in zip(batch.projections, alone.projections, strict=True):
+        np.testing.assert_array_equal(rb.weight[11], ra.weight[0])
+    k = a.worst_instance
+    net = reproduce_instance(compiled, k, seed=7)
+    assert np.mean(run_core(net, x).predictions() == labels) == pytest.approx(a.accuracy[k])
+
+
+def test_core_scope_is_shared_within_a_core_and_differs_across_cores(dyn):
+    compiled, _, _ = dyn
+    prof = dataclasses.replace(
+        compiled.profile, mismatch={"v_threshold": {"sigma": 0.2, "distribution": "normal", "scope": "core"}}
+    )
+    blocks = [dataclasses.replace(b) for b in compiled.placement.blocks]
+    for b in blocks:  # split the hidden layer over cores 0 and 1, the output layer on core 2
+        if b.population == "lif":
+            b.stop = 30
+    blocks.append(dataclasses.replace(blocks[0], start=30, stop=60, core=1))
+    for b in blocks:
+        if b.population == "lif_1":
+            b.core = 2
+    placement = dataclasses.replace(compiled.placement, blocks=blocks)
+    assert core_map(compiled.core, placement)["lif"].tolist() == [0] * 30 + [1] * 30
+    net = sample(compiled.core, prof, instances=8, seed=1, placement=placement)
+    hidden = net.population("lif").params["v_th"][:, 0]
+    out = net.population("lif_1").params["v_th"][:, 0]
+    assert np.all(hidden[:, :30] == hidden[:, :1]) and np.all(hidden[:, 30:] == hidden[:, 30:31])
+    assert np.all(hidden[:, 0] != hidden[:, 30]) and np.all(out[:, 0] != hidden[:, 0])
+    assert np.std(hidden[:, 0]) > 0  # and it varies from chip to chip
+    # a neuron-level part on top of the core draw makes neurons of one core differ
+    both = sample(compiled.core, prof, instances=2, seed=1, placement=placement, sigma={"v_threshold@neuron": 0.05})
+    assert len(np.unique(both.population("lif").params["v_th"][0, 0, :30])) == 30
+
+
+def test_dynapse2_shows_an_accuracy_spread_at_the_profile_sigma(dyn):
+    compiled, x, labels = dyn
+    result = variability(compiled, x, labels, instances=32, seed=0, sweep=[0, 1])
+    assert result.nominal_accuracy == 1.0
+    assert result.std > 0 and result.worst < 1.0
+    assert result.sweep[0]["mean"] == 1.0 and result.sweep[1]["mean"] == pytest.approx(result.mean)
+    data = json.loads(json.dumps(result.to_dict()))
+    assert set(data["quantiles"]) == {"q05", "q25", "q50", "q75", "q95"}
+    assert data["rates"]["lif"]["std"] > 0
+
+
+CLI = [sys.executable, "-m", "neurodeploy.cli"]
+
+
+def test_cli_variability(dyn, tmp_path: Path):
+    compiled, x, labels = dyn
+    model = compiled.save(tmp_path / "m.ndp")
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", labels)
+    args = [
+        *CLI,
+        "variability",
+        str(model),
+        "--inputs",
+        str(tmp_path / "x.npy"),
+        "--labels",
+        str(tmp_path / "y.npy"),
+        "--instances",
+        "8",
+        "--seed",
+        "2",
+    ]
+    env = {"COLUMNS": "200", "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(
+        [*args, "--sigma", "weight=0.2", "--json", "-o", str(tmp_path / "r.json")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["instances"] == 8 and len(data["accuracy"]) == 8
+    assert data["spec"]["weight"][0]["sigma"] == 0.2
+    assert json.loads((tmp_path / "r.json").read_text()) == data
+    bad = subprocess.run(
+        [*args, "--sigma", "weight=lots", "-o", str(tmp_path / "bad.json")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1 and "--sigma" in bad.stderr
+    assert not (tmp_path / "bad.json").exists()
+
+
+def test_cli_variability_help_has_an_example():
+    done = subprocess.run(
+        [*CLI, "variability", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+    )
+    assert done.returncode == 0 and "Example" in done.stdout
