@@ -39,17 +39,23 @@ def build(n_in: int, hidden: int, n_out: int, seed: int = 0) -> nir.NIRGraph:
 
 def summary(compiled: nd.CompiledNetwork) -> str:
     cores = compiled.report["cores"]
-    lines = [f"{'core':>4} {'neurons':>7} {'synapses':>9} {'mem words':>9} {'axons in':>8} {'axons out':>9} "
-             f"{'util %':>6}  blocks"]
+    lines = [
+        f"{'core':>4} {'neurons':>7} {'synapses':>9} {'mem words':>9} {'axons in':>8} {'axons out':>9} "
+        f"{'util %':>6}  blocks"
+    ]
     shown = cores if len(cores) <= 12 else cores[:10]
     for c in shown:
-        lines.append(f"{c['core']:>4} {c['neurons']:>7} {c['synapses']:>9} {c['memory_words']:>9} {c['axons_in']:>8} "
-                     f"{c['axons_out']:>9} {c['utilisation']:>6.1f}  {', '.join(c['blocks'])}")
+        lines.append(
+            f"{c['core']:>4} {c['neurons']:>7} {c['synapses']:>9} {c['memory_words']:>9} {c['axons_in']:>8} "
+            f"{c['axons_out']:>9} {c['utilisation']:>6.1f}  {', '.join(c['blocks'])}"
+        )
     if len(cores) > len(shown):
         lines.append(f" ... {len(cores) - len(shown)} more cores")
-    lines.append(f" sum {sum(c['neurons'] for c in cores):>7} {sum(c['synapses'] for c in cores):>9} "
-                 f"{sum(c['memory_words'] for c in cores):>9} {sum(c['axons_in'] for c in cores):>8} "
-                 f"{sum(c['axons_out'] for c in cores):>9}")
+    lines.append(
+        f" sum {sum(c['neurons'] for c in cores):>7} {sum(c['synapses'] for c in cores):>9} "
+        f"{sum(c['memory_words'] for c in cores):>9} {sum(c['axons_in'] for c in cores):>8} "
+        f"{sum(c['axons_out'] for c in cores):>9}"
+    )
     return "\n".join(lines)
 
 
@@ -71,9 +77,11 @@ def main() -> None:
             times.append(time.perf_counter() - start)
         errors = [v for v in compiled.violations if v.severity == "error"]
         verdict = "OK" if max(times) < 2.0 else "SLOW"
-        print(f"\n{profile}: compile {min(times):.3f} s best, {max(times):.3f} s worst of {args.repeat} "
-              f"(target < 2 s: {verdict}); {len(compiled.report['cores'])} cores; "
-              f"{len(errors)} errors, {len(compiled.violations) - len(errors)} warnings")
+        print(
+            f"\n{profile}: compile {min(times):.3f} s best, {max(times):.3f} s worst of {args.repeat} "
+            f"(target < 2 s: {verdict}); {len(compiled.report['cores'])} cores; "
+            f"{len(errors)} errors, {len(compiled.violations) - len(errors)} warnings"
+        )
         print(summary(compiled))
 
 

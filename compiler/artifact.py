@@ -72,8 +72,12 @@ def _write_weight(group: h5py.Group, weight: Any) -> None:
         c = wt.csr(weight)
         sub = group.create_group("weight")
         sub.attrs["format"] = "csr"
-        for key, value in (("data", c.data), ("indices", c.indices), ("indptr", c.indptr),
-                           ("shape", np.asarray(c.shape, dtype=np.int64))):
+        for key, value in (
+            ("data", c.data),
+            ("indices", c.indices),
+            ("indptr", c.indptr),
+            ("shape", np.asarray(c.shape, dtype=np.int64)),
+        ):
             sub.create_dataset(key, data=value)
     else:
         group.create_dataset("weight", data=np.asarray(weight))
@@ -95,8 +99,15 @@ def _write_ir(group: h5py.Group, ir: NetworkIR) -> None:
     group.attrs["inputs"] = json.dumps(ir.inputs)
     group.attrs["outputs"] = json.dumps(ir.outputs)
     for i, pop in enumerate(ir.populations):
-        attrs = {"name": pop.name, "size": pop.size, "kind": pop.kind, "reset": pop.reset,
-                 "source_node": pop.source_node, "reset_rule": pop.reset_rule, "reset_delay": pop.reset_delay}
+        attrs = {
+            "name": pop.name,
+            "size": pop.size,
+            "kind": pop.kind,
+            "reset": pop.reset,
+            "source_node": pop.source_node,
+            "reset_rule": pop.reset_rule,
+            "reset_delay": pop.reset_delay,
+        }
         _write_population(group.create_group(f"populations/{i:04d}"), attrs, pop.params())
     for i, pr in enumerate(ir.projections):
         attrs = {"name": pr.name, "src": pr.src, "dst": pr.dst, "delay": pr.delay, "source_node": pr.source_node}
@@ -110,20 +121,36 @@ def _write_core(group: h5py.Group, core: CoreNetwork) -> None:
     group.attrs["outputs"] = json.dumps(core.outputs)
     group.attrs["numerics"] = core.numerics
     for i, pop in enumerate(core.populations):
-        attrs = {"name": pop.name, "size": pop.size, "model": pop.model, "reset": pop.reset,
-                 "spiking": pop.spiking, "scale": pop.scale, "lag": -1 if pop.lag is None else pop.lag,
-                 "reset_rule": pop.reset_rule, "reset_delay": pop.reset_delay}
+        attrs = {
+            "name": pop.name,
+            "size": pop.size,
+            "model": pop.model,
+            "reset": pop.reset,
+            "spiking": pop.spiking,
+            "scale": pop.scale,
+            "lag": -1 if pop.lag is None else pop.lag,
+            "reset_rule": pop.reset_rule,
+            "reset_delay": pop.reset_delay,
+        }
         _write_population(group.create_group(f"populations/{i:04d}"), attrs, pop.params)
     for i, pr in enumerate(core.projections):
-        attrs = {"name": pr.name, "src": pr.src, "dst": pr.dst, "delay": pr.delay, "weight_exp": pr.weight_exp,
-                 "num_weight_bits": pr.num_weight_bits, "sign_mode": pr.sign_mode}
+        attrs = {
+            "name": pr.name,
+            "src": pr.src,
+            "dst": pr.dst,
+            "delay": pr.delay,
+            "weight_exp": pr.weight_exp,
+            "num_weight_bits": pr.num_weight_bits,
+            "sign_mode": pr.sign_mode,
+        }
         sub = group.create_group(f"projections/{i:04d}")
         _write_population(sub, attrs, {})
         _write_weight(sub, pr.weight)
 
 
-def write_artifact(path: str | Path, ir: NetworkIR, core: CoreNetwork, profile_text: str,
-                   report: dict[str, Any], version: str) -> Path:
+def write_artifact(
+    path: str | Path, ir: NetworkIR, core: CoreNetwork, profile_text: str, report: dict[str, Any], version: str
+) -> Path:
     """Write the artifact atomically (see ``neurodeploy.atomic``)."""
 
     def write(tmp: str) -> None:
@@ -161,8 +188,10 @@ def _lag(group: h5py.Group) -> int | None:
 
 def _reset_rule(group: h5py.Group) -> dict[str, Any]:
     """A population's reset rule and delay; files written before they were stored used NIR's rule."""
-    return {"reset_rule": str(group.attrs.get("reset_rule", "nir")),
-            "reset_delay": bool(group.attrs.get("reset_delay", False))}
+    return {
+        "reset_rule": str(group.attrs.get("reset_rule", "nir")),
+        "reset_delay": bool(group.attrs.get("reset_delay", False)),
+    }
 
 
 def _members(group: h5py.Group, kind: str) -> list[h5py.Group]:
@@ -182,45 +211,103 @@ def read_artifact(path: str | Path) -> dict[str, Any]:
     try:
         f = h5py.File(path, "r")
     except OSError:
-        raise ArtifactError("not an HDF5 file, or truncated", where,
-                            "recompile the model with `neurodeploy compile`") from None
+        raise ArtifactError(
+            "not an HDF5 file, or truncated", where, "recompile the model with `neurodeploy compile`"
+        ) from None
     with f:
         try:
             if f.attrs.get("format") != FORMAT:
-                raise ArtifactError("not a neurodeploy compiled artifact", where,
-                                    "compile a NIR file first: neurodeploy compile MODEL.nir --profile loihi2")
+                raise ArtifactError(
+                    "not a neurodeploy compiled artifact",
+                    where,
+                    "compile a NIR file first: neurodeploy compile MODEL.nir --profile loihi2",
+                )
             version = int(f.attrs.get("schema_version", -1))
             if version not in READABLE_VERSIONS:
-                raise ArtifactError(f"artifact schema version {version} is not supported (this release reads "
-                                    f"{', '.join(map(str, READABLE_VERSIONS))})", where,
-                                    "recompile the model with this release")
+                raise ArtifactError(
+                    f"artifact schema version {version} is not supported (this release reads "
+                    f"{', '.join(map(str, READABLE_VERSIONS))})",
+                    where,
+                    "recompile the model with this release",
+                )
             if f.attrs.get("checksum") != _digest(f):
-                raise ArtifactError("checksum mismatch: the file was modified or corrupted", where,
-                                    "recompile the model, or restore the file from a backup")
+                raise ArtifactError(
+                    "checksum mismatch: the file was modified or corrupted",
+                    where,
+                    "recompile the model, or restore the file from a backup",
+                )
             conventions = Conventions.from_dict(json.loads(f.attrs["conventions"]))
             ir_group, core_group = f["ir"], f["core"]
-            ir_pops = [Population(name=str(g.attrs["name"]), size=int(g.attrs["size"]), kind=str(g.attrs["kind"]),
-                                  reset=str(g.attrs["reset"]), source_node=str(g.attrs["source_node"]),
-                                  **_reset_rule(g), **_params(g))
-                       for g in _members(ir_group, "populations")]
-            ir_projs = [Projection(str(g.attrs["name"]), str(g.attrs["src"]), str(g.attrs["dst"]), _read_weight(g),
-                                   int(g.attrs["delay"]), str(g.attrs["source_node"]))
-                        for g in _members(ir_group, "projections")]
-            ir = NetworkIR(ir_pops, ir_projs, json.loads(ir_group.attrs["inputs"]),
-                           json.loads(ir_group.attrs["outputs"]), conventions)
-            core_pops = [CorePopulation(str(g.attrs["name"]), int(g.attrs["size"]), str(g.attrs["model"]), _params(g),
-                                        str(g.attrs["reset"]), bool(g.attrs["spiking"]), float(g.attrs["scale"]),
-                                        _lag(g), **_reset_rule(g))
-                         for g in _members(core_group, "populations")]
-            core_projs = [CoreProjection(str(g.attrs["name"]), str(g.attrs["src"]), str(g.attrs["dst"]),
-                                         _read_weight(g), int(g.attrs["delay"]), int(g.attrs["weight_exp"]),
-                                         int(g.attrs["num_weight_bits"]), str(g.attrs["sign_mode"]))
-                          for g in _members(core_group, "projections")]
-            core = CoreNetwork(core_pops, core_projs, json.loads(core_group.attrs["inputs"]),
-                               json.loads(core_group.attrs["outputs"]), str(core_group.attrs["numerics"]))
+            ir_pops = [
+                Population(
+                    name=str(g.attrs["name"]),
+                    size=int(g.attrs["size"]),
+                    kind=str(g.attrs["kind"]),
+                    reset=str(g.attrs["reset"]),
+                    source_node=str(g.attrs["source_node"]),
+                    **_reset_rule(g),
+                    **_params(g),
+                )
+                for g in _members(ir_group, "populations")
+            ]
+            ir_projs = [
+                Projection(
+                    str(g.attrs["name"]),
+                    str(g.attrs["src"]),
+                    str(g.attrs["dst"]),
+                    _read_weight(g),
+                    int(g.attrs["delay"]),
+                    str(g.attrs["source_node"]),
+                )
+                for g in _members(ir_group, "projections")
+            ]
+            ir = NetworkIR(
+                ir_pops,
+                ir_projs,
+                json.loads(ir_group.attrs["inputs"]),
+                json.loads(ir_group.attrs["outputs"]),
+                conventions,
+            )
+            core_pops = [
+                CorePopulation(
+                    str(g.attrs["name"]),
+                    int(g.attrs["size"]),
+                    str(g.attrs["model"]),
+                    _params(g),
+                    str(g.attrs["reset"]),
+                    bool(g.attrs["spiking"]),
+                    float(g.attrs["scale"]),
+                    _lag(g),
+                    **_reset_rule(g),
+                )
+                for g in _members(core_group, "populations")
+            ]
+            core_projs = [
+                CoreProjection(
+                    str(g.attrs["name"]),
+                    str(g.attrs["src"]),
+                    str(g.attrs["dst"]),
+                    _read_weight(g),
+                    int(g.attrs["delay"]),
+                    int(g.attrs["weight_exp"]),
+                    int(g.attrs["num_weight_bits"]),
+                    str(g.attrs["sign_mode"]),
+                )
+                for g in _members(core_group, "projections")
+            ]
+            core = CoreNetwork(
+                core_pops,
+                core_projs,
+                json.loads(core_group.attrs["inputs"]),
+                json.loads(core_group.attrs["outputs"]),
+                str(core_group.attrs["numerics"]),
+            )
             return {
-                "ir": ir, "core": core, "profile_text": str(f.attrs["profile"]),
-                "report": json.loads(f.attrs["report"]), "version": str(f.attrs["neurodeploy_version"]),
+                "ir": ir,
+                "core": core,
+                "profile_text": str(f.attrs["profile"]),
+                "report": json.loads(f.attrs["report"]),
+                "version": str(f.attrs["neurodeploy_version"]),
             }
         except ArtifactError:
             raise

@@ -53,15 +53,16 @@ class CompiledNetwork:
         out: dict[str, Any] = {
             "profile": {"name": self.profile.name, "title": self.profile.title, "core_model": self.profile.core_model},
             "conventions": self.conventions.to_dict(),
-            "populations": [
-                {"name": p.name, "size": p.size, "model": p.model} for p in self.core.populations
-            ],
+            "populations": [{"name": p.name, "size": p.size, "model": p.model} for p in self.core.populations],
             "latency_steps": self.core.latency(),
             "cores": [c.to_dict() for c in self.placement.cores],
             "layers": [q.to_dict() for q in self.quantization],
             "violations": [v.to_dict() for v in self.violations],
-            "metrics": {"ParameterCount": weights, "Footprint": footprint_bits // 8,
-                        "Cores": len(self.placement.cores)},
+            "metrics": {
+                "ParameterCount": weights,
+                "Footprint": footprint_bits // 8,
+                "Cores": len(self.placement.cores),
+            },
             "compile_seconds": round(self.compile_seconds, 4),
         }
         if self.evaluation:
@@ -70,9 +71,13 @@ class CompiledNetwork:
 
     def save(self, path: str | Path) -> Path:
         """Write the versioned, checksummed .ndp artifact atomically."""
-        extra = {"placement": self.placement.to_dict(), "quantization": [q.to_dict() for q in self.quantization],
-                 "violations": [v.to_dict() for v in self.violations], "evaluation": self.evaluation,
-                 "compile_seconds": self.compile_seconds}
+        extra = {
+            "placement": self.placement.to_dict(),
+            "quantization": [q.to_dict() for q in self.quantization],
+            "violations": [v.to_dict() for v in self.violations],
+            "evaluation": self.evaluation,
+            "compile_seconds": self.compile_seconds,
+        }
         return write_artifact(path, self.ir, self.core, self.profile.text, _finite(extra), __version__)
 
 
@@ -94,8 +99,16 @@ def load_compiled(path: str | Path) -> CompiledNetwork:
     profile = parse_profile(data["profile_text"], f"{path} (profile snapshot)")
     quant = [LayerQuantization(**{k: v for k, v in q.items()}) for q in extra.get("quantization", [])]
     violations = [Violation(**v) for v in extra.get("violations", [])]
-    return CompiledNetwork(data["ir"], data["core"], profile, Placement.from_dict(extra["placement"]), quant,
-                           violations, extra.get("evaluation", {}), float(extra.get("compile_seconds", 0.0)))
+    return CompiledNetwork(
+        data["ir"],
+        data["core"],
+        profile,
+        Placement.from_dict(extra["placement"]),
+        quant,
+        violations,
+        extra.get("evaluation", {}),
+        float(extra.get("compile_seconds", 0.0)),
+    )
 
 
 def compile_graph(
@@ -155,5 +168,8 @@ def _raise_errors(violations: list[Violation], prof: Profile, strict: bool) -> N
     if errors and strict:
         first = errors[0]
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise CompileError(f"does not fit {prof.name}: {first.rule} is {first.actual}, limit {first.limit}{more}",
-                           first.node if first.node.startswith("core ") else f"node {first.node!r}", first.hint)
+        raise CompileError(
+            f"does not fit {prof.name}: {first.rule} is {first.actual}, limit {first.limit}{more}",
+            first.node if first.node.startswith("core ") else f"node {first.node!r}",
+            first.hint,
+        )

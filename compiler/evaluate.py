@@ -9,8 +9,9 @@ import numpy as np
 from neurodeploy.compiler.quantize import quantize_float
 
 
-def evaluate(compiled: Any, inputs: np.ndarray | dict[str, np.ndarray], labels: np.ndarray | None = None
-             ) -> dict[str, Any]:
+def evaluate(
+    compiled: Any, inputs: np.ndarray | dict[str, np.ndarray], labels: np.ndarray | None = None
+) -> dict[str, Any]:
     """Per-population spike agreement, firing rates and spike-count correlation, chip vs float reference.
 
     Both runs are aligned to the input's time axis, so the chip's synaptic latency is not counted as
@@ -46,8 +47,11 @@ def evaluate(compiled: Any, inputs: np.ndarray | dict[str, np.ndarray], labels: 
             if labels.shape != ref_pred.shape:
                 from neurodeploy.errors import NeurodeployError
 
-                raise NeurodeployError(f"{labels.size} labels for {ref_pred.size} samples", "sample_labels",
-                                       "give one class index per sample of sample_inputs")
+                raise NeurodeployError(
+                    f"{labels.size} labels for {ref_pred.size} samples",
+                    "sample_labels",
+                    "give one class index per sample of sample_inputs",
+                )
             acc_ref, acc_chip = float(np.mean(ref_pred == labels)), float(np.mean(chip_pred == labels))
             out["accuracy"] = {"reference": acc_ref, "chip": acc_chip, "change_points": 100 * (acc_chip - acc_ref)}
     synops = chip.counters.get("synaptic_events", 0) / max(out["samples"], 1)

@@ -23,8 +23,11 @@ def _pair(name: str, field: str, value: object, ndim: int) -> tuple[int, ...]:
     if arr.size == 1:
         arr = np.repeat(arr, ndim)
     if arr.size != ndim or not np.all(arr == np.round(arr)):
-        raise CompileError(f"{field} {np.asarray(value).tolist()} is not {ndim} integer(s)", f"node {name!r}",
-                           f"give {field} as an int or {ndim} ints")
+        raise CompileError(
+            f"{field} {np.asarray(value).tolist()} is not {ndim} integer(s)",
+            f"node {name!r}",
+            f"give {field} as an int or {ndim} ints",
+        )
     return tuple(int(v) for v in arr)
 
 
@@ -34,13 +37,19 @@ def _as_2d(name: str, node: nir.NIRNode, in_shape: Shape) -> tuple[np.ndarray, S
     one_d = isinstance(node, nir.Conv1d)
     ndim = 1 if one_d else 2
     if weight.ndim != ndim + 2:
-        raise CompileError(f"weight has {weight.ndim} dimensions, expected {ndim + 2}", f"node {name!r}",
-                           "Conv weights are (C_out, C_in/groups, kernel...)")
+        raise CompileError(
+            f"weight has {weight.ndim} dimensions, expected {ndim + 2}",
+            f"node {name!r}",
+            "Conv weights are (C_out, C_in/groups, kernel...)",
+        )
     if not np.all(np.isfinite(weight)):
         raise CompileError("weight contains NaN or inf", f"node {name!r}", "replace them with finite numbers")
     if len(in_shape) != ndim + 1:
-        raise CompileError(f"input shape {list(in_shape)} is not (C, {'L' if one_d else 'H, W'})", f"node {name!r}",
-                           "give the Input node (or the conv's input_shape) the full channel/spatial shape")
+        raise CompileError(
+            f"input shape {list(in_shape)} is not (C, {'L' if one_d else 'H, W'})",
+            f"node {name!r}",
+            "give the Input node (or the conv's input_shape) the full channel/spatial shape",
+        )
     stride = _pair(name, "stride", node.stride, ndim)
     dilation = _pair(name, "dilation", node.dilation, ndim)
     kernel = weight.shape[2:]
@@ -53,8 +62,11 @@ def _as_2d(name: str, node: nir.NIRNode, in_shape: Shape) -> tuple[np.ndarray, S
             padding = tuple(d * (k - 1) // 2 for d, k in zip(dilation, kernel, strict=True))
             extra = tuple(d * (k - 1) % 2 for d, k in zip(dilation, kernel, strict=True))
             if any(extra):
-                raise CompileError("padding='same' with an even dilated kernel pads asymmetrically",
-                                   f"node {name!r}", "use an odd kernel or explicit padding")
+                raise CompileError(
+                    "padding='same' with an even dilated kernel pads asymmetrically",
+                    f"node {name!r}",
+                    "use an odd kernel or explicit padding",
+                )
     else:
         padding = _pair(name, "padding", node.padding, ndim)
     if one_d:
@@ -64,19 +76,26 @@ def _as_2d(name: str, node: nir.NIRNode, in_shape: Shape) -> tuple[np.ndarray, S
     return weight, in_shape, {"stride": stride, "padding": padding, "dilation": dilation}
 
 
-def _conv_matrix(name: str, weight: np.ndarray, in_shape: Shape, stride: Shape, padding: Shape,
-                 dilation: Shape, groups: int) -> tuple[wt.Matrix, Shape]:
+def _conv_matrix(
+    name: str, weight: np.ndarray, in_shape: Shape, stride: Shape, padding: Shape, dilation: Shape, groups: int
+) -> tuple[wt.Matrix, Shape]:
     c_out, c_group, kh, kw = weight.shape
     c_in, h, w = in_shape
     if groups < 1 or c_in % groups or c_out % groups or c_in // groups != c_group:
-        raise CompileError(f"{c_in} input channels, {c_out} output channels and groups={groups} do not match "
-                           f"a weight of {c_group} input channels per group", f"node {name!r}",
-                           "check the conv's weight shape, groups and the input shape")
+        raise CompileError(
+            f"{c_in} input channels, {c_out} output channels and groups={groups} do not match "
+            f"a weight of {c_group} input channels per group",
+            f"node {name!r}",
+            "check the conv's weight shape, groups and the input shape",
+        )
     ho = (h + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
     wo = (w + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
     if ho < 1 or wo < 1:
-        raise CompileError(f"the kernel does not fit the input {list(in_shape)}", f"node {name!r}",
-                           "use a smaller kernel or more padding")
+        raise CompileError(
+            f"the kernel does not fit the input {list(in_shape)}",
+            f"node {name!r}",
+            "use a smaller kernel or more padding",
+        )
     co = np.arange(c_out)[:, None, None, None]
     cl = np.arange(c_group)[None, :, None, None]
     ci = (co // (c_out // groups)) * c_group + cl
@@ -115,8 +134,11 @@ def conv_map(name: str, node: nir.NIRNode, in_shape: Shape) -> tuple[wt.Matrix, 
     if bias.size == 1 and c_out > 1:
         bias = np.full(c_out, float(bias[0]))
     if bias.size != c_out or not np.all(np.isfinite(bias)):
-        raise CompileError(f"bias has {bias.size} finite values for {c_out} output channels", f"node {name!r}",
-                           "give one bias per output channel")
+        raise CompileError(
+            f"bias has {bias.size} finite values for {c_out} output channels",
+            f"node {name!r}",
+            "give one bias per output channel",
+        )
     out_shape = (c_out, wo) if isinstance(node, nir.Conv1d) else (c_out, ho, wo)
     return mat, np.repeat(bias, ho * wo), out_shape
 
@@ -124,8 +146,11 @@ def conv_map(name: str, node: nir.NIRNode, in_shape: Shape) -> tuple[wt.Matrix, 
 def pool_map(name: str, node: nir.NIRNode, in_shape: Shape) -> tuple[wt.Matrix, Shape]:
     """(matrix, output shape) of SumPool2d / AvgPool2d: a per-channel conv with a ones kernel."""
     if len(in_shape) != 3:
-        raise CompileError(f"input shape {list(in_shape)} is not (C, H, W)", f"node {name!r}",
-                           "pooling needs channel and spatial dimensions; check the Input shape")
+        raise CompileError(
+            f"input shape {list(in_shape)} is not (C, H, W)",
+            f"node {name!r}",
+            "pooling needs channel and spatial dimensions; check the Input shape",
+        )
     kernel = _pair(name, "kernel_size", node.kernel_size, 2)
     stride = _pair(name, "stride", node.stride if node.stride is not None else kernel, 2)
     padding = _pair(name, "padding", node.padding if node.padding is not None else 0, 2)
@@ -146,8 +171,10 @@ def conv_out_shape(name: str, node: nir.NIRNode, in_shape: Shape) -> Shape:
         return (in_shape[0], *dims)
     weight, shape2d, geo = _as_2d(name, node, in_shape)
     _, _, kh, kw = weight.shape
-    dims = [(n + 2 * p - d * (k - 1) - 1) // s + 1 for n, p, d, k, s in
-            zip(shape2d[1:], geo["padding"], geo["dilation"], (kh, kw), geo["stride"], strict=True)]
+    dims = [
+        (n + 2 * p - d * (k - 1) - 1) // s + 1
+        for n, p, d, k, s in zip(shape2d[1:], geo["padding"], geo["dilation"], (kh, kw), geo["stride"], strict=True)
+    ]
     if isinstance(node, nir.Conv1d):
         return (weight.shape[0], dims[1])
     return (weight.shape[0], *dims)

@@ -71,7 +71,7 @@ def flatten_shape(node: nir.Flatten, shape: Shape) -> Shape:
     end = node.end_dim + nd if node.end_dim < 0 else node.end_dim
     if not (0 <= start <= end < nd):  # e.g. NIR's start_dim=1 on a 1-D input: nothing to flatten
         return (_size(shape),) if start >= nd else shape
-    return (*shape[:start], _size(shape[start:end + 1]), *shape[end + 1:])
+    return (*shape[:start], _size(shape[start : end + 1]), *shape[end + 1 :])
 
 
 def output_shape(name: str, node: nir.NIRNode, in_shape: Shape | None) -> Shape | None:
@@ -79,8 +79,11 @@ def output_shape(name: str, node: nir.NIRNode, in_shape: Shape | None) -> Shape 
     if isinstance(node, nir.Input):
         shape = _declared_input(node)
         if shape is None:
-            raise CompileError(f"input shape {np.asarray(node.input_type.get('input')).tolist()} is empty or "
-                               "non-positive", f"node {name!r}", "give the Input node a shape such as [4]")
+            raise CompileError(
+                f"input shape {np.asarray(node.input_type.get('input')).tolist()} is empty or non-positive",
+                f"node {name!r}",
+                "give the Input node a shape such as [4]",
+            )
         return shape
     if isinstance(node, NEURON_TYPES):
         own = neuron_shape(node)
@@ -125,12 +128,18 @@ def arriving_shape(name: str, node: nir.NIRNode, preds: list[str], shapes: dict[
     """The shape entering ``name``; every predecessor must deliver the same number of values."""
     known = [shapes[p] for p in preds if p in shapes]
     if not known:
-        raise CompileError("the shape of this node's input cannot be inferred", f"node {name!r}",
-                           "connect it to an Input node, or give the Input node its shape")
+        raise CompileError(
+            "the shape of this node's input cannot be inferred",
+            f"node {name!r}",
+            "connect it to an Input node, or give the Input node its shape",
+        )
     sizes = {_size(s) for s in known}
     if len(sizes) > 1:
-        raise CompileError(f"inputs of sizes {sorted(sizes)} arrive at one node", f"node {name!r}",
-                           "several edges into a node are summed, so they must have the same size")
+        raise CompileError(
+            f"inputs of sizes {sorted(sizes)} arrive at one node",
+            f"node {name!r}",
+            "several edges into a node are summed, so they must have the same size",
+        )
     shape = max(known, key=len)
     declared = _declared_input(node)
     if declared is not None and len(declared) > len(shape) and _size(declared) == _size(shape):
@@ -144,8 +153,11 @@ def linear_map(name: str, node: nir.NIRNode, in_shape: Shape, dt: float) -> Line
     if isinstance(node, (nir.Flatten, nir.Output)):
         declared = _declared_input(node) if isinstance(node, nir.Flatten) else None
         if declared is not None and _size(declared) != n_in:
-            raise CompileError(f"Flatten declares an input of {_size(declared)} values but {n_in} arrive",
-                               f"node {name!r}", "fix the Flatten's input_type or the layer before it")
+            raise CompileError(
+                f"Flatten declares an input of {_size(declared)} values but {n_in} arrive",
+                f"node {name!r}",
+                "fix the Flatten's input_type or the layer before it",
+            )
         return LinearMap(n_in, n_in)
     if isinstance(node, nir.Scale):
         return LinearMap(n_in, n_in, diag=vector(name, "scale", node.scale, n_in))
@@ -154,8 +166,11 @@ def linear_map(name: str, node: nir.NIRNode, in_shape: Shape, dt: float) -> Line
         rounded = np.rint(steps)
         if np.any(rounded < 0) or np.any(np.abs(steps - rounded) > 1e-6 * np.maximum(1.0, np.abs(steps))):
             bad = float(np.asarray(node.delay).reshape(-1)[np.argmax(np.abs(steps - rounded))])
-            raise CompileError(f"delay {bad:g} s is not a non-negative whole number of steps of dt = {dt:g} s",
-                               f"node {name!r}", "delays are in seconds: use multiples of dt, or pass their dt")
+            raise CompileError(
+                f"delay {bad:g} s is not a non-negative whole number of steps of dt = {dt:g} s",
+                f"node {name!r}",
+                "delays are in seconds: use multiples of dt, or pass their dt",
+            )
         return LinearMap(n_in, n_in, delays=rounded.astype(np.int64))
     if isinstance(node, CONV_TYPES):
         mat, bias, out_shape = conv_map(name, node, in_shape)
@@ -165,8 +180,11 @@ def linear_map(name: str, node: nir.NIRNode, in_shape: Shape, dt: float) -> Line
         return LinearMap(n_in, _size(out_shape), matrix=mat)
     weight = np.asarray(node.weight, dtype=float)
     if weight.ndim != 2 or weight.shape[1] != n_in:
-        raise CompileError(f"weight shape {weight.shape} does not accept {n_in} inputs", f"node {name!r}",
-                           "check the layer sizes on both sides of this node")
+        raise CompileError(
+            f"weight shape {weight.shape} does not accept {n_in} inputs",
+            f"node {name!r}",
+            "check the layer sizes on both sides of this node",
+        )
     if not np.all(np.isfinite(weight)):
         raise CompileError("weight contains NaN or inf", f"node {name!r}", "replace them with finite numbers")
     bias = None

@@ -22,8 +22,15 @@ from neurodeploy.errors import CompileError
 
 NEURON_TYPES = (nir.LIF, nir.CubaLIF, nir.IF, nir.LI, nir.CubaLI, nir.I, nir.Threshold)
 SPIKING_TYPES = (nir.LIF, nir.CubaLIF, nir.IF, nir.Threshold)
-_SIZE_FIELD = {nir.LIF: "tau", nir.CubaLIF: "tau_mem", nir.IF: "r", nir.LI: "tau", nir.CubaLI: "tau_mem",
-               nir.I: "r", nir.Threshold: "threshold"}
+_SIZE_FIELD = {
+    nir.LIF: "tau",
+    nir.CubaLIF: "tau_mem",
+    nir.IF: "r",
+    nir.LI: "tau",
+    nir.CubaLI: "tau_mem",
+    nir.I: "r",
+    nir.Threshold: "threshold",
+}
 
 
 def vector(node_name: str, field: str, value: object, size: int, positive: bool = False) -> np.ndarray:
@@ -33,13 +40,19 @@ def vector(node_name: str, field: str, value: object, size: int, positive: bool 
         arr = np.full(size, float(arr.reshape(-1)[0]))
     arr = arr.reshape(-1)
     if arr.size != size:
-        raise CompileError(f"{field} has {arr.size} values for a layer of {size} neurons", f"node {node_name!r}",
-                           "give one value per neuron or a scalar")
+        raise CompileError(
+            f"{field} has {arr.size} values for a layer of {size} neurons",
+            f"node {node_name!r}",
+            "give one value per neuron or a scalar",
+        )
     if not np.all(np.isfinite(arr)):
         raise CompileError(f"{field} contains NaN or inf", f"node {node_name!r}", "replace them with finite numbers")
     if positive and np.any(arr <= 0):
-        raise CompileError(f"{field} must be > 0 (got {arr.min():g})", f"node {node_name!r}",
-                           "time constants are in seconds and must be positive")
+        raise CompileError(
+            f"{field} must be > 0 (got {arr.min():g})",
+            f"node {node_name!r}",
+            "time constants are in seconds and must be positive",
+        )
     return arr
 
 
@@ -49,8 +62,9 @@ def neuron_shape(node: nir.NIRNode) -> tuple[int, ...]:
     return tuple(int(s) for s in shape) or (1,)
 
 
-def population(name: str, node: nir.NIRNode, size: int, dt: float, reset: str, reset_rule: str = "nir",
-               reset_delay: bool = False) -> tuple[Population, np.ndarray]:
+def population(
+    name: str, node: nir.NIRNode, size: int, dt: float, reset: str, reset_rule: str = "nir", reset_delay: bool = False
+) -> tuple[Population, np.ndarray]:
     """The population for a neuron node and its per-neuron input gain g."""
     if isinstance(node, (nir.CubaLIF, nir.CubaLI)):
         a = dt / vector(name, "tau_syn", node.tau_syn, size, positive=True)
@@ -75,19 +89,35 @@ def population(name: str, node: nir.NIRNode, size: int, dt: float, reset: str, r
     v_reset_raw = getattr(node, "v_reset", None)
     v_reset = np.zeros(size) if v_reset_raw is None else vector(name, "v_reset", v_reset_raw, size)
     if spiking and reset_rule != "nir" and np.any(v_reset != 0):
-        raise CompileError(f"snnTorch's reset rule ({reset_rule}) has no reset potential, but v_reset != 0",
-                           f"node {name!r}", 'set v_reset = 0, or compile with reset_rule="nir"')
+        raise CompileError(
+            f"snnTorch's reset rule ({reset_rule}) has no reset potential, but v_reset != 0",
+            f"node {name!r}",
+            'set v_reset = 0, or compile with reset_rule="nir"',
+        )
     if not spiking or isinstance(node, nir.Threshold):
         reset_rule, reset_delay = "nir", False  # no membrane to reset
     elif reset_rule != "nir" and reset == "zero" and not reset_delay and np.all(v_th >= 0):
         reset_rule = "nir"  # r = v_prev > v_th never fires: v is 0 after a spike and <= v_th otherwise
     if np.any(du > 1) or np.any(dv > 1):
-        raise CompileError("a time constant is shorter than dt, so forward Euler is unstable", f"node {name!r}",
-                           "use a smaller dt or a longer time constant")
+        raise CompileError(
+            "a time constant is shorter than dt, so forward Euler is unstable",
+            f"node {name!r}",
+            "use a smaller dt or a longer time constant",
+        )
     pop = Population(
-        name=name, size=size, kind="cuba_lif" if spiking else "cuba_li",
-        du=du, dv=dv, v_th=v_th, v_reset=v_reset, bias_u=np.zeros(size), bias_v=v_leak * dv,
-        reset=reset, source_node=name, reset_rule=reset_rule, reset_delay=bool(reset_delay),
+        name=name,
+        size=size,
+        kind="cuba_lif" if spiking else "cuba_li",
+        du=du,
+        dv=dv,
+        v_th=v_th,
+        v_reset=v_reset,
+        bias_u=np.zeros(size),
+        bias_v=v_leak * dv,
+        reset=reset,
+        source_node=name,
+        reset_rule=reset_rule,
+        reset_delay=bool(reset_delay),
     )
     return pop, gain
 
@@ -101,5 +131,15 @@ def bias_clock(name: str) -> Population:
     anchors it to the first input with a zero-weight projection (so every population is reachable).
     """
     one = np.ones(1)
-    return Population(name=name, size=1, kind="cuba_lif", du=one.copy(), dv=one.copy(), v_th=np.full(1, 0.5),
-                      v_reset=np.zeros(1), bias_u=np.zeros(1), bias_v=one.copy(), source_node="<bias clock>")
+    return Population(
+        name=name,
+        size=1,
+        kind="cuba_lif",
+        du=one.copy(),
+        dv=one.copy(),
+        v_th=np.full(1, 0.5),
+        v_reset=np.zeros(1),
+        bias_u=np.zeros(1),
+        bias_v=one.copy(),
+        source_node="<bias clock>",
+    )

@@ -23,8 +23,10 @@ from neurodeploy.compiler.lower_neurons import NEURON_TYPES, bias_clock, populat
 from neurodeploy.errors import CompileError
 
 META_PREFIX = "neurodeploy."
-SUPPORTED = "Input, Output, Affine, Linear, Scale, Flatten, Conv1d, Conv2d, SumPool2d, AvgPool2d, Delay, " \
-            "LIF, CubaLIF, IF, LI, CubaLI, I, Threshold, nested NIRGraph"
+SUPPORTED = (
+    "Input, Output, Affine, Linear, Scale, Flatten, Conv1d, Conv2d, SumPool2d, AvgPool2d, Delay, "
+    "LIF, CubaLIF, IF, LI, CubaLI, I, Threshold, nested NIRGraph"
+)
 
 
 def resolve_conventions(graph: nir.NIRGraph, **explicit: object) -> Conventions:
@@ -42,8 +44,13 @@ def resolve_conventions(graph: nir.NIRGraph, **explicit: object) -> Conventions:
             values[key] = getattr(defaults, key)
             if key in ("dt", "reset"):
                 assumed.append(key)
-    if (values["reset_rule"] == "nir" and META_PREFIX + "reset_rule" not in meta and explicit.get("reset_rule") is None
-            and values["source"] == "snntorch" and (values["reset"] == "subtract" or values["reset_delay"])):
+    if (
+        values["reset_rule"] == "nir"
+        and META_PREFIX + "reset_rule" not in meta
+        and explicit.get("reset_rule") is None
+        and values["source"] == "snntorch"
+        and (values["reset"] == "subtract" or values["reset_delay"])
+    ):
         assumed.append("reset_rule")  # an snnTorch export from before the rule was recorded: NIR's rule differs
     values["assumed"] = tuple(assumed)
     conv = Conventions.from_dict(values)
@@ -52,11 +59,13 @@ def resolve_conventions(graph: nir.NIRGraph, **explicit: object) -> Conventions:
     if conv.reset not in ("zero", "subtract"):
         raise CompileError(f"unknown reset mode {conv.reset!r}", "conventions.reset", 'use "zero" or "subtract"')
     if conv.reset_rule not in RESET_RULES:
-        raise CompileError(f"unknown reset rule {conv.reset_rule!r}", "conventions.reset_rule",
-                           f"use one of {', '.join(RESET_RULES)}")
+        raise CompileError(
+            f"unknown reset rule {conv.reset_rule!r}", "conventions.reset_rule", f"use one of {', '.join(RESET_RULES)}"
+        )
     if conv.loop_delay not in LOOP_DELAYS:
-        raise CompileError(f"unknown loop_delay {conv.loop_delay!r}", "conventions.loop_delay",
-                           f"use one of {', '.join(LOOP_DELAYS)}")
+        raise CompileError(
+            f"unknown loop_delay {conv.loop_delay!r}", "conventions.loop_delay", f"use one of {', '.join(LOOP_DELAYS)}"
+        )
     if assumed:
         warnings.warn(
             f"the NIR graph does not record {' and '.join(assumed)}; assuming "
@@ -123,8 +132,9 @@ def _through(lin: LinearMap, path: _Path, n_origin: int) -> list[_Path]:
     if values.size == 1:
         return [_Path(path.origin, op, path.delay + int(values[0]))]
     full = wt.identity(n_origin) if op is None else op  # per-element delays: one path per distinct delay
-    return [_Path(path.origin, wt.scale_rows(full, (lin.delays == d).astype(float)), path.delay + int(d))
-            for d in values]
+    return [
+        _Path(path.origin, wt.scale_rows(full, (lin.delays == d).astype(float)), path.delay + int(d)) for d in values
+    ]
 
 
 def _bias_through(lin: LinearMap, biases: Biases) -> Biases:
@@ -146,13 +156,17 @@ def _validate(nodes: dict[str, nir.NIRNode], edges: list[tuple[str, str]]) -> No
     for src, dst in edges:
         for end in (src, dst):
             if end not in nodes:
-                raise CompileError(f"edge {src!r} -> {dst!r} names an unknown node", f"node {end!r}",
-                                   "add the node or remove the edge")
+                raise CompileError(
+                    f"edge {src!r} -> {dst!r} names an unknown node", f"node {end!r}", "add the node or remove the edge"
+                )
     supported = (nir.Input, nir.Output, *NEURON_TYPES, *LINEAR_TYPES)
     for name, node in nodes.items():
         if not isinstance(node, supported):
-            raise CompileError(f"node type {type(node).__name__} is not supported by this compiler yet",
-                               f"node {name!r}", f"replace it by supported nodes ({SUPPORTED})")
+            raise CompileError(
+                f"node type {type(node).__name__} is not supported by this compiler yet",
+                f"node {name!r}",
+                f"replace it by supported nodes ({SUPPORTED})",
+            )
     if not any(isinstance(n, nir.Input) for n in nodes.values()):
         raise CompileError("the graph has no Input node", "graph", "add a nir.Input node feeding the first layer")
 
@@ -178,8 +192,11 @@ def normalize(graph: nir.NIRGraph, **conventions: object) -> NetworkIR:
             if preds[name]:
                 arriving = int(np.prod(arriving_shape(name, node, preds[name], shapes)))
                 if arriving != size:
-                    raise CompileError(f"{arriving} values arrive at a layer of {size} neurons", f"node {name!r}",
-                                       "check the weight shape of the layer feeding it")
+                    raise CompileError(
+                        f"{arriving} values arrive at a layer of {size} neurons",
+                        f"node {name!r}",
+                        "check the weight shape of the layer feeding it",
+                    )
 
     maps: dict[str, LinearMap] = {}
     memo: dict[str, tuple[list[_Path], Biases]] = {}
@@ -191,8 +208,11 @@ def normalize(graph: nir.NIRGraph, **conventions: object) -> NetworkIR:
         if name in memo:
             return memo[name]
         if name in stack:
-            raise CompileError("a loop made only of stateless nodes has no neuron to hold state", f"node {name!r}",
-                               "put a neuron node inside every loop")
+            raise CompileError(
+                "a loop made only of stateless nodes has no neuron to hold state",
+                f"node {name!r}",
+                "put a neuron node inside every loop",
+            )
         node = nodes[name]
         if name not in maps:
             maps[name] = linear_map(name, node, arriving_shape(name, node, preds[name], shapes), conv.dt)
@@ -222,14 +242,20 @@ def normalize(graph: nir.NIRGraph, **conventions: object) -> NetworkIR:
             loop_edge = any(rank[q.origin] >= rank[dst] for q in plist)
             for q in plist:
                 if pops[q.origin].kind == "cuba_li":
-                    raise CompileError(f"non-spiking node {q.origin!r} feeds {dst!r}; cores send spikes only",
-                                       f"node {q.origin!r}", "use a spiking neuron (LIF, CubaLIF, IF) for hidden "
-                                       "layers; LI, CubaLI and I can only be network outputs")
+                    raise CompileError(
+                        f"non-spiking node {q.origin!r} feeds {dst!r}; cores send spikes only",
+                        f"node {q.origin!r}",
+                        "use a spiking neuron (LIF, CubaLIF, IF) for hidden "
+                        "layers; LI, CubaLI and I can only be network outputs",
+                    )
                 recurrent = rank[q.origin] >= rank[dst] if conv.loop_delay == "out_of_neuron" else loop_edge
                 op = wt.identity(pops[q.origin].size) if q.op is None else q.op
                 if op.shape[0] != size:
-                    raise CompileError(f"{op.shape[0]} values arrive at a layer of {size} neurons", f"node {dst!r}",
-                                       "check the weight shape of the layer feeding it")
+                    raise CompileError(
+                        f"{op.shape[0]} values arrive at a layer of {size} neurons",
+                        f"node {dst!r}",
+                        "check the weight shape of the layer feeding it",
+                    )
                 key = (q.origin, q.delay + int(recurrent))
                 groups[key] = op if key not in groups else wt.add(groups[key], op)
             late = int(loop_edge and conv.loop_delay == "into_neuron")  # the whole edge value waits a step
@@ -242,15 +268,24 @@ def normalize(graph: nir.NIRGraph, **conventions: object) -> NetworkIR:
             per_origin[origin] = per_origin.get(origin, 0) + 1
         for (origin, delay), op in groups.items():
             name = f"{origin}->{dst}" + (f"@{delay}" if per_origin[origin] > 1 else "")
-            projections.append(Projection(name=name, src=origin, dst=dst, weight=wt.scale_rows(op, gain),
-                                          delay=delay, source_node=dst))
+            projections.append(
+                Projection(name=name, src=origin, dst=dst, weight=wt.scale_rows(op, gain), delay=delay, source_node=dst)
+            )
         late_biases = {d: v for d, v in bias_by_delay.items() if np.any(v)}
         if late_biases and clock is None:
             clock = bias_clock(_unique("bias_clock", pops))
             first_input = next(n for n in order if pops[n].kind == "input")
             # a zero-weight anchor makes the clock reachable from the inputs (for latency alignment)
-            projections.append(Projection(f"{first_input}->{clock.name}", first_input, clock.name,
-                                          np.zeros((1, pops[first_input].size)), 0, clock.name))
+            projections.append(
+                Projection(
+                    f"{first_input}->{clock.name}",
+                    first_input,
+                    clock.name,
+                    np.zeros((1, pops[first_input].size)),
+                    0,
+                    clock.name,
+                )
+            )
         for d, vec in late_biases.items():  # a bias that starts d steps late: the clock's spikes, delayed
             name = f"{clock.name}->{dst}" + (f"@{d}" if len(late_biases) > 1 else "")
             projections.append(Projection(name, clock.name, dst, (gain * vec)[:, None], delay=d, source_node=dst))

@@ -99,8 +99,9 @@ def parameter_signature(pop: Population) -> tuple | None:
     return tuple(sig)
 
 
-def _split(ir: NetworkIR, pop: Population, n_max: int, mem_bits: int | None, axon_max: int | None, bits: int,
-           sign_rows: bool) -> list[Block]:
+def _split(
+    ir: NetworkIR, pop: Population, n_max: int, mem_bits: int | None, axon_max: int | None, bits: int, sign_rows: bool
+) -> list[Block]:
     """Consecutive blocks of ``pop`` that each fit one core (a neuron too big alone gets its own block)."""
     row_syn = sum((wt.row_nnz(pr.weight) for pr in ir.incoming(pop.name)), np.zeros(pop.size, dtype=np.int64))
     cum = np.concatenate([[0], np.cumsum(row_syn)])
@@ -133,8 +134,11 @@ def place(ir: NetworkIR, profile: Profile, overrides: dict[str, list[int]] | Non
         try:
             ir.population(name)
         except KeyError:
-            raise CompileError(f"placement names unknown population {name!r}", "placement",
-                               f"use one of {[p.name for p in ir.populations if p.kind != 'input']}") from None
+            raise CompileError(
+                f"placement names unknown population {name!r}",
+                "placement",
+                f"use one of {[p.name for p in ir.populations if p.kind != 'input']}",
+            ) from None
 
     blocks: list[Block] = []
     signature: dict[str, tuple | None] = {}
@@ -152,8 +156,11 @@ def place(ir: NetworkIR, profile: Profile, overrides: dict[str, list[int]] | Non
             idx = counters.get(block.population, 0)
             counters[block.population] = idx + 1
             if idx >= len(wanted):
-                raise CompileError(f"placement gives {len(wanted)} cores but the population needs more blocks",
-                                   f"population {block.population!r}", "list one core per block")
+                raise CompileError(
+                    f"placement gives {len(wanted)} cores but the population needs more blocks",
+                    f"population {block.population!r}",
+                    "list one core per block",
+                )
             block.core = int(wanted[idx])
             while len(cores) <= block.core:
                 cores.append(CoreUsage(len(cores)))
@@ -202,7 +209,7 @@ def _fan_out(ir: NetworkIR, blocks: list[Block], cores: list[CoreUsage]) -> None
         for dst_block in by_pop.get(pr.dst, []):
             used = wt.used_columns(wt.rows(pr.weight, dst_block.start, dst_block.stop))
             for src_block in src_blocks:
-                reach[id(src_block)][:, dst_block.core] |= used[src_block.start:src_block.stop]
+                reach[id(src_block)][:, dst_block.core] |= used[src_block.start : src_block.stop]
     for b in blocks:
         r = reach[id(b)]
         usage = cores[b.core]

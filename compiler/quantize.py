@@ -136,15 +136,29 @@ def _rng(seed: int, index: int, rounding: str) -> np.random.Generator | None:
 
 
 def _float_population(pop: Population, incoming: list[Projection], delays: dict[str, int]) -> tuple:
-    cpop = CorePopulation(pop.name, pop.size, "float", {k: v.copy() for k, v in pop.params().items()},
-                          reset=pop.reset, spiking=pop.kind != "cuba_li", reset_rule=pop.reset_rule,
-                          reset_delay=pop.reset_delay)
+    cpop = CorePopulation(
+        pop.name,
+        pop.size,
+        "float",
+        {k: v.copy() for k, v in pop.params().items()},
+        reset=pop.reset,
+        spiking=pop.kind != "cuba_li",
+        reset_rule=pop.reset_rule,
+        reset_delay=pop.reset_delay,
+    )
     projs = [CoreProjection(pr.name, pr.src, pr.dst, pr.weight.copy(), delay=delays[pr.name]) for pr in incoming]
     return cpop, projs, LayerQuantization(pop.name, 1.0, scale_min=1.0)
 
 
-def _grid_population(pop: Population, incoming: list[Projection], delays: dict[str, int], bits: int,
-                     per_channel: bool, factor: float, rng: np.random.Generator | None) -> tuple:
+def _grid_population(
+    pop: Population,
+    incoming: list[Projection],
+    delays: dict[str, int],
+    bits: int,
+    per_channel: bool,
+    factor: float,
+    rng: np.random.Generator | None,
+) -> tuple:
     """Analog cores: weights on a signed grid of 2^bits - 1 levels (BrainScaleS-2: 6 bits + sign by row)."""
     cpop, _, rep = _float_population(pop, [], delays)
     levels = 2**bits - 1
@@ -194,14 +208,24 @@ def _mantissa_top(bits: int) -> int:
     return 256 - 2 ** (9 - bits)
 
 
-def _loihi_scales(pop: Population, incoming: list[wt.Matrix], bias_v: np.ndarray, bits: int,
-                  w_exp: list[int], b_exp_max: int, per_channel: bool) -> np.ndarray:
+def _loihi_scales(
+    pop: Population,
+    incoming: list[wt.Matrix],
+    bias_v: np.ndarray,
+    bits: int,
+    w_exp: list[int],
+    b_exp_max: int,
+    per_channel: bool,
+) -> np.ndarray:
     """Per-neuron lambda: as large as the fields allow; per layer, stepped so the largest weight is a full
     mantissa (a weight trained on an 8-bit grid then lands on the chip's grid unchanged, at the cost of at
     most one of the threshold's 17 bits)."""
     if np.any(pop.v_th <= 0):
-        raise CompileError("threshold must be positive on a Loihi core", f"population {pop.name!r}",
-                           "retrain or rescale so v_threshold > 0")
+        raise CompileError(
+            "threshold must be positive on a Loihi core",
+            f"population {pop.name!r}",
+            "retrain or rescale so v_threshold > 0",
+        )
     lam = lc.VTH_RANGE[1] / pop.v_th
     u_bound = np.abs(pop.bias_u) + sum((wt.row_abs_sum(w) for w in incoming), np.zeros(pop.size))
     cap = lc.MAX_UV / (U_HEADROOM * (1 << lc.ACT_SHIFT) * np.where(u_bound > 0, u_bound, 1.0))
@@ -226,8 +250,9 @@ def _loihi_scales(pop: Population, incoming: list[wt.Matrix], bias_v: np.ndarray
     return lam
 
 
-def _loihi_weights(weight: wt.Matrix, lam: np.ndarray, bits: int, exp_range: list[int],
-                   rng: np.random.Generator | None) -> tuple[wt.Matrix, int, int]:
+def _loihi_weights(
+    weight: wt.Matrix, lam: np.ndarray, bits: int, exp_range: list[int], rng: np.random.Generator | None
+) -> tuple[wt.Matrix, int, int]:
     """Mantissas on the mixed-sign grid of ``bits`` bits, the exponent, and how many were clipped."""
     target = wt.values(weight) * lam[_row_of_entries(weight)]
     w_max = float(np.abs(target).max()) if target.size else 0.0
@@ -241,8 +266,9 @@ def _loihi_weights(weight: wt.Matrix, lam: np.ndarray, bits: int, exp_range: lis
     return _with_values(weight, clipped, np.int64), exp, int(np.count_nonzero(clipped != mant))
 
 
-def _loihi_bias(bias_v: np.ndarray, lam: np.ndarray, exp_range: list[int],
-                rng: np.random.Generator | None) -> tuple[np.ndarray, np.ndarray, int]:
+def _loihi_bias(
+    bias_v: np.ndarray, lam: np.ndarray, exp_range: list[int], rng: np.random.Generator | None
+) -> tuple[np.ndarray, np.ndarray, int]:
     """Per-neuron bias mantissa and the smallest exponent that fits it, and how many saturated."""
     target = lam * (1 << lc.VTH_SHIFT) * bias_v
     top = lc.BIAS_MANT_RANGE[1]
@@ -253,15 +279,25 @@ def _loihi_bias(bias_v: np.ndarray, lam: np.ndarray, exp_range: list[int],
     return mant, exp, int(np.count_nonzero(mant != raw))
 
 
-def _loihi_population(pop: Population, incoming: list[Projection], profile: Profile, delays: dict[str, int],
-                      per_channel: bool, factor: float, rng: np.random.Generator | None) -> tuple:
+def _loihi_population(
+    pop: Population,
+    incoming: list[Projection],
+    profile: Profile,
+    delays: dict[str, int],
+    per_channel: bool,
+    factor: float,
+    rng: np.random.Generator | None,
+) -> tuple:
     num = profile.numerics
     bits = int(num.get("weight_bits", 8))
     w_exp_range = list(num.get("weight_exp", [-8, 8]))
     b_exp_range = list(num.get("bias_exp", [0, 7]))
     if pop.kind != "cuba_lif":
-        raise CompileError(f"{profile.name} cores have no non-spiking (LI) neurons", f"population {pop.name!r}",
-                           "end the network in a spiking layer, or compile for the ideal profile")
+        raise CompileError(
+            f"{profile.name} cores have no non-spiking (LI) neurons",
+            f"population {pop.name!r}",
+            "end the network in a spiking layer, or compile for the ideal profile",
+        )
     rep = LayerQuantization(pop.name, 0.0, per_channel=per_channel, factor=factor)
     bias_v = pop.bias_v.copy()
     if np.any(pop.bias_u != 0):
@@ -269,8 +305,10 @@ def _loihi_population(pop: Population, incoming: list[Projection], profile: Prof
         bias_v = bias_v + pop.bias_u / pop.du
         if not exact:
             rep.notes.append("affine bias into a synaptic current approximated by its steady state in v")
-    lam = _loihi_scales(pop, [pr.weight for pr in incoming], bias_v, bits, w_exp_range, b_exp_range[1],
-                        per_channel) * factor
+    lam = (
+        _loihi_scales(pop, [pr.weight for pr in incoming], bias_v, bits, w_exp_range, b_exp_range[1], per_channel)
+        * factor
+    )
     rep.scale, rep.scale_min = float(lam.max()), float(lam.min())
     raw_vth = np.rint(lam * pop.v_th)
     vth = np.clip(raw_vth, 1, lc.VTH_RANGE[1]).astype(np.int64)
@@ -292,8 +330,18 @@ def _loihi_population(pop: Population, incoming: list[Projection], profile: Prof
         back = _with_values(mant, wt.values(mant) * 2.0**exp / lam[_row_of_entries(mant)], float)
         rep.weight_snr_db[pr.name] = _snr_db(pr.weight, back)
         rep.weights_saturated[pr.name] = saturated
-        projs.append(CoreProjection(pr.name, pr.src, pr.dst, mant, delay=delays[pr.name],
-                                    weight_exp=exp, num_weight_bits=bits, sign_mode="mixed"))
+        projs.append(
+            CoreProjection(
+                pr.name,
+                pr.src,
+                pr.dst,
+                mant,
+                delay=delays[pr.name],
+                weight_exp=exp,
+                num_weight_bits=bits,
+                sign_mode="mixed",
+            )
+        )
     params = {"du": du, "dv": dv, "vth": vth, "bias_mant": bias_mant, "bias_exp": bias_exp}
     cpop = CorePopulation(pop.name, pop.size, "loihi", params, reset="zero", spiking=True, scale=rep.scale)
     return cpop, projs, rep
@@ -302,8 +350,15 @@ def _loihi_population(pop: Population, incoming: list[Projection], profile: Prof
 # ------------------------------------------------------------------------------------------- driver
 
 
-def quantize_population(ir: NetworkIR, index: int, profile: Profile, rounding: str = "nearest", seed: int = 0,
-                        per_channel: bool = False, factor: float = 1.0) -> tuple:
+def quantize_population(
+    ir: NetworkIR,
+    index: int,
+    profile: Profile,
+    rounding: str = "nearest",
+    seed: int = 0,
+    per_channel: bool = False,
+    factor: float = 1.0,
+) -> tuple:
     """(CorePopulation, its incoming CoreProjections, LayerQuantization) for ``ir.populations[index]``."""
     pop = ir.populations[index]
     incoming = ir.incoming(pop.name)
@@ -318,8 +373,10 @@ def quantize_population(ir: NetworkIR, index: int, profile: Profile, rounding: s
         out = _grid_population(pop, incoming, delays, int(bits), per_channel, factor, rng)
     for pr in incoming:
         if lag[pr.name] and pop.source_node != "<bias clock>":
-            out[2].notes.append(f"{pr.name} closes a loop through several populations: it arrives "
-                                f"{lag[pr.name]} step(s) later than in the float reference")
+            out[2].notes.append(
+                f"{pr.name} closes a loop through several populations: it arrives "
+                f"{lag[pr.name]} step(s) later than in the float reference"
+            )
     return out
 
 
@@ -336,12 +393,21 @@ def _sorted(pops: list[CorePopulation], projs: list[CoreProjection]) -> list[Cor
 
 def check_core_model(profile: Profile) -> None:
     if profile.core_model not in IMPLEMENTED:
-        raise CompileError(f"no core model for {profile.core_model} yet", f"profile {profile.name!r}",
-                           "the profile documents the chip's limits; compile for ideal, loihi1 or loihi2 meanwhile")
+        raise CompileError(
+            f"no core model for {profile.core_model} yet",
+            f"profile {profile.name!r}",
+            "the profile documents the chip's limits; compile for ideal, loihi1 or loihi2 meanwhile",
+        )
 
 
-def quantize(ir: NetworkIR, profile: Profile, rounding: str = "nearest", seed: int = 0, per_channel: bool = False,
-             factors: dict[str, float] | None = None) -> tuple[CoreNetwork, list[LayerQuantization]]:
+def quantize(
+    ir: NetworkIR,
+    profile: Profile,
+    rounding: str = "nearest",
+    seed: int = 0,
+    per_channel: bool = False,
+    factors: dict[str, float] | None = None,
+) -> tuple[CoreNetwork, list[LayerQuantization]]:
     """Every population in the profile's core model; ``factors`` scale chosen populations' scales."""
     if rounding not in ("nearest", "stochastic"):
         raise CompileError(f"unknown rounding {rounding!r}", "rounding", 'use "nearest" or "stochastic"')
@@ -355,8 +421,9 @@ def quantize(ir: NetworkIR, profile: Profile, rounding: str = "nearest", seed: i
         if pop.kind == "input":
             pops.append(CorePopulation(pop.name, pop.size, "input"))
             continue
-        cpop, cprojs, rep = quantize_population(ir, index, profile, rounding, seed, per_channel,
-                                                factors.get(pop.name, 1.0))
+        cpop, cprojs, rep = quantize_population(
+            ir, index, profile, rounding, seed, per_channel, factors.get(pop.name, 1.0)
+        )
         pops.append(cpop)
         projs.extend(cprojs)
         reports.append(rep)

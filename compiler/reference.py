@@ -123,8 +123,9 @@ class _ResetChoice:
 
     def for_node(self, name: str, node: nir.NIRNode) -> tuple[str, str, bool]:
         meta = node.metadata or {}
-        rule = self.rule or _text(meta.get("neurodeploy.reset_rule",
-                                           self.graph_meta.get("neurodeploy.reset_rule", "nir")))
+        rule = self.rule or _text(
+            meta.get("neurodeploy.reset_rule", self.graph_meta.get("neurodeploy.reset_rule", "nir"))
+        )
         if rule not in RESET_RULES:
             raise NeurodeployError(f"unknown reset rule {rule!r}", name, f"use one of {RESET_RULES}")
         delay = self.delay
@@ -154,8 +155,9 @@ def _inline(graph: nir.NIRGraph, prefix: str = "") -> tuple[dict, list, list]:
 class _Run:
     """One simulation: the inlined graph, its neuron order and per-step evaluation."""
 
-    def __init__(self, graph: nir.NIRGraph, dt: float, order: str, resets: _ResetChoice, loop_delay: str,
-                 dtype) -> None:
+    def __init__(
+        self, graph: nir.NIRGraph, dt: float, order: str, resets: _ResetChoice, loop_delay: str, dtype
+    ) -> None:
         nodes, edges, ports = _inline(graph)
         for port in ports:  # inner Input/Output nodes pass values through
             ins = [s for s, d in edges if d == port]
@@ -164,8 +166,11 @@ class _Run:
             del nodes[port]
         for name, node in nodes.items():
             if not isinstance(node, (nir.Input, *NEURONS, *STATELESS, nir.Delay)):
-                raise NeurodeployError(f"unsupported node type {type(node).__name__}", name,
-                                       "the reference handles every NIR 1.0 node except multi-port graphs")
+                raise NeurodeployError(
+                    f"unsupported node type {type(node).__name__}",
+                    name,
+                    "the reference handles every NIR 1.0 node except multi-port graphs",
+                )
         self.nodes, self.dtype, self.loop_delay = nodes, dtype, loop_delay
         self.preds: dict[str, list[str]] = {n: [] for n in nodes}
         for src, dst in edges:
@@ -181,8 +186,11 @@ class _Run:
         self.neurons = sorted((n for n in nodes if isinstance(nodes[n], NEURONS)), key=self.rank.__getitem__)
         self.cells = {n: _Cell(nodes[n], dt, order, resets.for_node(n, nodes[n]), dtype) for n in self.neurons}
         self.sources = {n: self._sources(n, frozenset()) for n in nodes}
-        self.delay_steps = {n: np.rint(np.asarray(v.delay, dtype=float) / dt).astype(int).reshape(-1)
-                            for n, v in nodes.items() if isinstance(v, nir.Delay)}
+        self.delay_steps = {
+            n: np.rint(np.asarray(v.delay, dtype=float) / dt).astype(int).reshape(-1)
+            for n, v in nodes.items()
+            if isinstance(v, nir.Delay)
+        }
 
     def _sources(self, name: str, seen: frozenset[str]) -> set[str]:
         """Neuron nodes whose outputs reach ``name`` through stateless nodes only."""
@@ -200,8 +208,9 @@ class _Run:
         self.in_shape = tuple(int(v) for v in np.asarray(in_shape).reshape(-1)) if in_shape is not None else (-1,)
         self.prev: dict[str, np.ndarray | None] = dict.fromkeys(self.neurons)
         self.history: dict[str, list[np.ndarray]] = {n: [] for n in self.nodes}  # end-of-step values
-        trains: dict[str, list[np.ndarray]] = {n: [] for n in self.nodes
-                                               if n in self.cells or isinstance(self.nodes[n], nir.Output)}
+        trains: dict[str, list[np.ndarray]] = {
+            n: [] for n in self.nodes if n in self.cells or isinstance(self.nodes[n], nir.Output)
+        }
         for t in range(x.shape[0]):
             self.t, self.x_t, self.cur, self.memo = t, x[t], {}, {}
             for n in self.neurons:
@@ -368,8 +377,11 @@ class _Cell:
         if not self.spiking or self.threshold_only:
             self.rule = "nir"
         elif self.rule != "nir" and np.any(self.v_reset != 0):
-            raise NeurodeployError("snnTorch's reset rule has no reset potential, but v_reset != 0",
-                                   "simulate_nir", 'set v_reset = 0 or reset_rule="nir"')
+            raise NeurodeployError(
+                "snnTorch's reset rule has no reset potential, but v_reset != 0",
+                "simulate_nir",
+                'set v_reset = 0 or reset_rule="nir"',
+            )
         self.v0 = self.mem.leak if self.mem is not None else dtype.type(0)
         size_field = threshold if self.spiking else (node.r if self.r_if is not None else node.v_leak)
         self.shape = tuple(np.shape(size_field)) or (1,)

@@ -13,8 +13,17 @@ import numpy as np
 
 from neurodeploy.errors import NeurodeployError
 
-STATELESS = (nir.Affine, nir.Linear, nir.Scale, nir.Flatten, nir.Conv1d, nir.Conv2d, nir.SumPool2d, nir.AvgPool2d,
-             nir.Output)
+STATELESS = (
+    nir.Affine,
+    nir.Linear,
+    nir.Scale,
+    nir.Flatten,
+    nir.Conv1d,
+    nir.Conv2d,
+    nir.SumPool2d,
+    nir.AvgPool2d,
+    nir.Output,
+)
 
 
 def _ints(value: object, n: int) -> tuple[int, ...]:
@@ -36,13 +45,21 @@ def _structured(name: str, node: nir.NIRNode, x: np.ndarray, ndim: int) -> np.nd
         return x
     shape = _declared(node)
     if shape is None or len(shape) != ndim or int(np.prod(shape)) != int(np.prod(x.shape[1:])):
-        raise NeurodeployError(f"cannot view an input of shape {x.shape[1:]} as {ndim}-d", name,
-                               "give the Input node the full (C, H, W) shape")
+        raise NeurodeployError(
+            f"cannot view an input of shape {x.shape[1:]} as {ndim}-d",
+            name,
+            "give the Input node the full (C, H, W) shape",
+        )
     return x.reshape(x.shape[0], *shape)
 
 
-def _windows(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], pad: tuple[int, int, int, int],
-             dilation: tuple[int, int]):
+def _windows(
+    x: np.ndarray,
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    pad: tuple[int, int, int, int],
+    dilation: tuple[int, int],
+):
     """Yield (a, b, view): for each kernel offset the (batch, C, Ho, Wo) input values it sees."""
     xp = np.pad(x, ((0, 0), (0, 0), (pad[0], pad[1]), (pad[2], pad[3])))
     ho = (xp.shape[2] - dilation[0] * (kernel[0] - 1) - 1) // stride[0] + 1
@@ -50,7 +67,13 @@ def _windows(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], pa
     for a in range(kernel[0]):
         for b in range(kernel[1]):
             h0, w0 = a * dilation[0], b * dilation[1]
-            yield a, b, xp[:, :, h0:h0 + stride[0] * (ho - 1) + 1:stride[0], w0:w0 + stride[1] * (wo - 1) + 1:stride[1]]
+            yield (
+                a,
+                b,
+                xp[
+                    :, :, h0 : h0 + stride[0] * (ho - 1) + 1 : stride[0], w0 : w0 + stride[1] * (wo - 1) + 1 : stride[1]
+                ],
+            )
 
 
 def _conv(name: str, node: nir.NIRNode, x: np.ndarray) -> np.ndarray:
@@ -76,10 +99,17 @@ def _conv(name: str, node: nir.NIRNode, x: np.ndarray) -> np.ndarray:
     c_out, c_group = w.shape[:2]
     out = None
     for a, b, view in _windows(x, kernel, stride, pad, dilation):
-        part = np.concatenate([
-            np.einsum("oc,bchw->bohw", w[g * (c_out // groups):(g + 1) * (c_out // groups), :, a, b],
-                      view[:, g * c_group:(g + 1) * c_group])
-            for g in range(groups)], axis=1)
+        part = np.concatenate(
+            [
+                np.einsum(
+                    "oc,bchw->bohw",
+                    w[g * (c_out // groups) : (g + 1) * (c_out // groups), :, a, b],
+                    view[:, g * c_group : (g + 1) * c_group],
+                )
+                for g in range(groups)
+            ],
+            axis=1,
+        )
         out = part if out is None else out + part
     bias = np.zeros(c_out, dtype=x.dtype) if node.bias is None else np.asarray(node.bias, dtype=x.dtype).reshape(-1)
     out = out + bias[None, :, None, None]
@@ -106,7 +136,7 @@ def _flatten(node: nir.Flatten, x: np.ndarray) -> np.ndarray:
     end = node.end_dim + nd if node.end_dim < 0 else node.end_dim
     if not (0 <= start <= end < nd):
         return x.reshape(x.shape[0], -1)
-    return x.reshape(x.shape[0], *shape[:start], -1, *shape[end + 1:])
+    return x.reshape(x.shape[0], *shape[:start], -1, *shape[end + 1 :])
 
 
 def apply_stateless(name: str, node: nir.NIRNode, x: np.ndarray) -> np.ndarray:

@@ -54,19 +54,47 @@ def _neuron_rules(ir: NetworkIR, profile: Profile) -> list[Violation]:
         if pop.kind == "input":
             continue
         if loihi and pop.kind == "cuba_li":
-            out.append(Violation(pop.name, "neuron model", "spiking CUBA LIF", "non-spiking (LI/CubaLI/I)",
-                                 "end the network in a spiking layer, or compile for the ideal profile"))
+            out.append(
+                Violation(
+                    pop.name,
+                    "neuron model",
+                    "spiking CUBA LIF",
+                    "non-spiking (LI/CubaLI/I)",
+                    "end the network in a spiking layer, or compile for the ideal profile",
+                )
+            )
         if loihi and np.any(pop.v_reset != 0):
-            out.append(Violation(pop.name, "reset potential", 0.0, float(np.abs(pop.v_reset).max()),
-                                 "Loihi resets v to 0; shift v_leak and v_threshold so the reset is 0"))
+            out.append(
+                Violation(
+                    pop.name,
+                    "reset potential",
+                    0.0,
+                    float(np.abs(pop.v_reset).max()),
+                    "Loihi resets v to 0; shift v_leak and v_threshold so the reset is 0",
+                )
+            )
         if loihi and pop.kind == "cuba_lif" and np.any(pop.v_th <= 0):
-            out.append(Violation(pop.name, "threshold", "> 0", float(pop.v_th.min()),
-                                 "Loihi thresholds are unsigned; rescale so v_threshold > 0"))
+            out.append(
+                Violation(
+                    pop.name,
+                    "threshold",
+                    "> 0",
+                    float(pop.v_th.min()),
+                    "Loihi thresholds are unsigned; rescale so v_threshold > 0",
+                )
+            )
         if shared and parameter_signature(pop) is None:
             distinct = len({tuple(float(v[i]) for v in pop.params().values()) for i in range(pop.size)})
-            out.append(Violation(pop.name, "neuron parameters shared per core", "1 set per core",
-                                 f"{distinct} sets", f"{profile.name} shares time constants and thresholds per "
-                                 "core: train with one set per layer, or split the layer by parameter set"))
+            out.append(
+                Violation(
+                    pop.name,
+                    "neuron parameters shared per core",
+                    "1 set per core",
+                    f"{distinct} sets",
+                    f"{profile.name} shares time constants and thresholds per "
+                    "core: train with one set per layer, or split the layer by parameter set",
+                )
+            )
     return out
 
 
@@ -81,8 +109,15 @@ def _reset_rules(ir: NetworkIR, profile: Profile) -> list[Violation]:
     modes = profile.numerics.get("reset_modes", ["zero", "subtract"])
     if reset not in modes:
         snn = ' (snnTorch: reset_mechanism="zero", reset_delay=False)' if "zero" in modes else ""
-        out.append(Violation("graph", "reset mode", "/".join(modes), reset,
-                             f"{profile.name} resets by {' or '.join(modes)} only; retrain with that reset{snn}"))
+        out.append(
+            Violation(
+                "graph",
+                "reset mode",
+                "/".join(modes),
+                reset,
+                f"{profile.name} resets by {' or '.join(modes)} only; retrain with that reset{snn}",
+            )
+        )
     ideal = profile.kind == "ideal"
     spiking = [p for p in ir.populations if p.kind == "cuba_lif"]
     late = [p for p in spiking if p.reset_delay and (p.reset_rule == "nir" or not ideal)]
@@ -95,11 +130,17 @@ def _reset_rules(ir: NetworkIR, profile: Profile) -> list[Violation]:
         out.append(Violation(late[0].name, "reset delay", "none", f"one step ({len(late)} layer(s))", hint))
     foreign = [p for p in spiking if p.reset_rule != "nir"]
     if foreign and not ideal:
-        out.append(Violation(foreign[0].name, "reset rule", "nir (reset in the spiking step)",
-                             f"{foreign[0].reset_rule} ({len(foreign)} layer(s))",
-                             f"{profile.name} cannot reset from the previous step's membrane as snnTorch does; "
-                             'export with reset_mechanism="zero", reset_delay=False (NIR\'s reset exactly), '
-                             'or compile for "ideal"'))
+        out.append(
+            Violation(
+                foreign[0].name,
+                "reset rule",
+                "nir (reset in the spiking step)",
+                f"{foreign[0].reset_rule} ({len(foreign)} layer(s))",
+                f"{profile.name} cannot reset from the previous step's membrane as snnTorch does; "
+                'export with reset_mechanism="zero", reset_delay=False (NIR\'s reset exactly), '
+                'or compile for "ideal"',
+            )
+        )
     return out
 
 
@@ -112,9 +153,16 @@ def check(ir: NetworkIR, profile: Profile) -> list[Violation]:
     max_delay = num.get("max_delay")
     for pr in ir.projections:
         if max_delay is not None and pr.delay > max_delay:
-            out.append(Violation(pr.source_node or pr.name, "synaptic delay (steps)", max_delay, pr.delay,
-                                 f"projection {pr.name}: shorten the delay, use a larger dt, or relay the spikes "
-                                 "through intermediate neurons"))
+            out.append(
+                Violation(
+                    pr.source_node or pr.name,
+                    "synaptic delay (steps)",
+                    max_delay,
+                    pr.delay,
+                    f"projection {pr.name}: shorten the delay, use a larger dt, or relay the spikes "
+                    "through intermediate neurons",
+                )
+            )
     axon_max = profile.limit("fan_in_axons_per_core")
     per_neuron_max = profile.limit("fan_in_per_neuron")
     mem_bits = profile.limit("synapse_memory_bits_per_core")
@@ -127,16 +175,37 @@ def check(ir: NetworkIR, profile: Profile) -> list[Violation]:
         fan_in = sum((wt.row_nnz(pr.weight) for pr in incoming), np.zeros(pop.size, dtype=np.int64))
         worst = int(fan_in.max())
         if axon_max is not None and worst > axon_max:
-            out.append(Violation(pop.name, "fan-in axons per core", axon_max, worst,
-                                 f"a neuron has {worst} inputs and no core can receive more than {axon_max}; "
-                                 "prune its inputs or split the layer before it"))
+            out.append(
+                Violation(
+                    pop.name,
+                    "fan-in axons per core",
+                    axon_max,
+                    worst,
+                    f"a neuron has {worst} inputs and no core can receive more than {axon_max}; "
+                    "prune its inputs or split the layer before it",
+                )
+            )
         if per_neuron_max is not None and worst > per_neuron_max:
-            out.append(Violation(pop.name, "synapses per neuron", per_neuron_max, worst,
-                                 f"{profile.name} neurons have {per_neuron_max} input synapses; prune or use "
-                                 "sparser (e.g. convolutional) connectivity"))
+            out.append(
+                Violation(
+                    pop.name,
+                    "synapses per neuron",
+                    per_neuron_max,
+                    worst,
+                    f"{profile.name} neurons have {per_neuron_max} input synapses; prune or use "
+                    "sparser (e.g. convolutional) connectivity",
+                )
+            )
         if mem_bits is not None and worst * bits > mem_bits:
-            out.append(Violation(pop.name, "synapse memory per core (bits)", mem_bits, worst * bits,
-                                 "one neuron's synapses do not fit a core; reduce its fan-in or the weight bits"))
+            out.append(
+                Violation(
+                    pop.name,
+                    "synapse memory per core (bits)",
+                    mem_bits,
+                    worst * bits,
+                    "one neuron's synapses do not fit a core; reduce its fan-in or the weight bits",
+                )
+            )
         if levels is not None:
             out += _dynamic_range(pop.name, incoming, levels, profile.name)
     return out
@@ -153,10 +222,20 @@ def _dynamic_range(name: str, incoming: list, levels: int, profile: str) -> list
         nonzero = int(np.count_nonzero(vals))
         lost = int(np.count_nonzero((vals > 0) & (vals < 0.5 * w_max / levels)))
         if lost:
-            hint = (f"projection {pr.name}: with one scale per layer they round to zero on {profile}; "
-                    "per_channel=True gives each neuron its own scale, or prune them")
-            out.append(Violation(name, "weight bits", f"{levels} levels per sign",
-                                 f"{lost} of {nonzero} weights below half a step", hint, severity="warning"))
+            hint = (
+                f"projection {pr.name}: with one scale per layer they round to zero on {profile}; "
+                "per_channel=True gives each neuron its own scale, or prune them"
+            )
+            out.append(
+                Violation(
+                    name,
+                    "weight bits",
+                    f"{levels} levels per sign",
+                    f"{lost} of {nonzero} weights below half a step",
+                    hint,
+                    severity="warning",
+                )
+            )
     return out
 
 
@@ -173,18 +252,44 @@ def check_placement(ir: NetworkIR, placement: Placement, profile: Profile) -> li
     for core in placement.cores:
         where = f"core {core.core} ({', '.join(core.blocks)})"
         checks = [(n_max, core.neurons, "neurons per core", "move blocks to other cores")]
-        checks.append((mem_bits, core.synapses * bits, "synapse memory per core (bits)",
-                       "move blocks to other cores or reduce the weight bits"))
+        checks.append(
+            (
+                mem_bits,
+                core.synapses * bits,
+                "synapse memory per core (bits)",
+                "move blocks to other cores or reduce the weight bits",
+            )
+        )
         checks.append((axon_max, core.axons_in, "fan-in axons per core", "give the blocks their own cores"))
-        checks.append((out_max, core.axons_out, "fan-out axons per core",
-                       "spread the sources over more cores, or their targets over fewer cores"))
-        checks.append((fanout_cores, core.max_neuron_fanout_cores, "target cores per neuron",
-                       "a neuron reaches too many cores: place its targets on fewer cores"))
+        checks.append(
+            (
+                out_max,
+                core.axons_out,
+                "fan-out axons per core",
+                "spread the sources over more cores, or their targets over fewer cores",
+            )
+        )
+        checks.append(
+            (
+                fanout_cores,
+                core.max_neuron_fanout_cores,
+                "target cores per neuron",
+                "a neuron reaches too many cores: place its targets on fewer cores",
+            )
+        )
         for limit, actual, rule, hint in checks:
             if limit is not None and actual > limit:
                 out.append(Violation(where, rule, limit, actual, hint))
     if cores_max is not None and len(placement.cores) > cores_max:
         chips = -(-len(placement.cores) // cores_max)
-        out.append(Violation("network", "cores per chip", cores_max, len(placement.cores),
-                             f"needs {chips} chips; inter-chip traffic is not modelled", severity="warning"))
+        out.append(
+            Violation(
+                "network",
+                "cores per chip",
+                cores_max,
+                len(placement.cores),
+                f"needs {chips} chips; inter-chip traffic is not modelled",
+                severity="warning",
+            )
+        )
     return out

@@ -53,12 +53,21 @@ def _disagreement(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean(a != b))
 
 
-def search_scales(ir: NetworkIR, profile: Profile, sample_inputs: Any, rounding: str = "nearest", seed: int = 0,
-                  per_channel: bool = False) -> tuple[CoreNetwork, list[LayerQuantization]]:
+def search_scales(
+    ir: NetworkIR,
+    profile: Profile,
+    sample_inputs: Any,
+    rounding: str = "nearest",
+    seed: int = 0,
+    per_channel: bool = False,
+) -> tuple[CoreNetwork, list[LayerQuantization]]:
     """Quantize with a searched factor per population; each report's ``search`` lists what was tried."""
     if sample_inputs is None:
-        raise CompileError("scale_search needs sample inputs", "compile(scale_search=True)",
-                           "pass sample_inputs=spikes shaped (time, batch, n_in)")
+        raise CompileError(
+            "scale_search needs sample inputs",
+            "compile(scale_search=True)",
+            "pass sample_inputs=spikes shaped (time, batch, n_in)",
+        )
     core, reports = quantize(ir, profile, rounding, seed, per_channel)
     factors = candidate_factors(profile)
     if not factors:
@@ -86,7 +95,11 @@ def search_scales(ir: NetworkIR, profile: Profile, sample_inputs: Any, rounding:
         factor, error, built = best
         replace_population(core, built[0], built[1])
         rep = built[2]
-        rep.search = {"factors": [round(f, 6) for f, _ in tried], "errors": [round(e, 6) for _, e in tried],
-                      "chosen": round(factor, 6), "error": round(error, 6)}
+        rep.search = {
+            "factors": [round(f, 6) for f, _ in tried],
+            "errors": [round(e, 6) for _, e in tried],
+            "chosen": round(factor, 6),
+            "error": round(error, 6),
+        }
         by_name[pop.name] = rep
     return core, [by_name[r.population] for r in reports]

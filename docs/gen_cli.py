@@ -36,11 +36,15 @@ def render() -> str:
     from neurodeploy.cli import app
 
     root = typer.main.get_command(app)
-    lines = ["# Command line", "",
-             "Generated from the program itself; `neurodeploy VERB --help` prints the same. Every verb prints one "
-             "line `error: what (where). what to do` on stderr and exits with status 2 on bad input, and writes "
-             "no partial output file. `--json` prints machine-readable output on stdout; progress bars go to "
-             "stderr and only on a terminal.", ""]
+    lines = [
+        "# Command line",
+        "",
+        "Generated from the program itself; `neurodeploy VERB --help` prints the same. Every verb prints one "
+        "line `error: what (where). what to do` on stderr and exits with status 2 on bad input, and writes "
+        "no partial output file. `--json` prints machine-readable output on stdout; progress bars go to "
+        "stderr and only on a terminal.",
+        "",
+    ]
     for path, cmd in _commands(root, "neurodeploy"):
         help_text = (cmd.help or "").strip()
         summary, _, rest = help_text.partition("\n\n")

@@ -41,7 +41,7 @@ def render(profile: Profile) -> str:
         f"# {profile.name}: {profile.title}",
         "",
         f"Generated from `hw_profiles/{profile.name}.toml`. Use it as `--profile {profile.name}` on the command "
-        f"line or `neurodeploy.compile(graph, \"{profile.name}\")` in Python.",
+        f'line or `neurodeploy.compile(graph, "{profile.name}")` in Python.',
         "",
         "| field | value |",
         "|---|---|",
@@ -61,27 +61,36 @@ def render(profile: Profile) -> str:
             cite = profile.citations[f"{section}.{key}"]
             unverified += not cite.verified
             flag = "yes" if cite.verified else "**no**"
-            lines.append(f"| `{key}` | {_cell(value)} | [{cite.source}](#source-{cite.source}) | {flag} | "
-                         f"{_cell(cite.note)} |")
+            lines.append(
+                f"| `{key}` | {_cell(value)} | [{cite.source}](#source-{cite.source}) | {flag} | {_cell(cite.note)} |"
+            )
         lines.append("")
     lines += ["## Sources", ""]
     for key, ref in profile.sources.items():
         lines.append(f'- <a id="source-{key}"></a>**{key}**: {ref}')
     lines.append("")
     if unverified:
-        lines += [f'!!! warning "{unverified} unverified numbers"',
-                  "    Figures marked **no** are quoted from secondary material and not checked against a "
-                  "primary source. Treat results that depend on them as estimates.", ""]
+        lines += [
+            f'!!! warning "{unverified} unverified numbers"',
+            "    Figures marked **no** are quoted from secondary material and not checked against a "
+            "primary source. Treat results that depend on them as estimates.",
+            "",
+        ]
     return "\n".join(lines)
 
 
 def index(profiles: list[Profile]) -> str:
-    lines = ["# Hardware profiles", "",
-             "Every chip model is a TOML file; every number in it names its source. These pages are generated "
-             "from the files that ship with neurodeploy. Check your own file with "
-             "`neurodeploy profiles validate my_chip.toml`, and see [Profiles](../../concepts/profiles.md) for "
-             "the format.", "",
-             "| name | title | kind | core model | neurons per core | weight bits |", "|---|---|---|---|---|---|"]
+    lines = [
+        "# Hardware profiles",
+        "",
+        "Every chip model is a TOML file; every number in it names its source. These pages are generated "
+        "from the files that ship with neurodeploy. Check your own file with "
+        "`neurodeploy profiles validate my_chip.toml`, and see [Profiles](../../concepts/profiles.md) for "
+        "the format.",
+        "",
+        "| name | title | kind | core model | neurons per core | weight bits |",
+        "|---|---|---|---|---|---|",
+    ]
     for p in profiles:
         neurons = p.limits.get("neurons_per_core", "unlimited")
         bits = p.numerics.get("weight_bits", "float")

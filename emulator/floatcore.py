@@ -13,8 +13,15 @@ import numpy as np
 class FloatCubaState:
     """u, v of one population over leading axes; ``step`` advances one time step."""
 
-    def __init__(self, shape: tuple[int, ...], params: dict[str, np.ndarray], reset: str, spiking: bool,
-                 reset_rule: str = "nir", reset_delay: bool = False) -> None:
+    def __init__(
+        self,
+        shape: tuple[int, ...],
+        params: dict[str, np.ndarray],
+        reset: str,
+        spiking: bool,
+        reset_rule: str = "nir",
+        reset_delay: bool = False,
+    ) -> None:
         self.u = np.zeros(shape)
         self.v = np.zeros(shape)
         self.du = np.asarray(params["du"], dtype=float)

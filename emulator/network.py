@@ -103,9 +103,7 @@ class CoreNetwork:
             return {p.name: int(p.lag) for p in self.populations}
         order = {p.name: i for i, p in enumerate(self.populations)}
         lat = {n: 0 for n in self.inputs}
-        forward = sorted(
-            (pr for pr in self.projections if order[pr.src] < order[pr.dst]), key=lambda pr: order[pr.src]
-        )
+        forward = sorted((pr for pr in self.projections if order[pr.src] < order[pr.dst]), key=lambda pr: order[pr.src])
         for pr in forward:
             if pr.src in lat:
                 lat[pr.dst] = max(lat.get(pr.dst, 0), lat[pr.src] + pr.delay)

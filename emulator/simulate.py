@@ -183,8 +183,9 @@ def simulate(
         shape = (*pb[pop.name], pop.size)
         syns = [synapses[id(pr)] for pr in incoming[pop.name]]
         if not loihi:
-            states[pop.name] = FloatCubaState(shape, pop.params, pop.reset, pop.spiking, pop.reset_rule,
-                                              pop.reset_delay)
+            states[pop.name] = FloatCubaState(
+                shape, pop.params, pop.reset, pop.spiking, pop.reset_rule, pop.reset_delay
+            )
             ext_dtype[pop.name] = float
         elif sum(sy.bound for sy in syns) < _FAST_HEADROOM:
             states[pop.name] = LoihiFastState(shape, pop.params)

@@ -26,7 +26,8 @@ def get(name_or_path: str | Path | Profile) -> Profile:
         return load_profile_file(Path(text))
     if text not in available():
         raise ProfileError(
-            f"unknown profile {text!r}", "profile name",
+            f"unknown profile {text!r}",
+            "profile name",
             f"choose one of {', '.join(available())}, or pass the path of a .toml profile file",
         )
     resource = resources.files(__package__) / f"{text}.toml"

@@ -115,23 +115,32 @@ def parse_profile(text: str, path: str = "<profile>") -> Profile:
         raise ProfileError(f"not valid TOML: {exc}", path, "fix the syntax at the position shown") from None
     version = data.get("schema_version")
     if version != SCHEMA_VERSION:
-        raise _fail(path, "schema_version", f"schema_version is {version!r}, expected {SCHEMA_VERSION}",
-                    f"set schema_version = {SCHEMA_VERSION}")
+        raise _fail(
+            path,
+            "schema_version",
+            f"schema_version is {version!r}, expected {SCHEMA_VERSION}",
+            f"set schema_version = {SCHEMA_VERSION}",
+        )
     for key in ("name", "title", "kind", "core_model"):
         if not isinstance(data.get(key), str) or not data[key]:
-            raise _fail(path, key, f"missing or empty string field {key!r}", f"add {key} = \"...\"")
+            raise _fail(path, key, f"missing or empty string field {key!r}", f'add {key} = "..."')
     if data["kind"] not in KINDS:
         raise _fail(path, "kind", f"unknown kind {data['kind']!r}", f"use one of {', '.join(KINDS)}")
     if data["core_model"] not in CORE_MODELS:
-        raise _fail(path, "core_model", f"unknown core_model {data['core_model']!r}",
-                    f"use one of {', '.join(CORE_MODELS)}")
+        raise _fail(
+            path, "core_model", f"unknown core_model {data['core_model']!r}", f"use one of {', '.join(CORE_MODELS)}"
+        )
     sources = data.get("sources", {})
     if not isinstance(sources, dict) or not all(isinstance(v, str) for v in sources.values()):
         raise _fail(path, "sources", "[sources] must map keys to reference strings", "see hw_profiles/loihi2.toml")
     unknown = set(data) - {"schema_version", "name", "title", "kind", "core_model", "sources", *SECTIONS}
     if unknown:
-        raise _fail(path, sorted(unknown)[0], f"unknown top-level field {sorted(unknown)[0]!r}",
-                    f"allowed sections are sources, {', '.join(SECTIONS)}")
+        raise _fail(
+            path,
+            sorted(unknown)[0],
+            f"unknown top-level field {sorted(unknown)[0]!r}",
+            f"allowed sections are sources, {', '.join(SECTIONS)}",
+        )
 
     sections: dict[str, dict[str, Any]] = {}
     citations: dict[str, Citation] = {}
@@ -145,48 +154,82 @@ def parse_profile(text: str, path: str = "<profile>") -> Profile:
             if section == "mismatch":
                 value = _mismatch_entry(path, where, key, entry)
             elif not isinstance(entry, dict) or "value" not in entry:
-                raise _fail(path, where, "every number needs a value and its source",
-                            f'write {key} = {{ value = ..., source = "<key in [sources]>" }}')
+                raise _fail(
+                    path,
+                    where,
+                    "every number needs a value and its source",
+                    f'write {key} = {{ value = ..., source = "<key in [sources]>" }}',
+                )
             else:
                 value = entry["value"]
             src = entry.get("source")
             if src not in sources:
-                raise _fail(path, where, f"source {src!r} is not listed in [sources]",
-                            "add it to [sources] with a full reference")
+                raise _fail(
+                    path,
+                    where,
+                    f"source {src!r} is not listed in [sources]",
+                    "add it to [sources] with a full reference",
+                )
             expected = _KNOWN.get(section, {}).get(key)
             if expected is not None:
                 _check_value(path, where, value, *expected)
             values[key] = value
-            citations[where] = Citation(src, sources[src], bool(entry.get("verified", True)),
-                                        str(entry.get("note", "")))
+            citations[where] = Citation(
+                src, sources[src], bool(entry.get("verified", True)), str(entry.get("note", ""))
+            )
         sections[section] = values
     return Profile(
-        name=data["name"], title=data["title"], kind=data["kind"], core_model=data["core_model"],
-        numerics=sections["numerics"], limits=sections["limits"], energy=sections["energy"],
-        mismatch=sections["mismatch"], sources=dict(sources), citations=citations, path=path, text=text,
+        name=data["name"],
+        title=data["title"],
+        kind=data["kind"],
+        core_model=data["core_model"],
+        numerics=sections["numerics"],
+        limits=sections["limits"],
+        energy=sections["energy"],
+        mismatch=sections["mismatch"],
+        sources=dict(sources),
+        citations=citations,
+        path=path,
+        text=text,
     )
 
 
 def _mismatch_entry(path: str, where: str, key: str, entry: Any) -> dict[str, Any]:
     """``{sigma, distribution, scope}`` of one [mismatch] entry, checked."""
     if not isinstance(entry, dict) or "sigma" not in entry:
-        raise _fail(path, where, "a mismatch entry needs a relative sigma, a distribution, a scope and a source",
-                    f'write {key} = {{ sigma = 0.1, distribution = "normal", scope = "neuron", source = "..." }}')
+        raise _fail(
+            path,
+            where,
+            "a mismatch entry needs a relative sigma, a distribution, a scope and a source",
+            f'write {key} = {{ sigma = 0.1, distribution = "normal", scope = "neuron", source = "..." }}',
+        )
     sigma = entry["sigma"]
     if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not 0 <= sigma < 10:
-        raise _fail(path, where + ".sigma", f"got {sigma!r}, expected a relative standard deviation >= 0",
-                    "write e.g. sigma = 0.1 for 10 %")
+        raise _fail(
+            path,
+            where + ".sigma",
+            f"got {sigma!r}, expected a relative standard deviation >= 0",
+            "write e.g. sigma = 0.1 for 10 %",
+        )
     dist = entry.get("distribution", "normal")
     if dist not in MISMATCH_DISTRIBUTIONS:
-        raise _fail(path, where + ".distribution", f"unknown distribution {dist!r}",
-                    f"use one of {', '.join(MISMATCH_DISTRIBUTIONS)}")
+        raise _fail(
+            path,
+            where + ".distribution",
+            f"unknown distribution {dist!r}",
+            f"use one of {', '.join(MISMATCH_DISTRIBUTIONS)}",
+        )
     scope = entry.get("scope", "neuron")
     if scope not in MISMATCH_SCOPES:
         raise _fail(path, where + ".scope", f"unknown scope {scope!r}", f"use one of {', '.join(MISMATCH_SCOPES)}")
     extra = set(entry) - {"sigma", "distribution", "scope", "source", "verified", "note"}
     if extra:
-        raise _fail(path, where, f"unknown key {sorted(extra)[0]!r} in a mismatch entry",
-                    "allowed: sigma, distribution, scope, source, verified, note")
+        raise _fail(
+            path,
+            where,
+            f"unknown key {sorted(extra)[0]!r} in a mismatch entry",
+            "allowed: sigma, distribution, scope, source, verified, note",
+        )
     return {"sigma": float(sigma), "distribution": dist, "scope": scope}
 
 

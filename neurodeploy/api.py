@@ -32,8 +32,7 @@ def _check_conventions(graph: Any, dt: object, reset: object) -> None:
         if number.dtype.kind not in "iuf" or number.size != 1:
             raise CompileError(f"dt must be a number of seconds, got {value!r}", where, "pass dt=... in seconds")
         if not (math.isfinite(float(number)) and float(number) > 0):
-            raise CompileError(f"dt must be a positive number, got {float(number)!r}", where,
-                               "pass dt=... in seconds")
+            raise CompileError(f"dt must be a positive number, got {float(number)!r}", where, "pass dt=... in seconds")
     for where, value in (("reset", reset), ("metadata neurodeploy.reset", meta.get("neurodeploy.reset"))):
         if value is not None and not isinstance(value, (str, np.str_, bytes)):
             raise CompileError(f"reset must be a word, got {value!r}", where, 'use "zero" or "subtract"')
@@ -43,15 +42,19 @@ def _check_placement(placement: object) -> None:
     if placement is None:
         return
     if not isinstance(placement, Mapping):
-        raise CompileError("placement must map population names to lists of cores", "placement",
-                           'pass e.g. {"hidden": [0, 1]}')
+        raise CompileError(
+            "placement must map population names to lists of cores", "placement", 'pass e.g. {"hidden": [0, 1]}'
+        )
     for name, cores in placement.items():
         if isinstance(cores, (str, bytes)) or not isinstance(cores, Iterable):
             raise CompileError(f"placement of {name!r} is not a list of cores", "placement", "list one core per block")
         for core in cores:
             if not isinstance(core, numbers.Integral) or not 0 <= int(core) < MAX_CORE_INDEX:
-                raise CompileError(f"core index {core!r} is not a core", f"placement of {name!r}",
-                                   f"use integers from 0 to {MAX_CORE_INDEX - 1}")
+                raise CompileError(
+                    f"core index {core!r} is not a core",
+                    f"placement of {name!r}",
+                    f"use integers from 0 to {MAX_CORE_INDEX - 1}",
+                )
 
 
 def compile(graph: Any, profile: Any = "loihi2", **options: Any) -> Any:  # noqa: A001 - the public verb
@@ -74,9 +77,11 @@ def compile(graph: Any, profile: Any = "loihi2", **options: Any) -> Any:  # noqa
         # overflows 2**exp; a bias of 1e308 makes log2 fail ("math domain error")
         if isinstance(exc, ValueError) and "math domain error" not in str(exc):
             raise
-        raise CompileError(f"the network's numbers do not fit the profile's formats ({exc})",
-                           f"profile {prof.name!r}", "check for extreme weights or biases, and the profile's "
-                           "weight_bits, weight_exp and bias_exp") from None
+        raise CompileError(
+            f"the network's numbers do not fit the profile's formats ({exc})",
+            f"profile {prof.name!r}",
+            "check for extreme weights or biases, and the profile's weight_bits, weight_exp and bias_exp",
+        ) from None
 
 
 def _check_network(net: Any, params: Mapping[str, tuple[str, ...]], what: str, where: str) -> None:
@@ -102,8 +107,13 @@ def _check_network(net: Any, params: Mapping[str, tuple[str, ...]], what: str, w
         values = pop.params if isinstance(getattr(pop, "params", None), dict) else pop.params()
         for key in params[kind]:
             arr = np.asarray(values.get(key)) if values.get(key) is not None else None
-            if arr is None or arr.dtype.kind not in "biuf" or arr.ndim not in (1, 2) or arr.shape[-1] != pop.size \
-                    or (arr.dtype.kind == "f" and np.isnan(arr).any()):
+            if (
+                arr is None
+                or arr.dtype.kind not in "biuf"
+                or arr.ndim not in (1, 2)
+                or arr.shape[-1] != pop.size
+                or (arr.dtype.kind == "f" and np.isnan(arr).any())
+            ):
                 raise bad(f"population {pop.name!r} lacks a valid {key!r} array of {pop.size} numbers")
     for pr in net.projections:
         if pr.src not in sizes or pr.dst not in sizes:
@@ -111,8 +121,10 @@ def _check_network(net: Any, params: Mapping[str, tuple[str, ...]], what: str, w
         shape = getattr(pr.weight, "shape", None)
         kind = getattr(getattr(pr.weight, "dtype", None), "kind", "")
         if shape != (sizes[pr.dst], sizes[pr.src]) or kind not in "biuf" or not kind:
-            raise bad(f"projection {pr.name!r} has weights {shape} of {kind or 'no'} type, "
-                      f"expected ({sizes[pr.dst]}, {sizes[pr.src]}) numbers")
+            raise bad(
+                f"projection {pr.name!r} has weights {shape} of {kind or 'no'} type, "
+                f"expected ({sizes[pr.dst]}, {sizes[pr.src]}) numbers"
+            )
         if not isinstance(pr.delay, int) or not 0 <= pr.delay <= MAX_DELAY:
             raise bad(f"projection {pr.name!r} has delay {pr.delay!r}")
         bits, exp = getattr(pr, "num_weight_bits", 8), getattr(pr, "weight_exp", 0)
@@ -139,8 +151,13 @@ def load_compiled(path: str | Path) -> Any:
     return compiled
 
 
-def run(compiled: Any, inputs: Any, backend: str = "emulator", record: Iterable[str] | str = ("spikes",),
-        populations: Iterable[str] | str | None = None) -> Any:
+def run(
+    compiled: Any,
+    inputs: Any,
+    backend: str = "emulator",
+    record: Iterable[str] | str = ("spikes",),
+    populations: Iterable[str] | str | None = None,
+) -> Any:
     """Run a CompiledNetwork on ``backend`` ("emulator", "lava" or "board"); see ``neurodeploy.runner.run``.
 
     ``record``: any of "spikes", "u", "v" (a single name is accepted). ``populations``: the ones to record

@@ -35,8 +35,9 @@ def _accuracy(counts: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(counts.argmax(axis=-1) == labels))
 
 
-def run_demo(console: Console, quick: bool = False, with_lava: bool = True, seed: int = 0,
-             out_dir: Path = OUT_DIR) -> DemoResult:
+def run_demo(
+    console: Console, quick: bool = False, with_lava: bool = True, seed: int = 0, out_dir: Path = OUT_DIR
+) -> DemoResult:
     """Run the demo, print its figures, and write the NIR file and the artifact under ``out_dir``."""
     import nir
 
@@ -49,8 +50,14 @@ def run_demo(console: Console, quick: bool = False, with_lava: bool = True, seed
     epochs = 8 if quick else 40
     console.rule("[bold]neurodeploy demo[/]: snnTorch -> NIR -> Loihi 2 -> emulator and Lava")
     start = time.perf_counter()
-    with Progress(TextColumn("training on Yin-Yang"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=console) as bar:
+    with Progress(
+        TextColumn("training on Yin-Yang"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
         task = bar.add_task("train", total=epochs, status="")
 
         def progress(epoch: int, loss: float, val: float) -> None:
@@ -102,8 +109,11 @@ def run_demo(console: Console, quick: bool = False, with_lava: bool = True, seed
 
 def _print(console: Console, r: DemoResult, trained: Any, report: dict, shape: tuple, artifact: Path) -> None:
     steps, samples, _ = shape
-    table = Table(title=f"Yin-Yang test set: {samples} samples x {steps} steps, "
-                        f"network {trained.encoder.n_inputs}-{trained.hidden}-3 LIF", title_justify="left")
+    table = Table(
+        title=f"Yin-Yang test set: {samples} samples x {steps} steps, "
+        f"network {trained.encoder.n_inputs}-{trained.hidden}-3 LIF",
+        title_justify="left",
+    )
     table.add_column("what")
     table.add_column("value", justify="right")
     table.add_row("float accuracy (snnTorch)", f"{100 * r.float_accuracy:.1f} %")
@@ -123,5 +133,7 @@ def _print(console: Console, r: DemoResult, trained: Any, report: dict, shape: t
         ratio = r.wall_seconds["lava"] / r.wall_seconds["loihi2 emulator"]
         table.add_row("emulator speed-up over Lava", f"{ratio:.0f}x")
     console.print(table)
-    console.print(f"wrote {artifact} (and yinyang.nir beside it); the network was trained with 8-bit fake "
-                  "quantization of its weights in its last epochs")
+    console.print(
+        f"wrote {artifact} (and yinyang.nir beside it); the network was trained with 8-bit fake "
+        "quantization of its weights in its last epochs"
+    )

@@ -131,13 +131,21 @@ def weight_errors(compiled: Any) -> list[dict[str, Any]]:
             chip = chip * 2.0**core_pr.weight_exp / lam[idx]
             steps = (chip - ref) / (step * 2.0**core_pr.weight_exp / lam[idx])
             lsb = step * 2.0**core_pr.weight_exp / float(lam.max())
-        rows.append({
-            "projection": pr.name, "src": pr.src, "dst": pr.dst, "float": ref, "chip": chip, "steps": steps,
-            "lsb": lsb, "weight_exp": core_pr.weight_exp,
-            "snr_db": layer.get("weight_snr_db", {}).get(pr.name, "–"),
-            "saturated": layer.get("weights_saturated", {}).get(pr.name, 0),
-            "max_abs_error": float(np.abs(chip - ref).max()) if ref.size else 0.0,
-        })
+        rows.append(
+            {
+                "projection": pr.name,
+                "src": pr.src,
+                "dst": pr.dst,
+                "float": ref,
+                "chip": chip,
+                "steps": steps,
+                "lsb": lsb,
+                "weight_exp": core_pr.weight_exp,
+                "snr_db": layer.get("weight_snr_db", {}).get(pr.name, "–"),
+                "saturated": layer.get("weights_saturated", {}).get(pr.name, 0),
+                "max_abs_error": float(np.abs(chip - ref).max()) if ref.size else 0.0,
+            }
+        )
     return rows
 
 
@@ -171,23 +179,41 @@ def _summary(compiled: Any, source: str) -> str:
         ("artifact", source or "(in memory)"),
         ("profile", f"{rep['profile']['title']} ({rep['profile']['name']}, {rep['profile']['core_model']} core)"),
         ("inputs → outputs", f"{', '.join(compiled.core.inputs)} → {', '.join(compiled.core.outputs)}"),
-        ("time step dt", f"{conv['dt']:g} s"), ("reset", conv["reset"]),
+        ("time step dt", f"{conv['dt']:g} s"),
+        ("reset", conv["reset"]),
         ("conventions from", conv.get("source", "unknown")),
         ("parameters (non-zero weights)", metrics.get("ParameterCount", "–")),
-        ("synapse memory", f"{metrics.get('Footprint', '–')} bytes"), ("cores", metrics.get("Cores", "–")),
-        ("design-rule findings", _findings(rep["violations"])), ("compile time", f"{rep['compile_seconds']:.3f} s"),
+        ("synapse memory", f"{metrics.get('Footprint', '–')} bytes"),
+        ("cores", metrics.get("Cores", "–")),
+        ("design-rule findings", _findings(rep["violations"])),
+        ("compile time", f"{rep['compile_seconds']:.3f} s"),
     ]
-    body = '<table class="kv"><tbody>' + "".join(
-        f'<tr><td>{esc(k)}</td><td class="l">{esc(v)}</td></tr>' for k, v in rows) + "</tbody></table>"
+    body = (
+        '<table class="kv"><tbody>'
+        + "".join(f'<tr><td>{esc(k)}</td><td class="l">{esc(v)}</td></tr>' for k, v in rows)
+        + "</tbody></table>"
+    )
     if conv.get("assumed"):
-        body += (f'<p class="warn">Assumed, not read from the file: {esc(", ".join(conv["assumed"]))}. '
-                 "Pass them explicitly (dt=, reset=) if the defaults are wrong.</p>")
+        body += (
+            f'<p class="warn">Assumed, not read from the file: {esc(", ".join(conv["assumed"]))}. '
+            "Pass them explicitly (dt=, reset=) if the defaults are wrong.</p>"
+        )
     evaluation = rep.get("evaluation", {}).get("layers", {})
     if evaluation:
         body += "<p>Checked against the float reference on the sample inputs given at compile time:</p>"
-        body += table(("population", "spike agreement", "rate float", "rate chip", "count correlation"),
-                      [(n, f"{100 * e.get('spike_agreement', 0):.2f} %", _num(e.get("rate_reference")),
-                        _num(e.get("rate_chip")), _num(e.get("count_correlation"))) for n, e in evaluation.items()])
+        body += table(
+            ("population", "spike agreement", "rate float", "rate chip", "count correlation"),
+            [
+                (
+                    n,
+                    f"{100 * e.get('spike_agreement', 0):.2f} %",
+                    _num(e.get("rate_reference")),
+                    _num(e.get("rate_chip")),
+                    _num(e.get("count_correlation")),
+                )
+                for n, e in evaluation.items()
+            ],
+        )
     return body
 
 
@@ -195,13 +221,27 @@ def _network(compiled: Any) -> str:
     from neurodeploy import plots
 
     pops = [{"name": p.name, "size": p.size, "kind": p.kind} for p in compiled.ir.populations]
-    projs = [{"name": p.name, "src": p.src, "dst": p.dst, "shape": tuple(p.weight.shape),
-              "nonzero": _nonzero(p.weight), "delay": p.delay} for p in compiled.ir.projections]
+    projs = [
+        {
+            "name": p.name,
+            "src": p.src,
+            "dst": p.dst,
+            "shape": tuple(p.weight.shape),
+            "nonzero": _nonzero(p.weight),
+            "delay": p.delay,
+        }
+        for p in compiled.ir.projections
+    ]
     latency = compiled.report.get("latency_steps", {})
-    body = figure(plots.network_diagram(pops, projs), "Populations (boxes: size × neuron model) and projections "
-                  "(arrows: weight matrix rows × columns, non-zero weights, extra delay in steps).")
-    body += table(("population", "neurons", "model", "chip latency (steps)"),
-                  [(p["name"], p["size"], p["kind"], latency.get(p["name"], "unreachable")) for p in pops])
+    body = figure(
+        plots.network_diagram(pops, projs),
+        "Populations (boxes: size × neuron model) and projections "
+        "(arrows: weight matrix rows × columns, non-zero weights, extra delay in steps).",
+    )
+    body += table(
+        ("population", "neurons", "model", "chip latency (steps)"),
+        [(p["name"], p["size"], p["kind"], latency.get(p["name"], "unreachable")) for p in pops],
+    )
     return body
 
 
@@ -211,16 +251,36 @@ def _cores(compiled: Any) -> str:
     rep = compiled.report
     prof = compiled.profile
     bits = int(prof.numerics.get("weight_bits", 32))
-    body = figure(plots.core_map(rep["cores"], prof.limits, bits, prof.limit("cores_per_chip")),
-                  "Per-core utilisation: the largest of the neuron, synapse-memory and input-axon fractions.")
-    body += table(("core", "neurons", "synapses", "memory words", "axons in", "axons out", "utilisation %", "blocks"),
-                  [(c["core"], c["neurons"], c["synapses"], c["memory_words"], c["axons_in"], c["axons_out"],
-                    f"{c['utilisation']:.2f}", ", ".join(c["blocks"])) for c in rep["cores"]], left=1)
+    body = figure(
+        plots.core_map(rep["cores"], prof.limits, bits, prof.limit("cores_per_chip")),
+        "Per-core utilisation: the largest of the neuron, synapse-memory and input-axon fractions.",
+    )
+    body += table(
+        ("core", "neurons", "synapses", "memory words", "axons in", "axons out", "utilisation %", "blocks"),
+        [
+            (
+                c["core"],
+                c["neurons"],
+                c["synapses"],
+                c["memory_words"],
+                c["axons_in"],
+                c["axons_out"],
+                f"{c['utilisation']:.2f}",
+                ", ".join(c["blocks"]),
+            )
+            for c in rep["cores"]
+        ],
+        left=1,
+    )
     if rep["violations"]:
         body += "<h3>Design-rule findings</h3>" + table(
             ("severity", "node", "rule", "limit", "actual", "what to do"),
-            [(v.get("severity", "error"), v["node"], v["rule"], v["limit"], v["actual"], v["hint"])
-             for v in rep["violations"]], left=6)
+            [
+                (v.get("severity", "error"), v["node"], v["rule"], v["limit"], v["actual"], v["hint"])
+                for v in rep["violations"]
+            ],
+            left=6,
+        )
     return body
 
 
@@ -228,22 +288,47 @@ def _quantization(compiled: Any) -> str:
     from neurodeploy import plots
 
     rows = weight_errors(compiled)
-    body = table(("population", "λ (scale)", "threshold rel. error", "bias rel. error", "decay abs. error", "notes"),
-                 [(q["population"], _num(q["scale"]), _num(q["threshold_rel_error"], ".2e"),
-                   _num(q["bias_rel_error"], ".2e"), _num(q["decay_abs_error"], ".2e"), "; ".join(q["notes"]))
-                  for q in compiled.report["layers"]], left=1)
+    body = table(
+        ("population", "λ (scale)", "threshold rel. error", "bias rel. error", "decay abs. error", "notes"),
+        [
+            (
+                q["population"],
+                _num(q["scale"]),
+                _num(q["threshold_rel_error"], ".2e"),
+                _num(q["bias_rel_error"], ".2e"),
+                _num(q["decay_abs_error"], ".2e"),
+                "; ".join(q["notes"]),
+            )
+            for q in compiled.report["layers"]
+        ],
+        left=1,
+    )
     if not rows:
         return body + '<p class="note">The network has no projections.</p>'
-    body += table(("projection", "w_exp", "SNR dB", "clipped", "max |error|", "one step (LSB)"),
-                  [(r["projection"], r["weight_exp"], _num(r["snr_db"], ".1f"), r["saturated"],
-                    _num(r["max_abs_error"], ".3g"), _num(r["lsb"], ".3g") if r["lsb"] else "float")
-                   for r in rows])
+    body += table(
+        ("projection", "w_exp", "SNR dB", "clipped", "max |error|", "one step (LSB)"),
+        [
+            (
+                r["projection"],
+                r["weight_exp"],
+                _num(r["snr_db"], ".1f"),
+                r["saturated"],
+                _num(r["max_abs_error"], ".3g"),
+                _num(r["lsb"], ".3g") if r["lsb"] else "float",
+            )
+            for r in rows
+        ],
+    )
     if all(r["max_abs_error"] == 0 for r in rows):
-        return body + f'<p class="note">{esc(compiled.profile.name)} stores the weights exactly: no quantization ' \
-                      "error.</p>"
+        return (
+            body + f'<p class="note">{esc(compiled.profile.name)} stores the weights exactly: no quantization '
+            "error.</p>"
+        )
     if compiled.core.numerics == "loihi":
-        caption = ("Float weights (IR) vs the chip's weights dequantised (mantissa × 2^w_exp / λ); right: the "
-                   "difference in quantization steps.")
+        caption = (
+            "Float weights (IR) vs the chip's weights dequantised (mantissa × 2^w_exp / λ); right: the "
+            "difference in quantization steps."
+        )
     else:
         caption = "Float weights (IR) vs the weights the chip model stores; right: the difference."
     return body + figure(plots.weight_error_histograms(rows), caption)
@@ -267,8 +352,9 @@ def _runs(compiled: Any, run_results: Mapping[str, Any], labels: Any, sample: in
 
     names = list(run_results)
     order = {p.name: i for i, p in enumerate(compiled.core.populations)}
-    spikes = {k: dict(sorted(r.spikes.items(), key=lambda kv: order.get(kv[0], len(order))))
-              for k, r in run_results.items()}
+    spikes = {
+        k: dict(sorted(r.spikes.items(), key=lambda kv: order.get(kv[0], len(order)))) for k, r in run_results.items()
+    }
     ref = spikes[names[0]]
     rows = []
     for pop in ref:
@@ -284,8 +370,10 @@ def _runs(compiled: Any, run_results: Mapping[str, Any], labels: Any, sample: in
     outputs = list(compiled.core.outputs)
     if outputs and all(outputs[0] in s for s in spikes.values()):
         preds = {k: r.predictions() for k, r in run_results.items()}
-        line = [f"{k}: {100 * float(np.mean(preds[k] == preds[names[0]])):.1f} % same class as {names[0]}"
-                for k in names[1:]]
+        line = [
+            f"{k}: {100 * float(np.mean(preds[k] == preds[names[0]])):.1f} % same class as {names[0]}"
+            for k in names[1:]
+        ]
         if labels is not None and len(labels) == len(preds[names[0]]):
             line += [f"accuracy {k}: {100 * float(np.mean(preds[k] == np.asarray(labels))):.1f} %" for k in names]
         body += f"<p>Predictions (most output spikes): {esc('; '.join(line))}.</p>"
@@ -293,28 +381,46 @@ def _runs(compiled: Any, run_results: Mapping[str, Any], labels: Any, sample: in
     chosen = _pick_sample(spikes) if sample is None else sample
     if not 0 <= chosen < max(batch, 1):
         raise NeurodeployError(f"sample {chosen} is out of range", "sample", f"choose 0 .. {batch - 1}")
-    caption = (f"Sample {chosen} of {batch}" + (" (where the runs differ most)" if sample is None else "")
-               + f": spikes of every population; red marks spikes that differ from {names[0]}.")
+    caption = (
+        f"Sample {chosen} of {batch}"
+        + (" (where the runs differ most)" if sample is None else "")
+        + f": spikes of every population; red marks spikes that differ from {names[0]}."
+    )
     return body + figure(plots.raster_comparison(spikes, chosen, list(compiled.core.inputs)), caption)
 
 
 def _mismatch(data: Mapping[str, Sequence[float]]) -> str:
     from neurodeploy import plots
 
-    rows = [(k, len(v), f"{100 * np.mean(v):.2f} %", f"{100 * np.std(v):.2f}", f"{100 * np.min(v):.2f} %",
-             f"{100 * np.max(v):.2f} %") for k, v in data.items() if len(v)]
-    return (table(("profile / setting", "instances", "mean accuracy", "std (points)", "worst", "best"), rows)
-            + figure(plots.distributions({k: np.asarray(v) * 100 for k, v in data.items()}, "accuracy %"),
-                     "Accuracy of each sampled chip instance."))
+    rows = [
+        (
+            k,
+            len(v),
+            f"{100 * np.mean(v):.2f} %",
+            f"{100 * np.std(v):.2f}",
+            f"{100 * np.min(v):.2f} %",
+            f"{100 * np.max(v):.2f} %",
+        )
+        for k, v in data.items()
+        if len(v)
+    ]
+    return table(("profile / setting", "instances", "mean accuracy", "std (points)", "worst", "best"), rows) + figure(
+        plots.distributions({k: np.asarray(v) * 100 for k, v in data.items()}, "accuracy %"),
+        "Accuracy of each sampled chip instance.",
+    )
 
 
 def _learning(data: Mapping[str, Mapping[str, Sequence[float]]]) -> str:
     from neurodeploy import plots
 
-    rows = [(rule, metric, len(vals), _num(vals[-1]) if len(vals) else "–")
-            for rule, metrics in data.items() for metric, vals in metrics.items()]
-    return (table(("rule", "metric", "epochs", "final"), rows, left=2)
-            + figure(plots.curves(data), "Learning and alignment curves per rule."))
+    rows = [
+        (rule, metric, len(vals), _num(vals[-1]) if len(vals) else "–")
+        for rule, metrics in data.items()
+        for metric, vals in metrics.items()
+    ]
+    return table(("rule", "metric", "epochs", "final"), rows, left=2) + figure(
+        plots.curves(data), "Learning and alignment curves per rule."
+    )
 
 
 def build_report(

@@ -83,21 +83,31 @@ def load_nir(path: str | Path) -> nir.NIRGraph:
     except OSError as exc:
         raise NeurodeployError(f"cannot read file: {exc.strerror}", where, "check its permissions") from None
     if magic != b"\x89HDF\r\n\x1a\n":
-        raise NeurodeployError("not a NIR file (NIR files are HDF5)", where,
-                               "export one with nir.write(path, graph) or neurodeploy.from_torch")
+        raise NeurodeployError(
+            "not a NIR file (NIR files are HDF5)",
+            where,
+            "export one with nir.write(path, graph) or neurodeploy.from_torch",
+        )
     crash = probe_hdf5(path)
     if crash:
-        raise NeurodeployError(f"the NIR file is corrupted: {crash}", where,
-                               "re-export the model; the file is damaged beyond what HDF5 can read")
+        raise NeurodeployError(
+            f"the NIR file is corrupted: {crash}",
+            where,
+            "re-export the model; the file is damaged beyond what HDF5 can read",
+        )
     try:
         graph = nir.read(str(path))
     except Exception as exc:  # nir raises bare KeyError/ValueError/TypeError for malformed content
         detail = f"{type(exc).__name__}: {exc}".strip()
-        raise NeurodeployError(f"the NIR file is malformed ({detail})", where,
-                               "re-export the model; the file may be truncated or from another tool") from None
+        raise NeurodeployError(
+            f"the NIR file is malformed ({detail})",
+            where,
+            "re-export the model; the file may be truncated or from another tool",
+        ) from None
     if not isinstance(graph, nir.NIRGraph):
-        raise NeurodeployError("the file holds a single NIR node, not a graph", where,
-                               "wrap the node in a nir.NIRGraph before writing")
+        raise NeurodeployError(
+            "the file holds a single NIR node, not a graph", where, "wrap the node in a nir.NIRGraph before writing"
+        )
     _check_numeric(graph, where)
     return graph
 
@@ -114,5 +124,8 @@ def _check_numeric(graph: nir.NIRGraph, where: str, prefix: str = "") -> None:
             arrays = value.values() if isinstance(value, dict) and field.endswith("_type") else [value]
             for arr in arrays:
                 if isinstance(arr, np.ndarray) and arr.dtype.kind not in "biuf":
-                    raise NeurodeployError(f"{field} holds {arr.dtype} data, not numbers",
-                                           f"{where}, node {prefix}{name!r}", "re-export the model")
+                    raise NeurodeployError(
+                        f"{field} holds {arr.dtype} data, not numbers",
+                        f"{where}, node {prefix}{name!r}",
+                        "re-export the model",
+                    )

@@ -26,8 +26,9 @@ def _pyplot() -> Any:
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
-    plt.rcParams.update({"font.size": 9, "axes.titlesize": 10, "axes.spines.top": False,
-                         "axes.spines.right": False, "figure.dpi": DPI})
+    plt.rcParams.update(
+        {"font.size": 9, "axes.titlesize": 10, "axes.spines.top": False, "axes.spines.right": False, "figure.dpi": DPI}
+    )
     return plt
 
 
@@ -44,8 +45,9 @@ def _depths(populations: Sequence[Mapping[str, Any]], projections: Sequence[Mapp
     """Column of each population: longest forward path from an input (recurrent edges ignored)."""
     order = {p["name"]: i for i, p in enumerate(populations)}
     depth = {p["name"]: 0 for p in populations}
-    forward = sorted((pr for pr in projections if order.get(pr["src"], 0) < order.get(pr["dst"], 0)),
-                     key=lambda pr: order[pr["src"]])
+    forward = sorted(
+        (pr for pr in projections if order.get(pr["src"], 0) < order.get(pr["dst"], 0)), key=lambda pr: order[pr["src"]]
+    )
     for pr in forward:
         depth[pr["dst"]] = max(depth[pr["dst"]], depth[pr["src"]] + 1)
     return depth
@@ -76,12 +78,28 @@ def network_diagram(populations: Sequence[Mapping[str, Any]], projections: Seque
     for name, (x, y) in pos.items():
         kind = info[name].get("kind", "")
         color = PALETTE["input"] if kind == "input" else PALETTE["spiking"] if kind == "cuba_lif" else PALETTE["other"]
-        ax.add_patch(FancyBboxPatch((x - box_w / 2, y - box_h / 2), box_w, box_h, boxstyle="round,pad=0.05",
-                                    facecolor=color, edgecolor="#1f2933", alpha=0.9))
+        ax.add_patch(
+            FancyBboxPatch(
+                (x - box_w / 2, y - box_h / 2),
+                box_w,
+                box_h,
+                boxstyle="round,pad=0.05",
+                facecolor=color,
+                edgecolor="#1f2933",
+                alpha=0.9,
+            )
+        )
         label = name if len(name) <= 18 else name[:16] + "…"
         ax.text(x, y + 0.12, label, ha="center", va="center", color="white", fontweight="bold", fontsize=10)
-        ax.text(x, y - 0.17, f"{info[name].get('size', '?')} × {kind}", ha="center", va="center", color="white",
-                fontsize=8.5)
+        ax.text(
+            x,
+            y - 0.17,
+            f"{info[name].get('size', '?')} × {kind}",
+            ha="center",
+            va="center",
+            color="white",
+            fontsize=8.5,
+        )
     for pr in projections:
         if pr["src"] not in pos or pr["dst"] not in pos:
             continue
@@ -91,20 +109,41 @@ def network_diagram(populations: Sequence[Mapping[str, Any]], projections: Seque
         if pr.get("delay"):
             label += f", d={pr['delay']}"
         if pr["src"] == pr["dst"]:
-            arrow = FancyArrowPatch((x0 - 0.4, y0 + box_h / 2), (x0 + 0.4, y0 + box_h / 2),
-                                    connectionstyle="arc3,rad=-1.6", arrowstyle="-|>", mutation_scale=12,
-                                    color="#52606d")
+            arrow = FancyArrowPatch(
+                (x0 - 0.4, y0 + box_h / 2),
+                (x0 + 0.4, y0 + box_h / 2),
+                connectionstyle="arc3,rad=-1.6",
+                arrowstyle="-|>",
+                mutation_scale=12,
+                color="#52606d",
+            )
             ax.text(x0, y0 + box_h / 2 + 0.72, label, ha="center", fontsize=7.5, color="#323f4b")
         else:
             backward = x1 <= x0
             rad = 0.35 if backward else 0.0
             start = (x0 + box_w / 2, y0) if not backward else (x0, y0 - box_h / 2)
             end = (x1 - box_w / 2, y1) if not backward else (x1, y1 - box_h / 2)
-            arrow = FancyArrowPatch(start, end, connectionstyle=f"arc3,rad={rad}", arrowstyle="-|>",
-                                    mutation_scale=12, color="#52606d", shrinkA=2, shrinkB=2)
+            arrow = FancyArrowPatch(
+                start,
+                end,
+                connectionstyle=f"arc3,rad={rad}",
+                arrowstyle="-|>",
+                mutation_scale=12,
+                color="#52606d",
+                shrinkA=2,
+                shrinkB=2,
+            )
             ty = (y0 + y1) / 2 + (0.1 if not backward else -0.75)
-            ax.text((start[0] + end[0]) / 2, ty, label, ha="center", va="bottom", fontsize=7.5, color="#323f4b",
-                    bbox={"facecolor": "white", "edgecolor": "none", "pad": 1.0})
+            ax.text(
+                (start[0] + end[0]) / 2,
+                ty,
+                label,
+                ha="center",
+                va="bottom",
+                fontsize=7.5,
+                color="#323f4b",
+                bbox={"facecolor": "white", "edgecolor": "none", "pad": 1.0},
+            )
         ax.add_patch(arrow)
     xs = [p[0] for p in pos.values()] or [0.0]
     ys = [p[1] for p in pos.values()] or [0.0]
@@ -117,8 +156,9 @@ def network_diagram(populations: Sequence[Mapping[str, Any]], projections: Seque
     return to_data_uri(fig)
 
 
-def core_map(cores: Sequence[Mapping[str, Any]], limits: Mapping[str, Any], weight_bits: int,
-             cores_per_chip: int | None) -> str:
+def core_map(
+    cores: Sequence[Mapping[str, Any]], limits: Mapping[str, Any], weight_bits: int, cores_per_chip: int | None
+) -> str:
     """Left: the chip's cores as a grid coloured by utilisation. Right: each used core's resource fractions."""
     plt = _pyplot()
     used = {int(c["core"]): c for c in cores}
@@ -129,17 +169,26 @@ def core_map(cores: Sequence[Mapping[str, Any]], limits: Mapping[str, Any], weig
     for idx in range(total):
         grid[idx // width, idx % width] = used[idx]["utilisation"] if idx in used else -1.0
     n_bars = min(len(used), 24)
-    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(11, max(2.8, 0.42 * height + 1.2, 0.35 * n_bars + 1.2)),
-                                   gridspec_kw={"width_ratios": [1.3, 1]})
+    fig, (ax0, ax1) = plt.subplots(
+        1, 2, figsize=(11, max(2.8, 0.42 * height + 1.2, 0.35 * n_bars + 1.2)), gridspec_kw={"width_ratios": [1.3, 1]}
+    )
     cmap = plt.get_cmap("viridis").with_extremes(under="#e4e7eb", bad="white")
     vmax = max(100.0, max((c["utilisation"] for c in cores), default=0.0))
-    image = ax0.pcolormesh(np.ma.masked_invalid(grid), cmap=cmap, vmin=0.0, vmax=vmax, edgecolors="white",
-                           linewidth=1.5)
+    image = ax0.pcolormesh(
+        np.ma.masked_invalid(grid), cmap=cmap, vmin=0.0, vmax=vmax, edgecolors="white", linewidth=1.5
+    )
     ax0.set_aspect("equal")
     ax0.invert_yaxis()
     for idx, c in used.items():
-        ax0.text(idx % width + 0.5, idx // width + 0.5, str(idx), ha="center", va="center", fontsize=7,
-                 color="white" if c["utilisation"] < 60 else "black")
+        ax0.text(
+            idx % width + 0.5,
+            idx // width + 0.5,
+            str(idx),
+            ha="center",
+            va="center",
+            fontsize=7,
+            color="white" if c["utilisation"] < 60 else "black",
+        )
     for side in ("top", "right", "bottom", "left"):
         ax0.spines[side].set_visible(False)
     ax0.set_xticks([])
@@ -147,8 +196,12 @@ def core_map(cores: Sequence[Mapping[str, Any]], limits: Mapping[str, Any], weig
     ax0.set_title(f"{len(used)} of {total} cores used (grey: free)")
     fig.colorbar(image, ax=ax0, label="utilisation %", fraction=0.03, shrink=0.8)
     names = ["neurons", "synapse memory", "input axons", "output axons"]
-    denom = [limits.get("neurons_per_core"), limits.get("synapse_memory_bits_per_core"),
-             limits.get("fan_in_axons_per_core"), limits.get("fan_out_axons_per_core")]
+    denom = [
+        limits.get("neurons_per_core"),
+        limits.get("synapse_memory_bits_per_core"),
+        limits.get("fan_in_axons_per_core"),
+        limits.get("fan_out_axons_per_core"),
+    ]
     order = sorted(used)[:24]
     y = np.arange(len(order))
     for k, (name, limit) in enumerate(zip(names, denom, strict=True)):
@@ -161,8 +214,7 @@ def core_map(cores: Sequence[Mapping[str, Any]], limits: Mapping[str, Any], weig
             vals.append(100.0 * amount / float(limit))
         ax1.barh(y + (k - 1.5) * 0.2, vals, height=0.2, label=name)
     if not any(denom):
-        ax1.text(0.5, 0.5, "this profile sets no per-core limits", ha="center", va="center",
-                 transform=ax1.transAxes)
+        ax1.text(0.5, 0.5, "this profile sets no per-core limits", ha="center", va="center", transform=ax1.transAxes)
     ax1.set_yticks(y, [f"core {i}" for i in order])
     pad = max(0.0, (4 - len(order)) / 2)  # few cores: keep bars thin and centred
     ax1.set_ylim(len(order) - 0.5 + pad, -0.5 - pad)
@@ -210,8 +262,7 @@ def weight_error_histograms(rows: Sequence[Mapping[str, Any]]) -> str:
     return to_data_uri(fig)
 
 
-def raster_comparison(spikes: Mapping[str, Mapping[str, np.ndarray]], sample: int,
-                      inputs: Sequence[str] = ()) -> str:
+def raster_comparison(spikes: Mapping[str, Mapping[str, np.ndarray]], sample: int, inputs: Sequence[str] = ()) -> str:
     """Spike rasters of one sample, one row per population and one column per run.
 
     ``spikes``: {run label: {population: (time, batch, neurons)}}. Populations named in ``inputs`` are
@@ -225,8 +276,9 @@ def raster_comparison(spikes: Mapping[str, Mapping[str, np.ndarray]], sample: in
     ref_label = labels[0]
     pops = [p for p in spikes[ref_label] if all(p in spikes[lab] for lab in labels)]
     steps = max((np.shape(spikes[ref_label][p])[0] for p in pops), default=1)
-    fig, axes = plt.subplots(len(pops), len(labels), figsize=(5.4 * len(labels), 1.6 * len(pops) + 0.5),
-                             squeeze=False, sharex=True)
+    fig, axes = plt.subplots(
+        len(pops), len(labels), figsize=(5.4 * len(labels), 1.6 * len(pops) + 0.5), squeeze=False, sharex=True
+    )
     for r, name in enumerate(pops):
         ref = np.asarray(spikes[ref_label][name])[:, sample].astype(bool)
         for c, label in enumerate(labels):
@@ -274,8 +326,13 @@ def _raster(ax: Any, cur: np.ndarray, ref: np.ndarray | None, color: str) -> tup
         a_diff = (diff_n / max(1, diff_n.max()))[..., None]
         image = 1.0 - a_same * (1.0 - np.array(mcolors.to_rgb(color)))
         image = image * (1.0 - a_diff) + a_diff * np.array(mcolors.to_rgb(PALETTE["bad"]))
-        ax.imshow(image, extent=(-0.5, cur.shape[0] - 0.5, -0.5, cur.shape[1] - 0.5), aspect="auto",
-                  origin="lower", interpolation="nearest")
+        ax.imshow(
+            image,
+            extent=(-0.5, cur.shape[0] - 0.5, -0.5, cur.shape[1] - 0.5),
+            aspect="auto",
+            origin="lower",
+            interpolation="nearest",
+        )
         ax.set_ylabel(f"neuron (groups of {-(-cur.shape[1] // RASTER_BINS)})")
     else:
         t, i = np.nonzero(same)

@@ -36,9 +36,14 @@ def layers_table(report: dict[str, Any]) -> Table:
             snr = layer["weight_snr_db"].get(proj, "–")
             snr_text = f"{snr:.1f}" if isinstance(snr, float) else str(snr)
             table.add_row(
-                layer["population"] if i == 0 else "", f"{layer['scale']:.4g}" if i == 0 else "", proj,
-                str(layer["weight_exp"].get(proj, "–")), snr_text, str(layer["weights_saturated"].get(proj, "–")),
-                f"{layer['threshold_rel_error']:.1e}" if i == 0 else "", agree_text if i == 0 else "",
+                layer["population"] if i == 0 else "",
+                f"{layer['scale']:.4g}" if i == 0 else "",
+                proj,
+                str(layer["weight_exp"].get(proj, "–")),
+                snr_text,
+                str(layer["weights_saturated"].get(proj, "–")),
+                f"{layer['threshold_rel_error']:.1e}" if i == 0 else "",
+                agree_text if i == 0 else "",
             )
     return table
 
@@ -60,8 +65,14 @@ def profiles_table(profiles: list[Profile]) -> Table:
         table.add_column(col)
     for p in profiles:
         n = p.limit("neurons_per_core")
-        table.add_row(p.name, p.title, p.kind, p.core_model, "unlimited" if n is None else str(n),
-                      str(p.numerics.get("weight_bits", "float")))
+        table.add_row(
+            p.name,
+            p.title,
+            p.kind,
+            p.core_model,
+            "unlimited" if n is None else str(n),
+            str(p.numerics.get("weight_bits", "float")),
+        )
     return table
 
 
@@ -72,8 +83,9 @@ def profile_detail_table(profile: Profile) -> Table:
     for section in ("numerics", "limits", "energy", "mismatch"):
         for key, value in getattr(profile, section).items():
             cite = profile.citations[f"{section}.{key}"]
-            table.add_row(f"{section}.{key}", str(value), cite.source, "yes" if cite.verified else "[yellow]no[/]",
-                          cite.note)
+            table.add_row(
+                f"{section}.{key}", str(value), cite.source, "yes" if cite.verified else "[yellow]no[/]", cite.note
+            )
     return table
 
 

@@ -47,37 +47,51 @@ class RunResult:
 def _check_inputs(core: CoreNetwork, inputs: np.ndarray | Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     if not isinstance(inputs, Mapping):
         if len(core.inputs) != 1:
-            raise NeurodeployError(f"the network has {len(core.inputs)} inputs {core.inputs}", "inputs",
-                                   "pass a dict {input name: array}")
+            raise NeurodeployError(
+                f"the network has {len(core.inputs)} inputs {core.inputs}", "inputs", "pass a dict {input name: array}"
+            )
         inputs = {core.inputs[0]: inputs}
     missing = [n for n in core.inputs if n not in inputs]
     extra = [n for n in inputs if n not in core.inputs]
     if missing or extra:
-        raise NeurodeployError(f"input names do not match: missing {missing}, unknown {extra}", "inputs",
-                               f"the network's inputs are {core.inputs}")
+        raise NeurodeployError(
+            f"input names do not match: missing {missing}, unknown {extra}",
+            "inputs",
+            f"the network's inputs are {core.inputs}",
+        )
     out: dict[str, np.ndarray] = {}
     shapes = set()
     for name, arr in inputs.items():
         arr = np.asarray(arr)
         size = core.population(name).size
         if arr.dtype.kind not in "biuf":
-            raise NeurodeployError(f"input dtype {arr.dtype} is not numeric", f"input {name!r}",
-                                   "pass spikes as a bool or 0/1 integer array")
+            raise NeurodeployError(
+                f"input dtype {arr.dtype} is not numeric",
+                f"input {name!r}",
+                "pass spikes as a bool or 0/1 integer array",
+            )
         if arr.ndim == 2:
             arr = arr[:, None, :]
         if arr.ndim != 3 or arr.shape[-1] != size or arr.shape[0] == 0:
-            raise NeurodeployError(f"input shape {arr.shape} does not fit", f"input {name!r}",
-                                   f"pass (time, batch, {size}) spikes")
+            raise NeurodeployError(
+                f"input shape {arr.shape} does not fit", f"input {name!r}", f"pass (time, batch, {size}) spikes"
+            )
         if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
             raise NeurodeployError("input contains NaN or inf", f"input {name!r}", "pass 0/1 spikes")
         if not np.all((arr == 0) | (arr == 1)):
-            raise NeurodeployError("input values must be spikes (0 or 1)", f"input {name!r}",
-                                   "encode analog values as spike trains first, e.g. datasets.encode_latency")
+            raise NeurodeployError(
+                "input values must be spikes (0 or 1)",
+                f"input {name!r}",
+                "encode analog values as spike trains first, e.g. datasets.encode_latency",
+            )
         out[name] = arr.astype(bool)
         shapes.add(arr.shape[:2])
     if len(shapes) > 1:
-        raise NeurodeployError(f"inputs disagree in (time, batch): {sorted(shapes)}", "inputs",
-                               "give every input the same number of steps and samples")
+        raise NeurodeployError(
+            f"inputs disagree in (time, batch): {sorted(shapes)}",
+            "inputs",
+            "give every input the same number of steps and samples",
+        )
     return out
 
 
@@ -98,8 +112,11 @@ def run_core(
     names = list(populations) if populations is not None else [p.name for p in core.populations]
     for name in names:
         if name not in latency:
-            raise NeurodeployError(f"population {name!r} is unknown or unreachable from the inputs", "populations",
-                                   f"choose from {sorted(latency)}")
+            raise NeurodeployError(
+                f"population {name!r} is unknown or unreachable from the inputs",
+                "populations",
+                f"choose from {sorted(latency)}",
+            )
     steps = t_in + max(latency[n] for n in names)
     start = time.perf_counter()
     if backend == "emulator":
@@ -117,10 +134,18 @@ def run_core(
     wall = time.perf_counter() - start
 
     def align(per_pop: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return {n: a[latency[n]: latency[n] + t_in] for n, a in per_pop.items()}
+        return {n: a[latency[n] : latency[n] + t_in] for n, a in per_pop.items()}
 
-    return RunResult(align(raw.spikes), align(raw.u), align(raw.v), dict(raw.counters), backend, wall,
-                     {n: latency[n] for n in names}, list(core.outputs))
+    return RunResult(
+        align(raw.spikes),
+        align(raw.u),
+        align(raw.v),
+        dict(raw.counters),
+        backend,
+        wall,
+        {n: latency[n] for n in names},
+        list(core.outputs),
+    )
 
 
 def run(
@@ -137,6 +162,9 @@ def run(
     """
     core = getattr(compiled, "core", None)
     if not isinstance(core, CoreNetwork):
-        raise NeurodeployError("run() needs a compiled network", "compiled",
-                               "call neurodeploy.compile(graph, profile) or neurodeploy.load_compiled(path) first")
+        raise NeurodeployError(
+            "run() needs a compiled network",
+            "compiled",
+            "call neurodeploy.compile(graph, profile) or neurodeploy.load_compiled(path) first",
+        )
     return run_core(core, inputs, backend, record, populations)

@@ -16,8 +16,14 @@ CLI = [sys.executable, "-m", "neurodeploy.cli"]
 
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, cwd=cwd, timeout=300,
-                          env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"})
+    return subprocess.run(
+        [*CLI, *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+    )
 
 
 def assert_user_error(proc: subprocess.CompletedProcess, *fragments: str) -> None:
@@ -57,8 +63,9 @@ def test_compile_inspect_run(model: Path, tmp_path: Path):
     inspected = cli("inspect", str(out), "--json")
     assert inspected.returncode == 0 and json.loads(inspected.stdout)["profile"]["name"] == "loihi2"
     result = tmp_path / "out.npz"
-    ran = cli("run", str(out), "-i", str(model.parent / "spikes.npy"), "-o", str(result), "--record", "spikes,v",
-              "--json")
+    ran = cli(
+        "run", str(out), "-i", str(model.parent / "spikes.npy"), "-o", str(result), "--record", "spikes,v", "--json"
+    )
     assert ran.returncode == 0, ran.stderr
     with np.load(result) as data:
         assert data["spikes/lif_1"].shape == (40, 16, 3) and "v/lif" in data
@@ -90,8 +97,9 @@ def test_run_and_inspect_bad_inputs(model: Path, tmp_path: Path):
     ran = cli("run", str(artifact), "-i", str(wrong), "-o", str(result))
     assert_user_error(ran, "does not fit", "(time, batch, 5)")
     assert_user_error(cli("run", str(artifact), "-i", str(tmp_path / "none.npy")), "input file not found")
-    assert_user_error(cli("run", str(artifact), "-i", str(model.parent / "spikes.npy"), "--backend", "gpu"),
-                      "unknown backend")
+    assert_user_error(
+        cli("run", str(artifact), "-i", str(model.parent / "spikes.npy"), "--backend", "gpu"), "unknown backend"
+    )
     assert not result.exists()
     corrupt = tmp_path / "corrupt.ndp"
     corrupt.write_bytes(artifact.read_bytes()[:1000])

@@ -157,8 +157,12 @@ def test_corrupted_artifacts_give_one_clear_error(tmp_path: Path, graph):
     foreign = tmp_path / "foreign.ndp"
     with h5py.File(foreign, "w") as f:
         f["x"] = 1
-    for path, message in [(tampered, "checksum"), (truncated, "truncated"), (foreign, "not a neurodeploy"),
-                          (tmp_path / "missing.ndp", "not found")]:
+    for path, message in [
+        (tampered, "checksum"),
+        (truncated, "truncated"),
+        (foreign, "not a neurodeploy"),
+        (tmp_path / "missing.ndp", "not found"),
+    ]:
         with pytest.raises(ArtifactError, match=message):
             nd.load_compiled(path)
 
@@ -181,8 +185,11 @@ def test_failed_save_keeps_the_previous_file(tmp_path: Path, graph, monkeypatch)
 
 def test_run_rejects_bad_inputs(graph):
     compiled = nd.compile(graph, "loihi2")
-    for bad, message in [(np.zeros((10, 2, 4)), "does not fit"), (np.full((10, 2, 5), 0.5), "spikes"),
-                         (np.array([["a"]]), "not numeric")]:
+    for bad, message in [
+        (np.zeros((10, 2, 4)), "does not fit"),
+        (np.full((10, 2, 5), 0.5), "spikes"),
+        (np.array([["a"]]), "not numeric"),
+    ]:
         with pytest.raises(nd.NeurodeployError, match=message):
             nd.run(compiled, bad)
     with pytest.raises(nd.NeurodeployError, match="unknown backend"):

@@ -95,9 +95,14 @@ def test_recurrent_snntorch_layers_are_exact(kind: str) -> None:
 
 def test_snntorch_conv_net_is_exact() -> None:
     torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Conv2d(2, 4, 3, padding=1), snn.Leaky(beta=0.9, **COMMON),
-                              torch.nn.AvgPool2d(2), torch.nn.Flatten(), torch.nn.Linear(64, 5),
-                              snn.Leaky(beta=0.9, **COMMON))
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(2, 4, 3, padding=1),
+        snn.Leaky(beta=0.9, **COMMON),
+        torch.nn.AvgPool2d(2),
+        torch.nn.Flatten(),
+        torch.nn.Linear(64, 5),
+        snn.Leaky(beta=0.9, **COMMON),
+    )
     with torch.no_grad():
         net[0].weight.mul_(3)
         net[4].weight.mul_(4)

@@ -21,8 +21,10 @@ def _uneven_graph() -> nir.NIRGraph:
     weight = rng.normal(0, 1, (12, 6)) * rows[:, None]
     tau = DT / (1 - 0.9)
     thr = rows * 0.5
-    graph = nir.NIRGraph.from_list(nir.Linear(weight=weight), nir.LIF(tau=np.full(12, tau), r=np.full(12, tau / DT),
-                                                                       v_leak=np.zeros(12), v_threshold=thr))
+    graph = nir.NIRGraph.from_list(
+        nir.Linear(weight=weight),
+        nir.LIF(tau=np.full(12, tau), r=np.full(12, tau / DT), v_leak=np.zeros(12), v_threshold=thr),
+    )
     graph.metadata.update({"neurodeploy.dt": DT, "neurodeploy.reset": "zero"})
     return graph
 
@@ -121,8 +123,9 @@ def test_stochastic_rounding_is_seeded_and_unbiased() -> None:
     # unbiased: over many seeds the mean lands on the exact target
     lam = n.populations[1].params["vth"][0] / ir.populations[1].v_th[0]
     target = ir.projections[0].weight * lam / 2.0 ** _exp(n)
-    mean = np.mean([quantize(ir, prof, rounding="stochastic", seed=s)[0].projections[0].weight
-                    for s in range(60)], axis=0)
+    mean = np.mean(
+        [quantize(ir, prof, rounding="stochastic", seed=s)[0].projections[0].weight for s in range(60)], axis=0
+    )
     assert np.abs(mean - target).mean() < 0.25
 
 

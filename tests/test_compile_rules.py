@@ -52,15 +52,26 @@ def raises(graph: nir.NIRGraph, profile: object, *fragments: str, **kwargs: obje
 def test_neurons_per_core_from_a_placement_map() -> None:
     prof = tiny('neurons_per_core = { value = 16, source = "s" }')
     assert len(nd.compile(lif_graph(), prof).report["cores"]) == 3  # automatic: 16 | 14 | 3 neurons
-    err = raises(lif_graph(), prof, "neurons per core is 30, limit 16", "core 0 (lif[0:16], lif[16:30])",
-                 "move blocks", placement={"lif": [0, 0]})
+    err = raises(
+        lif_graph(),
+        prof,
+        "neurons per core is 30, limit 16",
+        "core 0 (lif[0:16], lif[16:30])",
+        "move blocks",
+        placement={"lif": [0, 0]},
+    )
     assert err.where.startswith("core 0")
 
 
 def test_synapse_memory_of_one_neuron() -> None:
     prof = tiny('synapse_memory_bits_per_core = { value = 1024, source = "s" }')
-    raises(dense(200, 4), prof, "synapse memory per core (bits) is 1600, limit 1024", "node 'lif'",
-           "reduce its fan-in or the weight bits")
+    raises(
+        dense(200, 4),
+        prof,
+        "synapse memory per core (bits) is 1600, limit 1024",
+        "node 'lif'",
+        "reduce its fan-in or the weight bits",
+    )
     compiled = nd.compile(dense(100, 40), prof)  # 800 bits per neuron: one neuron per core
     assert len(compiled.report["cores"]) == 40
 
@@ -70,8 +81,10 @@ def test_fan_in_axons() -> None:
 
 
 def test_fan_in_axons_count_both_signs_on_sign_by_row_chips() -> None:
-    prof = tiny('neurons_per_core = { value = 8, source = "s" }\nfan_in_axons_per_core = { value = 20, source = "s" }',
-                'sign_by_rows = { value = true, source = "s" }')
+    prof = tiny(
+        'neurons_per_core = { value = 8, source = "s" }\nfan_in_axons_per_core = { value = 20, source = "s" }',
+        'sign_by_rows = { value = true, source = "s" }',
+    )
     weight = np.where(np.arange(8)[:, None] % 2 == 0, 1.0, -1.0) * np.ones((8, 15))  # every source drives both signs
     g = nir.NIRGraph.from_list(nir.Linear(weight=weight), lif(8))
     g.metadata.update({"neurodeploy.dt": DT, "neurodeploy.reset": "zero"})
@@ -105,9 +118,14 @@ def test_weight_bits_rule_is_a_warning_only() -> None:
     g.metadata.update({"neurodeploy.dt": DT, "neurodeploy.reset": "zero"})
     compiled = nd.compile(g, "loihi2")
     (warning,) = [v for v in compiled.violations if v.rule == "weight bits"]
-    assert warning.to_dict() == {"node": "lif", "rule": "weight bits", "limit": "127 levels per sign",
-                                 "actual": "2 of 6 weights below half a step", "hint": warning.hint,
-                                 "severity": "warning"}
+    assert warning.to_dict() == {
+        "node": "lif",
+        "rule": "weight bits",
+        "limit": "127 levels per sign",
+        "actual": "2 of 6 weights below half a step",
+        "hint": warning.hint,
+        "severity": "warning",
+    }
 
 
 def test_cores_per_chip_is_a_warning() -> None:
@@ -120,8 +138,11 @@ def test_cores_per_chip_is_a_warning() -> None:
 def _fan_out_graph(n_targets: int, n_in: int = 6) -> nir.NIRGraph:
     """Input -> LIF(8) -> n_targets output layers with distinct thresholds (so distinct DYNAP cores)."""
     rng = np.random.default_rng(0)
-    nodes = {"input": nir.Input(input_type=np.array([n_in])), "w": nir.Linear(weight=rng.normal(0, 1, (8, n_in))),
-             "hidden": lif(8)}
+    nodes = {
+        "input": nir.Input(input_type=np.array([n_in])),
+        "w": nir.Linear(weight=rng.normal(0, 1, (8, n_in))),
+        "hidden": lif(8),
+    }
     edges = [("input", "w"), ("w", "hidden")]
     for k in range(n_targets):
         nodes[f"w{k}"] = nir.Linear(weight=rng.normal(0, 1, (2, 8)))
@@ -137,8 +158,12 @@ def test_dynapse2_rules() -> None:
     raises(dense(100, 4), "dynapse2", "synapses per neuron is 100, limit 64", "node 'lif'", "prune")
     graph = lif_graph()
     graph.nodes["lif"].tau = np.linspace(1e-3, 2e-3, 30)
-    raises(graph, "dynapse2", "neuron parameters shared per core is 30 sets, limit 1 set per core",
-           "train with one set per layer")
+    raises(
+        graph,
+        "dynapse2",
+        "neuron parameters shared per core is 30 sets, limit 1 set per core",
+        "train with one set per layer",
+    )
     ok = nd.compile(_fan_out_graph(3), "dynapse2")
     assert len(ok.report["cores"]) == 4  # populations with different thresholds never share a core
     raises(_fan_out_graph(5), "dynapse2", "target cores per neuron is 5, limit 4", "core 0 (hidden[0:8])")

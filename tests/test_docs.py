@@ -16,8 +16,9 @@ def test_snntorch_tutorial_code_runs(tmp_path: Path, monkeypatch: pytest.MonkeyP
     blocks = re.findall(r"```python\n(.*?)```", TUTORIAL.read_text(), re.S)
     code = "\n".join(blocks)
     assert "train_yinyang_snntorch(epochs=8, seed=0)" in code
-    code = code.replace("train_yinyang_snntorch(epochs=8, seed=0)", "train_yinyang_snntorch(epochs=2, seed=0, "
-                        "n_train=500)")
+    code = code.replace(
+        "train_yinyang_snntorch(epochs=8, seed=0)", "train_yinyang_snntorch(epochs=2, seed=0, n_train=500)"
+    )
     monkeypatch.chdir(tmp_path)
     namespace: dict = {"print": lambda *a, **k: None}
     exec(compile(code, str(TUTORIAL), "exec"), namespace)

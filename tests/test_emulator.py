@@ -20,7 +20,8 @@ def _one_neuron(weight: int, params: dict, weight_exp: int = 0) -> CoreNetwork:
     return CoreNetwork(
         [CorePopulation("in", 1, "input"), CorePopulation("n", 1, "loihi", params)],
         [CoreProjection("in->n", "in", "n", np.array([[weight]]), delay=1, weight_exp=weight_exp)],
-        ["in"], ["n"],
+        ["in"],
+        ["n"],
     )
 
 
@@ -36,8 +37,16 @@ def test_integrator_spikes_on_the_step_after_the_third_input():
 
 
 def test_decays_truncate_toward_zero_and_du_has_the_plus_one():
-    state = LoihiCubaState((2,), {"du": np.array([0, 0]), "dv": np.array([0, 0]), "vth": np.array([131071] * 2),
-                                  "bias_mant": np.array([0, 0]), "bias_exp": np.array([0, 0])})
+    state = LoihiCubaState(
+        (2,),
+        {
+            "du": np.array([0, 0]),
+            "dv": np.array([0, 0]),
+            "vth": np.array([131071] * 2),
+            "bias_mant": np.array([0, 0]),
+            "bias_exp": np.array([0, 0]),
+        },
+    )
     state.u = np.array([1000, -1000])
     state.step(np.zeros(2, dtype=np.int64))
     # du = 0 still leaks: 1000 * 4095 / 4096 = 999.76 -> 999; negative truncates toward zero -> -999.
@@ -95,10 +104,21 @@ def test_batch_and_instance_axes_are_independent():
 
 
 def test_float_core_subtract_reset():
-    params = {"du": np.array([1.0]), "dv": np.array([0.0]), "v_th": np.array([1.0]), "v_reset": np.array([0.0]),
-              "bias_u": np.array([0.0]), "bias_v": np.array([0.4])}
-    net = CoreNetwork([CorePopulation("in", 1, "input"), CorePopulation("n", 1, "float", params, reset="subtract")],
-                      [], ["in"], ["n"], numerics="float")
+    params = {
+        "du": np.array([1.0]),
+        "dv": np.array([0.0]),
+        "v_th": np.array([1.0]),
+        "v_reset": np.array([0.0]),
+        "bias_u": np.array([0.0]),
+        "bias_v": np.array([0.4]),
+    }
+    net = CoreNetwork(
+        [CorePopulation("in", 1, "input"), CorePopulation("n", 1, "float", params, reset="subtract")],
+        [],
+        ["in"],
+        ["n"],
+        numerics="float",
+    )
     out = simulate(net, {"in": np.zeros((5, 1, 1), dtype=bool)}, record=("spikes", "v"))
     np.testing.assert_allclose(out.v["n"][:, 0, 0], [0.4, 0.8, 0.2, 0.6, 0.0], atol=1e-12)
     np.testing.assert_array_equal(out.spikes["n"][:, 0, 0], [0, 0, 1, 0, 1])

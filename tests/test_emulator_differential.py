@@ -139,12 +139,13 @@ def test_recurrent_sparse_delayed_network_wraps_u_and_saturates_v():
     recurrent = sp.csr_matrix(rng.integers(-256, 256, (12, 12)) * (rng.random((12, 12)) < 0.5))
     projs = [
         CoreProjection("in->a", "in", "a", rng.integers(-256, 256, (12, 10)), delay=1, weight_exp=7),
-        CoreProjection("a->a", "a", "a", recurrent,
-                       delay=2, weight_exp=6),
-        CoreProjection("a->b", "a", "b", rng.integers(0, 256, (12, 12)), delay=37, weight_exp=8,
-                       sign_mode="excitatory"),
-        CoreProjection("b->a", "b", "a", rng.integers(-256, 1, (12, 12)), delay=63, weight_exp=5,
-                       sign_mode="inhibitory"),
+        CoreProjection("a->a", "a", "a", recurrent, delay=2, weight_exp=6),
+        CoreProjection(
+            "a->b", "a", "b", rng.integers(0, 256, (12, 12)), delay=37, weight_exp=8, sign_mode="excitatory"
+        ),
+        CoreProjection(
+            "b->a", "b", "a", rng.integers(-256, 1, (12, 12)), delay=63, weight_exp=5, sign_mode="inhibitory"
+        ),
     ]
     net = CoreNetwork(pops, projs, inputs=["in"], outputs=["b"])
     x = rng.random((70, 2, 10)) < 0.5

@@ -91,8 +91,9 @@ def recurrent_net(seed: int, n_in=12, n=10, lead=(), w_lead=(), sparse=False, ho
        st.sampled_from([0.05, 0.4, 1.0]))  # fmt: skip
 def test_fast_paths_match_the_reference_loop(seed, kind, hot, p):
     inst = kind == "instances"
-    net = recurrent_net(seed, sparse=kind == "sparse", hot=hot, lead=(2, 1) if inst else (),
-                        w_lead=(2,) if inst else ())
+    net = recurrent_net(
+        seed, sparse=kind == "sparse", hot=hot, lead=(2, 1) if inst else (), w_lead=(2,) if inst else ()
+    )
     x = np.random.default_rng(seed + 1).random((30, 3, 12)) < p
     out = simulate(net, {"in": x}, steps=36, record=REC)
     assert_same(out, reference(net, x, 36))

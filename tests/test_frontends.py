@@ -185,8 +185,9 @@ def test_metadata_records_conventions(tmp_path) -> None:
         "neurodeploy.loop_delay": "out_of_neuron",
     }
     assert all(type(v) in (float, str, bool) for v in meta.values())
-    assert conventions_from_metadata(graph) == Conventions(dt=1e-4, reset="zero", source="snntorch",
-                                                           loop_delay="out_of_neuron", reset_rule="snntorch_leaky")
+    assert conventions_from_metadata(graph) == Conventions(
+        dt=1e-4, reset="zero", source="snntorch", loop_delay="out_of_neuron", reset_rule="snntorch_leaky"
+    )
     assert graph.nodes["input"].output_type["output"].tolist() == [N_IN]  # batch dim stripped
 
     # snnTorch's defaults (subtract, reset_delay=True) still export, and are recorded, not hidden
@@ -194,8 +195,11 @@ def test_metadata_records_conventions(tmp_path) -> None:
     g2 = from_torch(default, torch.zeros(N_IN))
     conv = conventions_from_metadata(g2)
     assert (conv.reset, conv.reset_delay) == ("subtract", True)
-    assert g2.nodes["1"].metadata == {"neurodeploy.reset": "subtract", "neurodeploy.reset_delay": True,
-                                      "neurodeploy.reset_rule": "snntorch_leaky"}
+    assert g2.nodes["1"].metadata == {
+        "neurodeploy.reset": "subtract",
+        "neurodeploy.reset_delay": True,
+        "neurodeploy.reset_rule": "snntorch_leaky",
+    }
 
     # survives an HDF5 round trip
     nir.write(tmp_path / "g.nir", g2)

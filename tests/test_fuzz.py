@@ -83,12 +83,15 @@ class Tally:
     def summary(self) -> str:
         lines = [f"{'group':<14}{'tried':>7}{'ok':>6}{'errors':>8}{'distinct msgs':>15}"]
         for g in self.tried:
-            lines.append(f"{g:<14}{self.tried[g]:>7}{self.ok[g]:>6}{self.tried[g] - self.ok[g]:>8}"
-                         f"{len(self.messages[g]):>15}")
+            lines.append(
+                f"{g:<14}{self.tried[g]:>7}{self.ok[g]:>6}{self.tried[g] - self.ok[g]:>8}{len(self.messages[g]):>15}"
+            )
         distinct = len(set().union(*self.messages.values())) if self.messages else 0
         escaped = sum(len(v) for v in self.escapes.values())
-        lines.append(f"total: {sum(self.tried.values())} inputs, {distinct} distinct error messages, "
-                     f"{escaped} escaped exceptions at {len(self.escapes)} distinct places")
+        lines.append(
+            f"total: {sum(self.tried.values())} inputs, {distinct} distinct error messages, "
+            f"{escaped} escaped exceptions at {len(self.escapes)} distinct places"
+        )
         for (group, name, where), cases in self.escapes.items():
             lines.append(f"  ESCAPE [{group}] {name} at {where} x{len(cases)}: {cases[0]}")
         return "\n".join(lines)
@@ -107,19 +110,43 @@ def _mutate_bytes(data: bytes, rng: np.random.Generator) -> tuple[bytes, str]:
         return bytes(buf[:cut]), f"truncate to {cut}"
     if kind == 2:
         start, n = int(rng.integers(0, len(buf))), int(rng.integers(1, 256))
-        buf[start:start + n] = rng.integers(0, 256, len(buf[start:start + n]), dtype=np.uint8).tobytes()
+        buf[start : start + n] = rng.integers(0, 256, len(buf[start : start + n]), dtype=np.uint8).tobytes()
         return bytes(buf), f"scramble {n} bytes at {start}"
     return bytes(buf) + rng.integers(0, 256, int(rng.integers(1, 512)), dtype=np.uint8).tobytes(), "append junk"
 
 
 BAD_VALUES: list[Callable[[int, np.random.Generator], object]] = [
-    lambda n, r: np.full(n, np.nan), lambda n, r: np.full(n, np.inf), lambda n, r: -np.abs(r.normal(size=n)),
-    lambda n, r: np.zeros(n), lambda n, r: np.zeros(0), lambda n, r: r.normal(size=n + 3),
-    lambda n, r: r.normal(size=(n, 2)), lambda n, r: np.full(n, 1e308), lambda n, r: np.full(n, 1e-308),
-    lambda n, r: np.array(b"text"), lambda n, r: np.arange(n, dtype=np.int64), lambda n, r: np.float64(-1.0),
+    lambda n, r: np.full(n, np.nan),
+    lambda n, r: np.full(n, np.inf),
+    lambda n, r: -np.abs(r.normal(size=n)),
+    lambda n, r: np.zeros(n),
+    lambda n, r: np.zeros(0),
+    lambda n, r: r.normal(size=n + 3),
+    lambda n, r: r.normal(size=(n, 2)),
+    lambda n, r: np.full(n, 1e308),
+    lambda n, r: np.full(n, 1e-308),
+    lambda n, r: np.array(b"text"),
+    lambda n, r: np.arange(n, dtype=np.int64),
+    lambda n, r: np.float64(-1.0),
 ]
-NODE_TYPES = ["LIF", "CubaLIF", "IF", "LI", "CubaLI", "Affine", "Linear", "Scale", "Flatten", "Threshold", "Delay",
-              "Conv2d", "Input", "Output", "NoSuchNode", ""]
+NODE_TYPES = [
+    "LIF",
+    "CubaLIF",
+    "IF",
+    "LI",
+    "CubaLI",
+    "Affine",
+    "Linear",
+    "Scale",
+    "Flatten",
+    "Threshold",
+    "Delay",
+    "Conv2d",
+    "Input",
+    "Output",
+    "NoSuchNode",
+    "",
+]
 
 
 def _put(group: h5py.Group, key: str, data: object, **kwargs: object) -> None:
@@ -222,22 +249,51 @@ def _profile_text(rng: np.random.Generator) -> tuple[str, str]:
     kind = int(rng.choice(4, p=[0.15, 0.55, 0.15, 0.15]))
     if kind == 0:
         i = int(rng.integers(len(lines)))
-        return "\n".join(lines[:i] + lines[i + 1:]), f"drop line {i}"
+        return "\n".join(lines[:i] + lines[i + 1 :]), f"drop line {i}"
     if kind == 1:  # replace a value with a same-typed but extreme one, or a wrong-typed one
         idx = [i for i, line in enumerate(lines) if "value = " in line]
         i = idx[int(rng.integers(len(idx)))]
-        new = ["0", "-1", "1", "2", "9", "10", "64", "1000000000", "10000000000000000000000", "nan", "inf", "-inf",
-               "0.5", '"x"', "[]", "[0]", "[5, -5]", "[-100000000, 100000000]", "[0, 0]", "[-8, -8]", "[8, 8]",
-               "true", "{}", '["subtract"]']
+        new = [
+            "0",
+            "-1",
+            "1",
+            "2",
+            "9",
+            "10",
+            "64",
+            "1000000000",
+            "10000000000000000000000",
+            "nan",
+            "inf",
+            "-inf",
+            "0.5",
+            '"x"',
+            "[]",
+            "[0]",
+            "[5, -5]",
+            "[-100000000, 100000000]",
+            "[0, 0]",
+            "[-8, -8]",
+            "[8, 8]",
+            "true",
+            "{}",
+            '["subtract"]',
+        ]
         value = new[int(rng.integers(len(new)))]
         lines[i] = re.sub(r"value = (\[[^\]]*\]|[^,}]+)", f"value = {value}", lines[i], count=1)
         return "\n".join(lines), f"line {i} value -> {value}"
     if kind == 2:
         data, what = _mutate_bytes(LOIHI2_TOML.encode(), rng)
         return data.decode("utf-8", errors="replace"), what
-    extra = ['unknown = 1', '[limits]\nneurons_per_core = { value = 1, source = "intel_brief" }',
-             'schema_version = 2', '[numerics.weight_bits]\nvalue = 8', 'name = ""', 'kind = "quantum"',
-             '[limits]\nsynapse_memory_bits_per_core = { value = 1, source = "intel_brief" }']
+    extra = [
+        "unknown = 1",
+        '[limits]\nneurons_per_core = { value = 1, source = "intel_brief" }',
+        "schema_version = 2",
+        "[numerics.weight_bits]\nvalue = 8",
+        'name = ""',
+        'kind = "quantum"',
+        '[limits]\nsynapse_memory_bits_per_core = { value = 1, source = "intel_brief" }',
+    ]
     return LOIHI2_TOML + "\n" + extra[int(rng.integers(len(extra)))] + "\n", "append"
 
 
@@ -307,9 +363,20 @@ def _cases(base: Path, rng: np.random.Generator, tmp: Path) -> Iterator[tuple[st
         arr, kwargs, what = _run_input(rng, 5)
         yield "run-inputs", what, lambda arr=arr, kwargs=kwargs: nd.run(compiled, arr, **kwargs)
 
-        kw = [{"dt": np.nan}, {"dt": -1e-4}, {"dt": 0.0}, {"dt": 1e300}, {"reset": "bogus"}, {"rounding": "odd"},
-              {"placement": {"ghost": [0]}}, {"placement": {"lif": [-1]}}, {"placement": {"lif": []}},
-              {"sample_inputs": np.zeros((3, 2, 4))}, {"dt": 1.0}, {}][int(rng.integers(12))]
+        kw = [
+            {"dt": np.nan},
+            {"dt": -1e-4},
+            {"dt": 0.0},
+            {"dt": 1e300},
+            {"reset": "bogus"},
+            {"rounding": "odd"},
+            {"placement": {"ghost": [0]}},
+            {"placement": {"lif": [-1]}},
+            {"placement": {"lif": []}},
+            {"sample_inputs": np.zeros((3, 2, 4))},
+            {"dt": 1.0},
+            {},
+        ][int(rng.integers(12))]
         yield "compile-args", repr(kw), lambda kw=kw: nd.compile(lif_graph(hidden=4), "loihi2", **kw)
 
 
@@ -369,14 +436,31 @@ def test_fuzz_cli_bad_arguments_one_line_exit_2(base: Path, tmp_path: Path):
     procs = []
     for args, fragment in CLI_CASES:
         argv = [a.format(base=base, tmp=tmp_path, data=Path(__file__).parent / "data") for a in args]
-        procs.append((argv, fragment, subprocess.Popen([sys.executable, "-m", "neurodeploy.cli", *argv], env=env,
-                                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)))
+        procs.append(
+            (
+                argv,
+                fragment,
+                subprocess.Popen(
+                    [sys.executable, "-m", "neurodeploy.cli", *argv],
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                ),
+            )
+        )
     problems = []
     for argv, fragment, proc in procs:
         out, err = proc.communicate(timeout=120)
         lines = err.strip().splitlines()
-        if proc.returncode != 2 or len(lines) != 1 or not lines[0].startswith("error: ") or fragment not in err \
-                or "Traceback" in out + err or out.strip():
+        if (
+            proc.returncode != 2
+            or len(lines) != 1
+            or not lines[0].startswith("error: ")
+            or fragment not in err
+            or "Traceback" in out + err
+            or out.strip()
+        ):
             problems.append(f"{argv}: exit {proc.returncode}, stderr {err!r}, stdout {out[:200]!r}")
     leftovers = sorted(p.name for p in tmp_path.iterdir())
     print(f"\nCLI: {len(CLI_CASES)} bad invocations, {len(problems)} problems, files left: {leftovers}")

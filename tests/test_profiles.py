@@ -31,11 +31,11 @@ def test_unknown_profile_names_the_choices():
 
 
 BAD = {
-    "missing_source": ('[numerics]\nweight_bits = { value = 8 }\n', "numerics.weight_bits"),
+    "missing_source": ("[numerics]\nweight_bits = { value = 8 }\n", "numerics.weight_bits"),
     "bad_type": ('[numerics]\nweight_bits = { value = "eight", source = "s" }\n', "numerics.weight_bits"),
     "bad_range": ('[numerics]\nweight_bits = { value = 12, source = "s" }\n', "numerics.weight_bits"),
-    "bare_number": ('[limits]\nneurons_per_core = 1024\n', "limits.neurons_per_core"),
-    "unknown_section": ('[stuff]\nx = 1\n', "stuff"),
+    "bare_number": ("[limits]\nneurons_per_core = 1024\n", "limits.neurons_per_core"),
+    "unknown_section": ("[stuff]\nx = 1\n", "stuff"),
 }
 HEADER = 'schema_version = 1\nname = "t"\ntitle = "T"\nkind = "digital"\ncore_model = "loihi"\n[sources]\ns = "ref"\n'
 
@@ -73,27 +73,56 @@ def _show(name: str) -> dict:
     import subprocess
     import sys
 
-    proc = subprocess.run([sys.executable, "-m", "neurodeploy.cli", "profiles", "show", name, "--json"],
-                          capture_output=True, text=True, timeout=120, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"})
+    proc = subprocess.run(
+        [sys.executable, "-m", "neurodeploy.cli", "profiles", "show", name, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+    )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
 
 
 EXPECTED = {  # (section, field) -> value, each from chips.md
-    "loihi1": {("limits", "neurons_per_core"): 1024, ("limits", "fan_in_axons_per_core"): 4096,
-               ("limits", "fan_out_axons_per_core"): 4096, ("limits", "synapse_memory_bits_per_core"): 16384 * 64,
-               ("limits", "cores_per_chip"): 128, ("energy", "synaptic_op_pj"): 23.6, ("numerics", "vth_bits"): 17},
-    "xylo-audio2": {("limits", "hidden_neurons"): 1000, ("limits", "input_channels"): 16,
-                    ("limits", "output_neurons"): 8, ("numerics", "weight_bits"): 8, ("numerics", "dash_bits"): 4,
-                    ("numerics", "reset_modes"): ["subtract"], ("numerics", "max_spikes_per_step_hidden"): 31},
-    "dynapse2": {("limits", "neurons_per_core"): 256, ("limits", "cores_per_chip"): 4,
-                 ("limits", "fan_in_per_neuron"): 64, ("limits", "fan_out_cores_per_neuron"): 4,
-                 ("numerics", "weight_magnitude_bits"): 4, ("numerics", "shared_parameters"): "core"},
-    "brainscales2": {("numerics", "weight_magnitude_bits"): 6, ("numerics", "sign_by_rows"): True,
-                     ("limits", "neurons_per_core"): 256, ("limits", "cores_per_chip"): 2,
-                     ("numerics", "speedup"): 1000},
-    "spinnaker2": {("limits", "cores_per_chip"): 152, ("numerics", "float_bits"): 32,
-                   ("limits", "synapse_memory_bits_per_core"): 128 * 1024 * 8},
+    "loihi1": {
+        ("limits", "neurons_per_core"): 1024,
+        ("limits", "fan_in_axons_per_core"): 4096,
+        ("limits", "fan_out_axons_per_core"): 4096,
+        ("limits", "synapse_memory_bits_per_core"): 16384 * 64,
+        ("limits", "cores_per_chip"): 128,
+        ("energy", "synaptic_op_pj"): 23.6,
+        ("numerics", "vth_bits"): 17,
+    },
+    "xylo-audio2": {
+        ("limits", "hidden_neurons"): 1000,
+        ("limits", "input_channels"): 16,
+        ("limits", "output_neurons"): 8,
+        ("numerics", "weight_bits"): 8,
+        ("numerics", "dash_bits"): 4,
+        ("numerics", "reset_modes"): ["subtract"],
+        ("numerics", "max_spikes_per_step_hidden"): 31,
+    },
+    "dynapse2": {
+        ("limits", "neurons_per_core"): 256,
+        ("limits", "cores_per_chip"): 4,
+        ("limits", "fan_in_per_neuron"): 64,
+        ("limits", "fan_out_cores_per_neuron"): 4,
+        ("numerics", "weight_magnitude_bits"): 4,
+        ("numerics", "shared_parameters"): "core",
+    },
+    "brainscales2": {
+        ("numerics", "weight_magnitude_bits"): 6,
+        ("numerics", "sign_by_rows"): True,
+        ("limits", "neurons_per_core"): 256,
+        ("limits", "cores_per_chip"): 2,
+        ("numerics", "speedup"): 1000,
+    },
+    "spinnaker2": {
+        ("limits", "cores_per_chip"): 152,
+        ("numerics", "float_bits"): 32,
+        ("limits", "synapse_memory_bits_per_core"): 128 * 1024 * 8,
+    },
 }
 
 
@@ -111,9 +140,14 @@ def test_profiles_show_json_matches_the_chip_facts(name: str):
 def test_chip_profiles_kinds_core_models_and_mismatch():
     assert set(profiles.available()) >= CHIPS
     kinds = {n: (profiles.get(n).kind, profiles.get(n).core_model) for n in CHIPS}
-    assert kinds == {"loihi1": ("digital", "loihi"), "loihi2": ("digital", "loihi"),
-                     "xylo-audio2": ("digital", "xylo"), "dynapse2": ("analog", "float"),
-                     "brainscales2": ("analog", "float"), "spinnaker2": ("digital", "float")}
+    assert kinds == {
+        "loihi1": ("digital", "loihi"),
+        "loihi2": ("digital", "loihi"),
+        "xylo-audio2": ("digital", "xylo"),
+        "dynapse2": ("analog", "float"),
+        "brainscales2": ("analog", "float"),
+        "spinnaker2": ("digital", "float"),
+    }
     for name in ("dynapse2", "brainscales2"):
         prof = profiles.get(name)
         assert {"tau_mem", "tau_syn", "v_threshold", "weight"} <= set(prof.mismatch)
@@ -132,8 +166,13 @@ def test_profiles_show_table_names_sources_and_unverified():
     import subprocess
     import sys
 
-    proc = subprocess.run([sys.executable, "-m", "neurodeploy.cli", "profiles", "show", "dynapse2"],
-                          capture_output=True, text=True, timeout=120, env={"COLUMNS": "250", "PATH": "/usr/bin:/bin"})
+    proc = subprocess.run(
+        [sys.executable, "-m", "neurodeploy.cli", "profiles", "show", "dynapse2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"COLUMNS": "250", "PATH": "/usr/bin:/bin"},
+    )
     assert proc.returncode == 0
     for fragment in ("mismatch.tau_mem", "rockpool_mismatch", "richter2024", "sigma"):
         assert fragment in proc.stdout, fragment
@@ -143,12 +182,16 @@ MISMATCH_BAD = {
     "no_sigma": ('[mismatch]\ntau = { value = 0.1, source = "s" }\n', "mismatch.tau"),
     "bad_sigma": ('[mismatch]\ntau = { sigma = -1, source = "s" }\n', "mismatch.tau.sigma"),
     "bad_scope": ('[mismatch]\ntau = { sigma = 0.1, scope = "chip", source = "s" }\n', "mismatch.tau.scope"),
-    "bad_dist": ('[mismatch]\ntau = { sigma = 0.1, distribution = "cauchy", source = "s" }\n',
-                 "mismatch.tau.distribution"),
-    "no_source": ('[mismatch]\ntau = { sigma = 0.1 }\n', "mismatch.tau"),
+    "bad_dist": (
+        '[mismatch]\ntau = { sigma = 0.1, distribution = "cauchy", source = "s" }\n',
+        "mismatch.tau.distribution",
+    ),
+    "no_source": ("[mismatch]\ntau = { sigma = 0.1 }\n", "mismatch.tau"),
     "bad_shared": ('[numerics]\nshared_parameters = { value = "chip", source = "s" }\n', "numerics.shared_parameters"),
-    "bad_magnitude": ('[numerics]\nweight_magnitude_bits = { value = 0, source = "s" }\n',
-                      "numerics.weight_magnitude_bits"),
+    "bad_magnitude": (
+        '[numerics]\nweight_magnitude_bits = { value = 0, source = "s" }\n',
+        "numerics.weight_magnitude_bits",
+    ),
 }
 
 

@@ -46,10 +46,15 @@ def compiled():
 @pytest.fixture(scope="module")
 def page(compiled) -> str:
     runs = compare_runs(compiled, spikes())
-    return build_report(compiled, runs, labels=np.arange(16) % 3, source="model.ndp",
-                        mismatch={"loihi2": [0.9, 0.91, 0.92]},
-                        learning={"KP": {"accuracy": [0.5, 0.8, 0.9], "alignment angle": [80.0, 30.0, 9.0]}},
-                        extra_sections=[Section("Notes", "<p>plugged in</p>", "notes")])
+    return build_report(
+        compiled,
+        runs,
+        labels=np.arange(16) % 3,
+        source="model.ndp",
+        mismatch={"loihi2": [0.9, 0.91, 0.92]},
+        learning={"KP": {"accuracy": [0.5, 0.8, 0.9], "alignment angle": [80.0, 30.0, 9.0]}},
+        extra_sections=[Section("Notes", "<p>plugged in</p>", "notes")],
+    )
 
 
 def test_report_is_self_contained(page: str):
@@ -110,8 +115,9 @@ def test_chunked_run_matches_one_run(compiled):
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=300,
-                          env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"})
+    return subprocess.run(
+        [*CLI, *args], capture_output=True, text=True, timeout=300, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"}
+    )
 
 
 def test_report_cli(tmp_path: Path):
@@ -120,8 +126,7 @@ def test_report_cli(tmp_path: Path):
     np.save(tmp_path / "spikes.npy", spikes())
     artifact = tmp_path / "m.ndp"
     assert _cli("compile", str(model), "-o", str(artifact)).returncode == 0
-    done = _cli("report", str(artifact), "-i", str(tmp_path / "spikes.npy"), "-o", str(tmp_path / "r.html"),
-                "--json")
+    done = _cli("report", str(artifact), "-i", str(tmp_path / "spikes.npy"), "-o", str(tmp_path / "r.html"), "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["runs"] == ["float (ideal)", "chip (loihi2)"]
     recorded = tmp_path / "run.npz"
@@ -129,9 +134,11 @@ def test_report_cli(tmp_path: Path):
     done = _cli("report", str(recorded), "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["report"] == str(tmp_path / "run.html") and (tmp_path / "run.html").is_file()
-    for args, fragment in ((("-i", str(tmp_path / "none.npy")), "input file not found"),
-                           (("--sample", "99", "-i", str(tmp_path / "spikes.npy")), "out of range"),
-                           (("-i", str(artifact)), "cannot read input spikes")):
+    for args, fragment in (
+        (("-i", str(tmp_path / "none.npy")), "input file not found"),
+        (("--sample", "99", "-i", str(tmp_path / "spikes.npy")), "out of range"),
+        (("-i", str(artifact)), "cannot read input spikes"),
+    ):
         bad = _cli("report", str(artifact), *args, "-o", str(tmp_path / "bad.html"))
         assert bad.returncode == 2 and "Traceback" not in bad.stderr and fragment in bad.stderr, bad.stderr
         assert len(bad.stderr.strip().splitlines()) == 1
@@ -142,10 +149,21 @@ def test_report_cli(tmp_path: Path):
 def test_report_renders_in_headless_chromium(tmp_path: Path, page: str):
     checked = tmp_path / "checked.html"
     checked.write_text(page.replace("<head>", "<head>" + HOOK, 1), encoding="utf-8")
-    base = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
-            f"--user-data-dir={tmp_path / 'profile'}"]
-    dom = subprocess.run([*base, "--virtual-time-budget=10000", "--dump-dom", checked.as_uri()],
-                         capture_output=True, text=True, timeout=120)
+    base = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
+    dom = subprocess.run(
+        [*base, "--virtual-time-budget=10000", "--dump-dom", checked.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert dom.returncode == 0, dom.stderr[-2000:]
     found = re.search(r'data-check="([^"]*)"', dom.stdout)
     assert found, "the page never finished loading"
@@ -155,8 +173,12 @@ def test_report_renders_in_headless_chromium(tmp_path: Path, page: str):
     shot = tmp_path / "report.png"
     plain = tmp_path / "report.html"
     plain.write_text(page, encoding="utf-8")
-    done = subprocess.run([*base, "--enable-logging=stderr", "--v=0", f"--screenshot={shot}",
-                           "--window-size=1280,2000", plain.as_uri()], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [*base, "--enable-logging=stderr", "--v=0", f"--screenshot={shot}", "--window-size=1280,2000", plain.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     console = [line for line in done.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
     assert console == [], console

@@ -95,8 +95,13 @@ def export_norse(module: torch.nn.Module, sample_input: Any, dt: float | None = 
         if isinstance(node, nir.CubaLIF | nir.CubaLI):
             # Norse: i <- i + x, then decays; NIR Euler: i <- i + (dt/tau_syn)(w_in x - i).
             fields["w_in"] = (fields["tau_syn"].astype(np.float64) / dt).astype(np.float32)
-        fields["metadata"].update({META_PREFIX + "reset": resets.get(name, "zero"), META_PREFIX + "reset_delay": False,
-                                   META_PREFIX + "reset_rule": "nir"})  # Norse resets in the spiking step
+        fields["metadata"].update(
+            {
+                META_PREFIX + "reset": resets.get(name, "zero"),
+                META_PREFIX + "reset_delay": False,
+                META_PREFIX + "reset_rule": "nir",
+            }
+        )  # Norse resets in the spiking step
         return fields
 
     return rebuild_graph(graph, fix_node, graph_metadata(dt, resets.values(), [False], "norse"))

@@ -98,8 +98,13 @@ def export_snntorch(module: torch.nn.Module, sample_input: Any, dt: float | None
                 if key in fields:
                     fields[key] = (fields[key] * scale).astype(np.float32)
         reset, delay = conventions.get(owner, ("zero", False))
-        fields["metadata"].update({META_PREFIX + "reset": reset, META_PREFIX + "reset_delay": delay,
-                                   META_PREFIX + "reset_rule": rules.get(owner, "snntorch")})
+        fields["metadata"].update(
+            {
+                META_PREFIX + "reset": reset,
+                META_PREFIX + "reset_delay": delay,
+                META_PREFIX + "reset_rule": rules.get(owner, "snntorch"),
+            }
+        )
         return fields
 
     resets = [r for r, _ in conventions.values()]
