@@ -440,6 +440,9 @@ def variability_cmd(
     seed: Annotated[int, typer.Option(help="Sampling seed; instance k is the same in any batch.")] = 0,
     target: Annotated[float, typer.Option(help="Accuracy a chip must reach to count towards the yield.")] = 0.9,
     sweep: Annotated[str | None, typer.Option(help="Comma-separated sigma multipliers, e.g. 0,0.5,1,2.")] = None,
+    calibrate: Annotated[
+        bool, typer.Option(help="Also trim each instance's thresholds to the nominal chip and report the gain.")
+    ] = False,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the result as JSON here.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
@@ -468,9 +471,9 @@ def variability_cmd(
         raise NeurodeployError("labels must be one integer per sample", str(labels), "save a 1-D array")
     if not as_json and err_console.is_terminal:
         with err_console.status(f"{artifact.name}: {instances} instances"):
-            result = variability(compiled, data, truth, instances, seed, overrides, target, multipliers)
+            result = variability(compiled, data, truth, instances, seed, overrides, target, multipliers, calibrate)
     else:
-        result = variability(compiled, data, truth, instances, seed, overrides, target, multipliers)
+        result = variability(compiled, data, truth, instances, seed, overrides, target, multipliers, calibrate)
     report = result.to_dict()
     if output is not None:
         text = json.dumps(report, indent=2) + "\n"
@@ -499,6 +502,14 @@ def variability_cmd(
         console.print(
             f"  sigma x{p['multiplier']:g}: mean {p['mean']:.3f} ± {p['std']:.3f}, worst "
             f"{p['worst']:.3f}, yield {p['yield_at_target']:.1%}"
+        )
+    if result.calibration:
+        c = result.calibration
+        console.print(
+            f"after calibration: mean {c['mean']:.3f} ± {c['std']:.3f}, worst {c['worst']:.3f}, yield "
+            f"{c['yield_at_target']:.1%}; gap to nominal {c['gap_before']:.3f} -> {c['gap_after']:.3f} "
+            f"({c['recovered']:.0%} recovered; {c['trim']['trim_bits']}-bit threshold trims "
+            f"over ±{c['trim']['trim_range']:.0%})"
         )
     if output is not None:
         console.print(f"wrote [bold]{output}[/]")

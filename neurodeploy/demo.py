@@ -29,6 +29,7 @@ class DemoResult:
     lava_mismatches: int | None = None
     wall_seconds: dict[str, float] = field(default_factory=dict)
     report: dict[str, Any] = field(default_factory=dict)
+    variability: dict[str, Any] = field(default_factory=dict)
 
 
 def _accuracy(counts: np.ndarray, labels: np.ndarray) -> float:
@@ -104,7 +105,46 @@ def run_demo(
     _print(console, result, trained, compiled.report, spikes.shape, artifact)
     console.print(cores_table(compiled.report))
     console.print(layers_table(compiled.report))
+    start = time.perf_counter()
+    result.variability = _variability(console, graph, spikes, labels, seed)
+    walls["dynapse2 variability"] = time.perf_counter() - start
     return result
+
+
+def _variability(console: Console, graph: Any, spikes: np.ndarray, labels: np.ndarray, seed: int) -> dict:
+    """64 sampled DYNAP-SE2 chips of the same graph: how much accuracy device mismatch costs, and calibration."""
+    import neurodeploy as nd
+    from neurodeploy.errors import CompileError
+    from neurodeploy.variability import variability
+
+    strict = True
+    try:
+        dyn = nd.compile(graph, "dynapse2", sample_inputs=spikes, sample_labels=labels)
+    except CompileError as err:
+        console.print(f"[yellow]dynapse2 design rules violated[/] ({err}); compiling with strict=False")
+        strict = False
+        dyn = nd.compile(graph, "dynapse2", sample_inputs=spikes, sample_labels=labels, strict=False)
+    res = variability(dyn, spikes, labels, instances=64, seed=seed, target=0.9, calibrate=True)
+    cal = res.calibration
+    table = Table(
+        title=f"DYNAP-SE2 variability: 64 sampled chips (profile mismatch, sigma 0.1), "
+        f"{'fits the design rules' if strict else 'strict=False: design rules violated'}",
+        title_justify="left",
+    )
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    table.add_row("nominal chip accuracy (dynapse2, 4-bit weights)", f"{100 * res.nominal_accuracy:.1f} %")
+    table.add_row("accuracy over chips, mean +- std", f"{100 * res.mean:.1f} +- {100 * res.std:.1f} %")
+    table.add_row("worst chip", f"{100 * res.worst:.1f} %")
+    table.add_row("yield at 90 % accuracy", f"{100 * res.yield_at_target:.0f} %")
+    table.add_row("after threshold calibration, mean +- std", f"{100 * cal['mean']:.1f} +- {100 * cal['std']:.1f} %")
+    table.add_row(
+        "after calibration: worst / yield at 90 %", f"{100 * cal['worst']:.1f} % / {100 * cal['yield_at_target']:.0f} %"
+    )
+    table.add_row("share of the mean gap to nominal recovered", f"{100 * cal['recovered']:.0f} %")
+    table.add_row("wall time", f"{res.wall_seconds:.2f} s")
+    console.print(table)
+    return {**res.to_dict(), "strict": strict}
 
 
 def _print(console: Console, r: DemoResult, trained: Any, report: dict, shape: tuple, artifact: Path) -> None:

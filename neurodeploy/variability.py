@@ -42,6 +42,7 @@ class VariabilityResult:
     rates: dict[str, dict[str, float]] = field(default_factory=dict)
     sweep: list[dict[str, float]] = field(default_factory=list)
     wall_seconds: float = 0.0
+    calibration: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data (floats and lists only)."""
@@ -100,12 +101,17 @@ def variability(
     sigma: Mapping[str, float] | None = None,
     target: float = 0.9,
     sweep: Sequence[float] | None = None,
+    calibrate: bool = False,
+    probe: Any = None,
 ) -> VariabilityResult:
     """Accuracy of ``instances`` sampled chips on ``inputs`` (time, batch, n) with ``labels`` (batch,).
 
     ``sigma`` overrides the profile's mismatch sigmas (see ``emulator.mismatch.mismatch_spec``).
     ``sweep``: sigma multipliers; each adds the mean, std, worst accuracy and yield at that multiple,
     with the same draws scaled (common random numbers), so the curve is smooth in the multiplier.
+    ``calibrate``: also trim every instance (``neurodeploy.calibration.calibrate`` on ``probe``, default
+    a fixed random probe, never the test inputs) and report accuracy after calibration, the mean gap to
+    nominal before and after, and the recovered fraction of that gap.
     """
     if not isinstance(getattr(compiled, "core", None), CoreNetwork):
         raise NeurodeployError(
@@ -140,6 +146,24 @@ def variability(
                 "yield_at_target": s["yield_at_target"],
             }
         )
+    calibration: dict[str, Any] = {}
+    if calibrate:
+        from neurodeploy.calibration import calibrate as trim
+
+        trimmed, trim_report = trim(compiled, net, probe=probe, seed=seed)
+        after, _ = _accuracy(trimmed, inputs, truth)
+        after = np.broadcast_to(after, (instances,))
+        gap_before = float(nominal[0] - acc.mean())
+        gap_after = float(nominal[0] - after.mean())
+        trim_report.pop("steps", None)
+        calibration = {
+            "accuracy": [float(a) for a in after],
+            **_summary(after, target),
+            "gap_before": gap_before,
+            "gap_after": gap_after,
+            "recovered": (gap_before - gap_after) / gap_before if gap_before > 0 else 0.0,
+            "trim": trim_report,
+        }
     rate_stats = {}
     for name, r in rates.items():
         r = np.broadcast_to(r, (instances,))
@@ -162,6 +186,7 @@ def variability(
         rates=rate_stats,
         sweep=points,
         wall_seconds=time.perf_counter() - start,
+        calibration=calibration,
     )
 
 
