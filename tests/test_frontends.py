@@ -240,25 +240,3 @@ def test_errors_are_clear() -> None:
     graph = nir.NIRGraph.from_list(nir.Linear(np.eye(3, dtype=np.float32)))
     with pytest.raises(NeurodeployError, match="unknown reset"):
         simulate_nir(graph, np.zeros((2, 1, 3)), 1e-4, reset="none")
-
-
-def test_norse_subtract_reset_is_exact() -> None:
-    """LIFBoxCell's reset_subtract is NIR-style subtract (v - v_th): recorded, and reproduced."""
-    nt = pytest.importorskip("norse.torch")
-    from norse.torch.functional.reset import reset_subtract
-
-    gen = torch.Generator().manual_seed(3)
-    l1, l2 = _linears(gen, gain=8.0, bias=0.8)
-
-    def cell(n: int) -> torch.nn.Module:
-        tau_mem_inv = 50.0 + 100.0 * torch.rand(n, generator=gen)
-        return nt.LIFBoxCell(nt.LIFBoxParameters(tau_mem_inv=tau_mem_inv, reset_method=reset_subtract))
-
-    net = nt.SequentialState(l1, cell(N_HID), l2, cell(N_OUT))
-    x = _spikes(3)
-    expected = _norse_oracle(net, x)
-    graph = from_torch(net, x[0], framework="norse")
-    assert conventions_from_metadata(graph).reset == "subtract"
-    got = simulate_nir(graph, x.numpy(), dt=1e-3, reset="subtract")
-    assert all(int((got[n] != expected[n]).sum()) == 0 for n in expected)
-    assert float(expected["3"].mean()) > 0.05

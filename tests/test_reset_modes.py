@@ -22,7 +22,7 @@ from neurodeploy.compiler.ir import Conventions
 from neurodeploy.compiler.normalize import normalize
 from neurodeploy.compiler.reference import simulate_nir
 from neurodeploy.errors import CompileError
-from neurodeploy.frontends import from_torch
+from neurodeploy.frontends import conventions_from_metadata, from_torch
 
 torch = pytest.importorskip("torch")
 snn = pytest.importorskip("snntorch")
@@ -106,6 +106,7 @@ def test_recurrent_snntorch_subtract_is_exact() -> None:
 
 
 def test_norse_subtract_stays_exact_on_both_paths() -> None:
+    """LIFBoxCell's reset_subtract is NIR-style subtract (v - v_th): recorded, and reproduced."""
     nt = pytest.importorskip("norse.torch")
     from norse.torch.functional.reset import reset_subtract
 
@@ -121,7 +122,9 @@ def test_norse_subtract_stays_exact_on_both_paths() -> None:
     expected = _norse_oracle(net, x)
     graph = from_torch(net, x[0], framework="norse")
     assert graph.metadata["neurodeploy.reset_rule"] == "nir"
+    assert conventions_from_metadata(graph).reset == "subtract"
     assert _mismatches(simulate_nir(graph, x.numpy(), dt=1e-3), expected) == 0
+    assert _mismatches(simulate_nir(graph, x.numpy(), dt=1e-3, reset="subtract"), expected) == 0
     compiled = nd.compile(graph, "ideal")
     assert {p.reset_rule for p in compiled.core.populations} == {"nir"}
     assert _mismatches(nd.run(compiled, x.numpy()).spikes, expected) == 0
