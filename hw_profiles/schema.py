@@ -29,7 +29,10 @@ KINDS = ("digital", "analog", "ideal")
 CORE_MODELS = ("loihi", "float", "xylo")
 MISMATCH_DISTRIBUTIONS = ("normal", "lognormal")
 MISMATCH_SCOPES = ("synapse", "neuron", "core")
-SECTIONS = ("numerics", "limits", "energy", "mismatch")
+SECTIONS = ("numerics", "limits", "energy", "mismatch", "plasticity")
+# [plasticity] engine: what on-chip learning the chip offers. Only "loihi" (sum-of-products engine) and
+# "float" (the ideal reference) are modelled; the others document the chip and make ``learn`` refuse.
+PLASTICITY_ENGINES = ("loihi", "float", "programmable", "none")
 
 # field -> (type check, description) for the values the compiler reads
 _INT = (int,)
@@ -51,6 +54,14 @@ _KNOWN: dict[str, dict[str, tuple[tuple[type, ...], str]]] = {
         "sign_by_rows": ((bool,), "true or false"),
         "shared_parameters": ((str,), 'one of "neuron", "core"'),
         "synapse_bits": (_INT, "a positive integer"),
+    },
+    "plasticity": {
+        "engine": ((str,), 'one of "loihi", "float", "programmable", "none"'),
+        "trace_bits": (_INT, "an integer"),
+        "max_epoch": (_INT, "an integer >= 1"),
+        "third_factor": ((bool,), "true or false"),
+        "noise_source": ((bool,), "true or false"),
+        "weight_bits": (_INT, "an integer"),
     },
     "limits": {
         "neurons_per_core": (_INT, "a positive integer"),
@@ -88,6 +99,7 @@ class Profile:
     limits: dict[str, Any]
     energy: dict[str, Any]
     mismatch: dict[str, Any]
+    plasticity: dict[str, Any]
     sources: dict[str, str]
     citations: dict[str, Citation] = field(default_factory=dict)
     path: str = ""
@@ -187,6 +199,7 @@ def parse_profile(text: str, path: str = "<profile>") -> Profile:
         limits=sections["limits"],
         energy=sections["energy"],
         mismatch=sections["mismatch"],
+        plasticity=sections["plasticity"],
         sources=dict(sources),
         citations=citations,
         path=path,

@@ -1,4 +1,4 @@
-"""The ``neurodeploy`` command line: profiles, compile, inspect, run, report, variability, boards, demo.
+"""The ``neurodeploy`` command line: profiles, compile, inspect, run, report, variability, learn, boards, demo.
 
 Bad input prints one line ``error: what (where). what to do`` on stderr and exits with status 2;
 no traceback, and no partial output file.
@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from neurodeploy.errors import NeurodeployError
 
@@ -515,6 +516,68 @@ def variability_cmd(
         console.print(f"wrote [bold]{output}[/]")
 
 
+@app.command("learn")
+def learn_cmd(
+    rule: Annotated[str, typer.Option(help="bp, frozen, fa, dfa, drtp, sign, kp, wm, ia, pal, sal or eprop.")],
+    profile: Annotated[str, typer.Option(help="loihi2 (fixed point) or ideal (float).")] = "loihi2",
+    task: Annotated[str, typer.Option(help="yinyang, digits or teacher.")] = "yinyang",
+    mismatch: Annotated[float, typer.Option(min=0.0, help="Relative per-neuron mismatch sigma, e.g. 0.1.")] = 0.0,
+    seeds: Annotated[int, typer.Option(min=1, help="Independent chips trained at once.")] = 5,
+    epochs: Annotated[int, typer.Option(min=1, help="Passes over the training set.")] = 40,
+    hidden: Annotated[int, typer.Option(min=1, help="Hidden neurons.")] = 64,
+    lr: Annotated[float, typer.Option(min=0.0, help="Learning rate per sample (float units).")] = 0.02,
+    seed: Annotated[int, typer.Option(help="Seed of the initial weights and draws.")] = 0,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the history as JSON here.")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Write an HTML page with the curves here.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Train on chip with a local learning rule; log accuracy and alignment with backprop per epoch.
+
+    Example: neurodeploy learn --rule kp --profile loihi2 --task yinyang --seeds 5 -o kp.json --plot kp.html
+    """
+    from neurodeploy.atomic import atomic_write
+    from neurodeploy.learning.harness import learn
+    from neurodeploy.learning.report import learn_html
+
+    for path, suffix in ((output, ".json"), (plot, ".html")):
+        if path is not None and path.suffix.lower() != suffix:
+            raise NeurodeployError(f"{path} should end in {suffix}", str(path), f"name it e.g. run{suffix}")
+    with _progress() as bar:
+        job = bar.add_task(f"{rule} on {profile}", total=epochs)
+
+        def tick(epoch: int, total: int, entry: dict[str, Any]) -> None:
+            score = entry.get("test_accuracy", entry.get("test_mse", [0.0]))
+            bar.update(job, completed=epoch, description=f"{rule} on {profile}: {sum(score) / len(score):.3f}")
+
+        result = learn(
+            rule, profile, task, mismatch, seeds, progress=tick, epochs=epochs, hidden=(hidden,), lr=lr, seed=seed
+        )
+    report = result.to_dict()
+    for path, text in ((output, json.dumps(report, indent=2) + "\n"), (plot, learn_html([report]))):
+        if path is not None:
+
+            def write(tmp: str, text: str = text) -> None:
+                Path(tmp).write_text(text, encoding="utf-8")
+
+            atomic_write(path, write, example=path.name)
+    if as_json:
+        _emit_json(report)
+        return
+    fin = report["final"]
+    key = "test_accuracy" if "test_accuracy" in fin else "test_mse"
+    console.print(
+        f"[bold]{rule}[/] on {profile}, task {task}, {seeds} seeds, mismatch {mismatch:g}: "
+        f"{key} {fin[key]['mean']:.4f} ± {fin[key]['std']:.4f} after {epochs} epochs ({result.wall_s:.0f} s)"
+    )
+    for group, label in (("weight_angle", "∠(B, Wᵀ)"), ("signal_angle", "∠(δ, δ_BP)"), ("norm_ratio", "‖B‖/‖W‖")):
+        for name, v in fin.get(group, {}).items():
+            unit = "" if group == "norm_ratio" else "°"
+            console.print(f"  {label} {name}: {v['mean']:.2f}{unit} ± {v['std']:.2f}{unit}")
+    for path in (output, plot):
+        if path is not None:
+            console.print(f"wrote [bold]{path}[/]")
+
+
 @app.command("boards")
 def boards_cmd(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """List attached neuromorphic boards (Loihi 2 through Lava's hardware support).
@@ -562,8 +625,8 @@ def main() -> None:
     no_args = getattr(click_exc, "NoArgsIsHelpError", ())
     try:
         code = app(standalone_mode=False)
-    except NeurodeployError as exc:
-        err_console.print(f"[red]error[/]: {exc}", highlight=False, soft_wrap=True)
+    except NeurodeployError as exc:  # the message is user data: "[plasticity]" must not read as markup
+        err_console.print(f"[red]error[/]: {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except no_args as exc:  # bare `neurodeploy` or `neurodeploy profiles`: show help
         exc.show()
@@ -572,7 +635,7 @@ def main() -> None:
         where = exc.ctx.command_path if getattr(exc, "ctx", None) is not None else "neurodeploy"
         text = " ".join(exc.format_message().split()).rstrip(".")
         err_console.print(
-            f"[red]error[/]: {text} ({where}). Run '{where} --help' for usage and examples",
+            f"[red]error[/]: {escape(text)} ({where}). Run '{where} --help' for usage and examples",
             highlight=False,
             soft_wrap=True,
             markup=True,

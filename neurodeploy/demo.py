@@ -30,6 +30,7 @@ class DemoResult:
     wall_seconds: dict[str, float] = field(default_factory=dict)
     report: dict[str, Any] = field(default_factory=dict)
     variability: dict[str, Any] = field(default_factory=dict)
+    learning: dict[str, Any] = field(default_factory=dict)
 
 
 def _accuracy(counts: np.ndarray, labels: np.ndarray) -> float:
@@ -108,7 +109,61 @@ def run_demo(
     start = time.perf_counter()
     result.variability = _variability(console, graph, spikes, labels, seed)
     walls["dynapse2 variability"] = time.perf_counter() - start
+    start = time.perf_counter()
+    result.learning = _on_chip_learning(console, out_dir, quick, seed)
+    walls["on-chip Kolen-Pollack"] = time.perf_counter() - start
     return result
+
+
+def _on_chip_learning(console: Console, out_dir: Path, quick: bool, seed: int) -> dict:
+    """Kolen-Pollack learning on the loihi2 engine: accuracy and ∠(B, Wᵀ) per epoch, with the curve page."""
+    from neurodeploy.atomic import atomic_write
+    from neurodeploy.learning.harness import learn
+    from neurodeploy.learning.report import learn_html
+
+    epochs = 4 if quick else 12
+    table = Table(
+        title=f"On-chip learning: Kolen-Pollack on the loihi2 learning engine (Yin-Yang, 4-64-3, 3 chips, "
+        f"{epochs} epochs)",
+        title_justify="left",
+    )
+    for col in ("epoch", "test accuracy (mean of 3)", "angle B vs W^T", "angle delta vs BP"):
+        table.add_column(col, justify="right")
+    with Progress(
+        TextColumn("Kolen-Pollack on chip"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        job = bar.add_task("kp", total=epochs)
+        res = learn(
+            "kp",
+            "loihi2",
+            "yinyang",
+            seeds=3,
+            seed=seed,
+            epochs=epochs,
+            progress=lambda e, n, entry: bar.update(job, completed=e),
+        )
+    for h in res.history:
+        table.add_row(
+            str(h["epoch"]),
+            f"{100 * np.mean(h['test_accuracy']):.1f} %",
+            f"{np.mean(h['weight_angle']['B1']):.1f} deg",
+            f"{np.mean(h['signal_angle']['h1']):.1f} deg",
+        )
+    console.print(table)
+    page = out_dir / "learning_kp.html"
+    text = learn_html([res.to_dict()])
+
+    def write(tmp: str) -> None:
+        Path(tmp).write_text(text, encoding="utf-8")
+
+    atomic_write(page, write, example=page.name)
+    console.print(f"alignment curve: [bold]{page}[/]; rules of the engine: {res.engine.get('forward_rules')}")
+    return {**res.final, "page": str(page)}
 
 
 def _variability(console: Console, graph: Any, spikes: np.ndarray, labels: np.ndarray, seed: int) -> dict:

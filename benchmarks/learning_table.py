@@ -1,0 +1,106 @@
+"""Rules × {float, fixed point on loihi2, fixed point + 10 % mismatch} on Yin-Yang, mean ± std over seeds.
+
+Every cell is one ``neurodeploy.learning.learn`` call training ``--seeds`` chips at once (4-64-3
+spiking network, 40 epochs by default; ``eprop`` trains a recurrent 4-64-3 network). The float column
+runs on the ``ideal`` profile; the fixed-point columns run the loihi2 learning engine (8-bit weights,
+7-bit traces, stochastic rounding). ``frozen`` (only the
+output layer learns) is the baseline each rule's gain is measured against; ``bp`` is the float reference.
+Cells run in parallel worker processes. The markdown table is printed and, with ``--write``, stored as
+``docs/learning-table.md`` together with the command that produced it.
+
+    .venv/bin/python benchmarks/learning_table.py [--epochs 40] [--seeds 5] [--rules bp,fa,kp] [--write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+RULES = ["bp", "frozen", "fa", "dfa", "drtp", "sign", "kp", "wm", "ia", "pal", "sal", "eprop"]
+CONDITIONS = [("float", "ideal", 0.0), ("loihi2", "loihi2", 0.0), ("loihi2 + 10 % mismatch", "loihi2", 0.1)]
+
+
+def cell(args: tuple[str, str, float, int, int, str]) -> dict[str, Any]:
+    from neurodeploy.learning.harness import learn
+
+    rule, profile, mismatch, seeds, epochs, task = args
+    t0 = time.perf_counter()
+    result = learn(rule, profile, task, mismatch, seeds, epochs=epochs)
+    fin = result.final
+    return {
+        "rule": rule,
+        "profile": profile,
+        "mismatch": mismatch,
+        "accuracy": fin["test_accuracy"],
+        "weight_angle": fin["weight_angle"],
+        "signal_angle": fin["signal_angle"],
+        "wall_s": time.perf_counter() - t0,
+    }
+
+
+def fmt(c: dict[str, Any]) -> str:
+    acc = c["accuracy"]
+    text = f"{100 * acc['mean']:.1f} ± {100 * acc['std']:.1f}"
+    angles = c["weight_angle"] or c["signal_angle"]
+    if angles:
+        a = next(iter(angles.values()))
+        sym = "∠B" if c["weight_angle"] else "∠δ"
+        text += f" ({sym} {a['mean']:.0f}°)"
+    return text
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--epochs", type=int, default=40)
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--task", default="yinyang")
+    ap.add_argument("--rules", default=",".join(RULES))
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--json", type=Path, default=None, help="also write every cell as JSON here")
+    ap.add_argument("--write", action="store_true", help="store the table as docs/learning-table.md")
+    args = ap.parse_args()
+    rules = [r.strip() for r in args.rules.split(",") if r.strip()]
+    jobs = [(r, prof, mm, args.seeds, args.epochs, args.task) for r in rules for _, prof, mm in CONDITIONS]
+    jobs.sort(key=lambda j: j[0] not in ("pal", "sal", "eprop"))  # the slow cells first
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+        cells = list(pool.map(cell, jobs))
+    wall = time.perf_counter() - t0
+    by_key = {(c["rule"], c["profile"], c["mismatch"]): c for c in cells}
+    head = "| rule | " + " | ".join(name for name, _, _ in CONDITIONS) + " |"
+    lines = [head, "|" + "---|" * (len(CONDITIONS) + 1)]
+    for r in rules:
+        row = [fmt(by_key[(r, prof, mm)]) for _, prof, mm in CONDITIONS]
+        lines.append(f"| {r} | " + " | ".join(row) + " |")
+    command = "python benchmarks/learning_table.py " + " ".join(sys.argv[1:])
+    table = "\n".join(lines)
+    print(f"Yin-Yang test accuracy %, mean ± std over {args.seeds} seeds, {args.epochs} epochs; final ∠(B, Wᵀ)")
+    print("(or ∠(δ, δ_BP) for rules without a feedback matrix) in brackets.\n")
+    print(table)
+    print(f"\nwall {wall:.0f} s over {len(jobs)} cells; command: {command}")
+    if args.json is not None:
+        args.json.write_text(json.dumps(cells, indent=2) + "\n", encoding="utf-8")
+    if args.write:
+        out = Path(__file__).resolve().parent.parent / "docs" / "learning-table.md"
+        mean_wall = float(np.mean([c["wall_s"] for c in cells]))
+        out.write_text(
+            "# Learning rules on chip: the table\n\n"
+            f"Yin-Yang (5000 / 1000 / 1000), 4-64-3 spiking network, {args.epochs} epochs, test accuracy in %, "
+            f"mean ± std over {args.seeds} seeds. In brackets: the final weight alignment angle ∠(B, Wᵀ), or "
+            "for rules without a feedback matrix the signal alignment angle ∠(δ, δ_BP) of the hidden layer.\n\n"
+            f"{table}\n\nProduced by `{command}` ({len(jobs)} cells, {wall:.0f} s wall, "
+            f"{mean_wall:.0f} s per cell).\n",
+            encoding="utf-8",
+        )
+        print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,374 @@
+"""``learn``: train a spiking network on chip with a local rule and measure it against backprop.
+
+Seeds run as independent chip instances in one batched pass (instance axis), so K seeds cost little
+more than one. Per epoch the history holds test accuracy (or MSE), the weight alignment angle
+∠(B, Wᵀ) and norm ratio ‖B‖/‖W‖ per feedback matrix, and the signal alignment angle ∠(δ_rule, δ_BP)
+per hidden layer on a fixed probe batch, where δ_BP is an exact float backprop shadow of the same
+spiking forward pass.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from neurodeploy.datasets import encode_rate
+from neurodeploy.errors import NeurodeployError
+from neurodeploy.learning import metrics, onchip
+from neurodeploy.learning.chipnet import ChipMLP, Numerics
+from neurodeploy.learning.rules import (
+    Presentation,
+    feedback_requests,
+    init_feedback,
+    learning_signals,
+    rule_info,
+    surrogate_slope,
+)
+from neurodeploy.learning.tasks import Task, get_task
+
+
+@dataclass
+class LearnConfig:
+    """Every knob of a run; defaults are the tuned Yin-Yang settings (4-64-3, 40 epochs)."""
+
+    rule: str
+    profile: str = "loihi2"
+    task: str = "yinyang"
+    mismatch: float = 0.0
+    seeds: int = 5
+    seed: int = 0
+    epochs: int = 40
+    hidden: tuple[int, ...] = (64,)
+    lr: float = 0.01  # per sample, float units; halved at 50 % and again at 75 % of the epochs
+    batch: int = 32
+    steps: int = 63  # one presentation = one learning epoch of the engine (<= 63)
+    active: int = 56
+    du: int = 511
+    scale: int = 64
+    feedback_lr: float = 0.0  # 0: the rule's default
+    decay: float = -1.0  # per update, on W and B for kp/wm/ia/pal; < 0: the rule's default
+    noise_std: float = 0.1  # PAL noise (threshold units) and the mirror phase's hidden rate
+    escape_width: float = 0.15  # SAL escape noise width (threshold units)
+
+    def resolved(self) -> LearnConfig:
+        defaults = {"kp": (0.0, 3e-4), "wm": (0.01, 1e-3), "ia": (0.01, 1e-3), "pal": (0.01, 3e-3), "sal": (0.01, 1e-3)}
+        fb, dec = defaults.get(self.rule, (0.0, 0.0))
+        out = LearnConfig(**asdict(self))
+        out.hidden = tuple(self.hidden)
+        if out.feedback_lr <= 0:
+            out.feedback_lr = fb
+        if out.decay < 0:
+            out.decay = dec
+        return out
+
+
+@dataclass
+class LearnResult:
+    """The configuration, the per-epoch history and the final summary of one ``learn`` call."""
+
+    config: dict[str, Any]
+    history: list[dict[str, Any]]
+    final: dict[str, Any]
+    engine: dict[str, Any] = field(default_factory=dict)
+    wall_s: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": "neurodeploy.learn", "version": 1, **asdict(self)}
+
+
+def _numerics(profile_name: str, cfg: LearnConfig) -> tuple[Numerics, Any]:
+    from neurodeploy import profiles
+
+    profile = profiles.get(profile_name)
+    engine = profile.plasticity.get("engine")
+    if engine not in ("loihi", "float"):
+        why = {
+            "none": "the chip has no on-chip long-term learning",
+            "programmable": "its plasticity is programmable software that neurodeploy does not model",
+            None: "the profile declares no [plasticity] section",
+        }.get(engine, f"engine {engine!r} is not modelled")
+        raise NeurodeployError(
+            f"profile {profile.name!r} cannot run learning rule {cfg.rule!r}: {why}",
+            f"{profile.path}: [plasticity].engine",
+            "use --profile loihi2 (fixed point) or --profile ideal (float)",
+        )
+    info = rule_info(cfg.rule)
+    if (info.noise or info.mirror) and not profile.plasticity.get("noise_source", False):
+        raise NeurodeployError(
+            f"rule {cfg.rule!r} needs a noise source on the neurons, which profile {profile.name!r} lacks",
+            f"{profile.path}: [plasticity].noise_source",
+            "pick a rule without noise (fa, kp, ...) or a profile with a noise source",
+        )
+    if cfg.steps > int(profile.plasticity.get("max_epoch", 10**9)):
+        raise NeurodeployError(
+            f"a presentation of {cfg.steps} steps exceeds the chip's longest learning epoch",
+            f"{profile.path}: [plasticity].max_epoch = {profile.plasticity['max_epoch']}",
+            "use --steps 63 or fewer",
+        )
+    mode = "fixed" if engine == "loihi" else "float"
+    return Numerics(mode, scale=cfg.scale, du=cfg.du), profile
+
+
+class _Trainer:
+    """One run: the network, the feedback, the engine writers and the per-epoch bookkeeping."""
+
+    def __init__(self, cfg: LearnConfig, task: Task) -> None:
+        self.cfg, self.task = cfg, task
+        self.info = rule_info(cfg.rule)
+        self.numerics, self.profile = _numerics(cfg.profile, cfg)
+        self.rng = np.random.default_rng([cfg.seed, 7919])
+        init_rng = np.random.default_rng([cfg.seed, 1])
+        sizes = [task.n_in, *cfg.hidden, task.n_out]
+        self.net = ChipMLP(sizes, cfg.seeds, self.numerics, init_rng)
+        if cfg.mismatch > 0:
+            self.net.set_mismatch(cfg.mismatch, np.random.default_rng([cfg.seed, 2]))
+        fb = init_feedback(cfg.rule, [self.net.as_float(w) for w in self.net.weights], init_rng)
+        if cfg.rule == "kp":  # any start aligns; from zero, W - Bᵀ starts at W₀ instead of W₀ - B₀
+            fb = [np.zeros_like(b) for b in fb]
+        self.feedback = [self.net.to_storage(b, init_rng) for b in fb]
+        self.fixed = self.numerics.mode == "fixed"
+        self.engine: dict[str, Any] = {"mode": self.numerics.mode}
+        self.corr_unit: float | None = None
+
+    # --- data ------------------------------------------------------------------------------------
+    def encode(self, x: np.ndarray) -> np.ndarray:
+        return encode_rate(x, self.cfg.steps, self.cfg.active, bias_spike=False)[:, None]
+
+    def targets(self, y: np.ndarray) -> np.ndarray:
+        if self.task.kind == "classification":
+            return np.eye(self.task.n_out)[y]
+        return np.asarray(y, dtype=float)
+
+    def output_error(self, readout: np.ndarray, target: np.ndarray) -> np.ndarray:
+        if self.task.kind == "classification":
+            z = readout - readout.max(-1, keepdims=True)
+            p = np.exp(z)
+            return p / p.sum(-1, keepdims=True) - target
+        return readout - target
+
+    # --- one presentation ------------------------------------------------------------------------
+    def present(self, x: np.ndarray, y: np.ndarray, learn: bool = True) -> tuple[Presentation, Any]:
+        cfg, info = self.cfg, self.info
+        record = learn and (info.noise or info.stochastic)
+        act = self.net.forward(
+            self.encode(x),
+            cfg.active,
+            noise_std=cfg.noise_std if (learn and info.noise) else 0.0,
+            escape_width=cfg.escape_width if (learn and info.stochastic) else 0.0,
+            rng=self.rng,
+            record=record,
+        )
+        rates = [c / cfg.active for c in act.counts]
+        ones = np.ones(rates[0].shape[:-1] + (1,))
+        pre = [np.concatenate([r, ones], axis=-1) for r in rates[:-1]]
+        target = self.targets(y)[None]
+        p = Presentation(
+            rates=rates,
+            pre=pre,
+            fprime=[surrogate_slope(r) for r in rates[1:-1]],
+            error=self.output_error(act.readout, target),
+            target=np.broadcast_to(target, act.readout.shape),
+        )
+        if record:
+            w_f = [self.net.as_float(w) for w in self.net.weights]
+            trains = act.extra["trains"]
+            if info.noise:
+                keep_u = 1.0 - (cfg.du + 1) / 4096
+                p.noise_corr = [metrics.noise_response_corr(act.extra["noise"], trains[1], w_f[1], keep_u)]
+            else:
+                p.stdp_corr = [metrics.stdp_corr(trains[1], w_f[1])]
+        return p, act
+
+    # --- updates ---------------------------------------------------------------------------------
+    def writers(self, lr: float) -> None:
+        cfg = self.cfg
+        if not self.fixed:
+            return
+        if getattr(self, "_lr", None) != lr:
+            self._lr = lr
+            self.fwd = onchip.ForwardWriter(lr, cfg.scale, cfg.active)
+            self.engine.setdefault("forward_rules", []).append(
+                {
+                    "lr": lr,
+                    "rule": self.fwd.rule,
+                    "third_factor_gain": self.fwd.gain,
+                    "realised_lr": self.fwd.realised_lr,
+                }
+            )
+        if not hasattr(self, "tag"):
+            self.tag = onchip.TagWriter(cfg.feedback_lr, cfg.scale)
+            self.decay_w = onchip.DecayWriter(cfg.decay)
+            self.decay_b = onchip.DecayWriter(cfg.decay)
+
+    def step(self, idx: np.ndarray, lr: float) -> None:
+        cfg, info = self.cfg, self.info
+        x, y = self.task.x_train[idx], self.task.y_train[idx]
+        p, _ = self.present(x, y)
+        w_f = [self.net.as_float(w) for w in self.net.weights]
+        b_f = [self.net.as_float(b) for b in self.feedback]
+        deltas = learning_signals(cfg.rule, w_f, self.feedback_gain(b_f), p)
+        mirror = self.mirror_phase(len(idx)) if info.mirror else None
+        self.writers(lr)
+        updates = []
+        for k in range(len(self.net.weights)):
+            if self.fixed:
+                dw = self.fwd.update(p.pre[k] * cfg.active, deltas[k], self.rng)
+            else:
+                dw = -lr * np.einsum("sbo,sbi->soi", deltas[k], p.pre[k])
+            updates.append(dw)
+        requests = feedback_requests(cfg.rule, updates if self.fixed else [u / lr for u in updates], b_f, p, mirror)
+        draws = [self.rng.random(w.shape) for w in self.net.weights] if self.fixed else [None] * len(updates)
+        for k, dw in enumerate(updates):
+            self.net.weights[k] = self.apply(self.net.weights[k], dw, cfg.rule == "kp", draws[k])
+        for k, req in enumerate(requests):
+            if req is None:
+                continue
+            if cfg.rule == "kp":  # B gets W's update transposed: the same integers, and W's decay draws
+                db = np.swapaxes(updates[k + 1][..., :-1], -1, -2)
+                u = None if draws[k + 1] is None else np.swapaxes(draws[k + 1][..., :-1], -1, -2)
+                self.feedback[k] = self.apply(self.feedback[k], db, True, u)
+                continue
+            else:
+                if self.corr_unit is None:  # fixed after the first update, like a chip's gain register
+                    self.corr_unit = float(np.percentile(np.abs(req), 99)) or 1.0
+                req = req / self.corr_unit
+                db = self.tag.update(req, self.rng) if self.fixed else cfg.feedback_lr * req
+            self.feedback[k] = self.apply(self.feedback[k], db, True)
+
+    def feedback_gain(self, b_f: list[np.ndarray]) -> list[np.ndarray]:
+        """Learned feedback (WM, IA, PAL, SAL) reaches the neurons through a per-projection gain that keeps
+        ‖B‖ at its initial norm: the rules set B's direction, the projection's weight exponent its scale
+        (KP's B shares W's scale by construction and is used as it is)."""
+        if not self.info.learns_feedback or self.cfg.rule == "kp":
+            return b_f
+        out = []
+        for b in b_f:
+            norm = np.sqrt((b**2).sum(axis=(-1, -2), keepdims=True))
+            target = np.sqrt(b.shape[-2])  # the norm of the N(0, 1/n_next) start
+            out.append(np.divide(b * target, norm, out=np.zeros_like(b), where=norm > 0))
+        return out
+
+    def apply(self, z: np.ndarray, dz: np.ndarray, decays: bool, draws: np.ndarray | None = None) -> np.ndarray:
+        """Add an update; ``decays``: also the rule's weight decay (KP: W and B; WM/IA/PAL/SAL: B).
+        ``draws``: the decay's rounding draws (KP passes W's, transposed, to B)."""
+        if self.fixed:
+            z = onchip.apply(z, dz)
+            if decays and self.cfg.decay > 0:
+                writer = self.decay_b if z.shape[-1] == self.net.sizes[-1] else self.decay_w
+                u = self.rng.random(z.shape) if draws is None else draws
+                z = onchip.apply(z, writer.update(z, u))
+            return z
+        z = z + dz
+        if decays and self.cfg.decay > 0:
+            z = z * (1.0 - self.cfg.decay)
+        return z
+
+    def mirror_phase(self, batch: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """WM/IA: hidden neurons fire random spikes (rate ``noise_std``); the next layer's summed input
+        responds through W. Returns the centred hidden rates and the responses, per hidden layer."""
+        out = []
+        steps, rate = self.cfg.active, self.cfg.noise_std
+        for k in range(len(self.feedback)):
+            n = self.net.sizes[k + 1]
+            spikes = self.rng.random((steps, self.net.instances, batch, n)) < rate
+            xi = spikes.mean(axis=0) - rate
+            w = self.net.as_float(self.net.weights[k + 1])[..., :-1]
+            resp = xi @ np.swapaxes(w, -1, -2)  # the response's deviation from its mean drive
+            out.append((xi, resp))
+        return out
+
+    # --- evaluation ------------------------------------------------------------------------------
+    def evaluate(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        scores = []
+        for i in range(0, len(x), 500):
+            _, act = self.present(x[i : i + 500], y[i : i + 500], learn=False)
+            if self.task.kind == "classification":
+                scores.append((act.readout.argmax(-1) == y[i : i + 500]).sum(-1))
+            else:
+                scores.append(((act.readout - y[i : i + 500]) ** 2).mean(-1).sum(-1))
+        return np.sum(scores, axis=0) / len(x)
+
+    def alignment(self, probe: tuple[np.ndarray, np.ndarray]) -> dict[str, Any]:
+        p, _ = self.present(*probe, learn=False)
+        w_f = [self.net.as_float(w) for w in self.net.weights]
+        b_f = [self.net.as_float(b) for b in self.feedback]
+        rule_d = learning_signals(self.cfg.rule, w_f, self.feedback_gain(b_f), p)
+        bp_d = learning_signals("bp", w_f, b_f, p)
+        out: dict[str, Any] = {"signal_angle": {}, "weight_angle": {}, "norm_ratio": {}}
+        for k in range(len(w_f) - 1):
+            out["signal_angle"][f"h{k + 1}"] = metrics.angle(rule_d[k], bp_d[k]).tolist()
+            fwd_t = np.swapaxes(w_f[k + 1][..., :-1], -1, -2)
+            if self.cfg.rule in ("fa", "kp", "wm", "ia", "pal", "sal", "dfa", "drtp") and b_f[k].shape == fwd_t.shape:
+                out["weight_angle"][f"B{k + 1}"] = metrics.angle(b_f[k], fwd_t).tolist()
+                out["norm_ratio"][f"B{k + 1}"] = metrics.norm_ratio(b_f[k], fwd_t).tolist()
+            elif self.cfg.rule == "sign":
+                scale = np.sqrt(np.mean(fwd_t**2, axis=(-1, -2), keepdims=True))
+                out["weight_angle"][f"B{k + 1}"] = metrics.angle(scale * np.sign(fwd_t), fwd_t).tolist()
+        return out
+
+
+def learn(
+    rule: str,
+    profile: str = "loihi2",
+    task: str = "yinyang",
+    mismatch: float = 0.0,
+    seeds: int = 5,
+    progress: Callable[[int, int, dict[str, Any]], None] | None = None,
+    **overrides: Any,
+) -> LearnResult:
+    """Train with ``rule`` on ``profile`` for ``seeds`` chips at once; returns history and summary."""
+    if rule == "eprop":
+        from neurodeploy.learning.eprop import learn_eprop
+
+        return learn_eprop(profile=profile, task=task, mismatch=mismatch, seeds=seeds, progress=progress, **overrides)
+    unknown = set(overrides) - set(LearnConfig.__dataclass_fields__)
+    if unknown:
+        raise NeurodeployError(f"unknown learning option {sorted(unknown)[0]!r}", "learn()", "see LearnConfig")
+    if seeds < 1 or mismatch < 0:
+        raise NeurodeployError("seeds must be >= 1 and mismatch >= 0", "learn()", "e.g. --seeds 5 --mismatch 0.1")
+    cfg = LearnConfig(rule=rule, profile=profile, task=task, mismatch=mismatch, seeds=seeds, **overrides).resolved()
+    rule_info(rule)
+    data = get_task(task)
+    tr = _Trainer(cfg, data)
+    t0 = time.perf_counter()
+    probe = (data.x_val[:256], data.y_val[:256])
+    history: list[dict[str, Any]] = []
+    n = len(data.x_train)
+    for epoch in range(cfg.epochs):
+        lr = cfg.lr * (0.25 if epoch >= 0.75 * cfg.epochs else 0.5 if epoch >= 0.5 * cfg.epochs else 1.0)
+        order = tr.rng.permutation(n)
+        for i in range(0, n, cfg.batch):
+            tr.step(order[i : i + cfg.batch], lr)
+        score = tr.evaluate(data.x_test, data.y_test)
+        entry = {"epoch": epoch + 1, "lr": lr, **_score(data, score), **tr.alignment(probe)}
+        history.append(entry)
+        if progress is not None:
+            progress(epoch + 1, cfg.epochs, entry)
+    final = _final(data, history, tr)
+    eng = dict(tr.engine)
+    if tr.fixed:
+        eng["third_factor_saturations"] = tr.fwd.saturated
+        eng["tag_saturations"] = tr.tag.saturated
+        eng["decay_period_updates"] = tr.decay_w.period
+    return LearnResult(asdict(cfg), history, final, eng, time.perf_counter() - t0)
+
+
+def _score(task: Task, score: np.ndarray) -> dict[str, Any]:
+    key = "test_accuracy" if task.kind == "classification" else "test_mse"
+    return {key: score.tolist()}
+
+
+def _final(task: Task, history: list[dict[str, Any]], tr: _Trainer) -> dict[str, Any]:
+    last = history[-1]
+    key = "test_accuracy" if task.kind == "classification" else "test_mse"
+    vals = np.asarray(last[key])
+    out: dict[str, Any] = {key: {"mean": float(vals.mean()), "std": float(vals.std()), "per_seed": vals.tolist()}}
+    for group in ("weight_angle", "signal_angle", "norm_ratio"):
+        out[group] = {
+            name: {"mean": float(np.mean(v)), "std": float(np.std(v))} for name, v in last.get(group, {}).items()
+        }
+    return out

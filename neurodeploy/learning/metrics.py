@@ -1,0 +1,75 @@
+"""Alignment metrics, and the correlation sums PAL and SAL accumulate during a presentation.
+
+Angles follow the usual definition (BioTorch, Akrout et al.): ∠(A, B) = arccos(⟨vec A, vec B⟩ /
+(‖A‖ ‖B‖)) in degrees with the cosine clipped to [−1, 1]; 90° is uninformative, below 90° is a descent
+direction. Everything is per instance (axis 0), over all other axes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Angle in degrees between a and b per instance; 90 where either is all zero."""
+    a2 = np.asarray(a, dtype=float).reshape(a.shape[0], -1)
+    b2 = np.asarray(b, dtype=float).reshape(b.shape[0], -1)
+    dot = (a2 * b2).sum(1)
+    norm = np.linalg.norm(a2, axis=1) * np.linalg.norm(b2, axis=1)
+    cos = np.divide(dot, norm, out=np.zeros_like(dot), where=norm > 0)
+    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+
+
+def norm_ratio(b: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """‖B‖_F / ‖W‖_F per instance."""
+    nb = np.linalg.norm(np.asarray(b, dtype=float).reshape(b.shape[0], -1), axis=1)
+    nw = np.linalg.norm(np.asarray(w, dtype=float).reshape(w.shape[0], -1), axis=1)
+    return np.divide(nb, nw, out=np.full_like(nb, np.inf), where=nw > 0)
+
+
+def _response(hidden: np.ndarray, w_next: np.ndarray) -> np.ndarray:
+    """The next layer's synaptic input each step: hidden spikes (T, inst, b, n) through W (inst, m, n+1)."""
+    return hidden.astype(float) @ np.swapaxes(w_next[..., :-1], -1, -2)
+
+
+def noise_response_corr(
+    noise: np.ndarray, hidden: np.ndarray, w_next: np.ndarray, keep_u: float = 1.0, tau_hp: float = 8.0
+) -> np.ndarray:
+    """PAL: Σ_t ξ̃_i(t)·r^HP_j(t), the noise of hidden neuron i against the high-passed input it evokes
+    in neuron j of the next layer; E = W_ji·Cov(ξ̃_i, s_i), so B follows (D W)ᵀ. (inst, b, n, m).
+
+    ξ̃ is the noise as the neuron's current sees it (filtered with the current's decay ``keep_u``): the
+    neuron knows this local quantity, and it is what moves its spikes."""
+    filtered = np.empty_like(noise)
+    acc = np.zeros_like(noise[0])
+    for t in range(len(noise)):
+        acc = keep_u * acc + noise[t]
+        filtered[t] = acc
+    noise = filtered
+    resp = _response(hidden[: len(noise)], w_next)
+    low = np.zeros_like(resp[0])
+    hp = np.empty_like(resp)
+    for t in range(len(resp)):
+        low += (resp[t] - low) / tau_hp
+        hp[t] = resp[t] - low
+    return np.einsum("tsbi,tsbj->sbij", noise, hp)
+
+
+def stdp_corr(hidden: np.ndarray, w_next: np.ndarray, tau: float = 10.0) -> np.ndarray:
+    """SAL: antisymmetric STDP between hidden spikes (post of B) and the events they evoke upstream
+    (pre of B): + hidden trace at each upstream event, − upstream trace at each hidden spike.
+    Common-input correlations are symmetric in time and cancel; what remains is the causal W_ji."""
+    s = hidden.astype(float)
+    resp = _response(hidden, w_next)
+    # the event a neuron of the next layer receives at t + 1 comes from the spikes of t
+    events = np.concatenate([np.zeros_like(resp[:1]), resp[:-1]])
+    k = np.exp(-1.0 / tau)
+    y_tr = np.zeros_like(s[0])
+    x_tr = np.zeros_like(events[0])
+    corr = np.zeros(s.shape[1:] + (events.shape[-1],))
+    for t in range(len(s)):
+        corr += y_tr[..., :, None] * events[t][..., None, :]  # upstream event after hidden spikes: +
+        corr -= s[t][..., :, None] * x_tr[..., None, :]  # hidden spike after upstream events: −
+        y_tr = k * y_tr + s[t]
+        x_tr = k * x_tr + events[t]
+    return corr

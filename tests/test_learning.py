@@ -1,0 +1,120 @@
+"""On-chip learning: tasks, metrics, engine writers, rules in float and fixed point, refusals, CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from neurodeploy.errors import NeurodeployError
+from neurodeploy.learning import metrics
+from neurodeploy.learning.harness import learn
+from neurodeploy.learning.tasks import get_task
+
+SMALL = {"epochs": 2, "hidden": (16,), "batch": 64}
+
+
+def test_tasks_are_deterministic_and_split_as_published() -> None:
+    a, b = get_task("yinyang"), get_task("yinyang")
+    assert (len(a.x_train), len(a.x_val), len(a.x_test)) == (5000, 1000, 1000)
+    assert np.bincount(a.y_test).tolist() == [350, 316, 334]
+    np.testing.assert_array_equal(a.x_train, b.x_train)
+    d = get_task("digits")
+    assert d.n_in == 64 and d.n_out == 10 and np.bincount(d.y_test).tolist() == [25] * 10
+    assert not set(map(tuple, d.x_test)) & set(map(tuple, d.x_train))
+    t = get_task("teacher")
+    assert t.kind == "regression" and t.y_train.min() >= 0.0 and t.y_train.max() <= 1.0
+    with pytest.raises(NeurodeployError, match="unknown task"):
+        get_task("mnist")
+
+
+def test_angle_and_norm_ratio() -> None:
+    w = np.random.default_rng(0).normal(size=(2, 5, 3))
+    assert np.allclose(metrics.angle(w, 3 * w), 0.0, atol=1e-5)
+    assert np.allclose(metrics.angle(w, -w), 180.0)
+    e = np.zeros((1, 2, 2))
+    e[0, 0, 0] = 1
+    f = np.zeros((1, 2, 2))
+    f[0, 1, 1] = 1
+    assert metrics.angle(e, f)[0] == pytest.approx(90.0)
+    assert metrics.norm_ratio(2 * w, w) == pytest.approx([2.0, 2.0])
+
+
+def test_forward_writer_is_unbiased() -> None:
+    """The engine's integer updates average to the float request (stochastic rounding, 7-bit factors)."""
+    from neurodeploy.learning.onchip import ForwardWriter
+
+    writer = ForwardWriter(lr=0.02, scale=64, active=26)
+    rng = np.random.default_rng(1)
+    counts = rng.integers(0, 27, size=(1, 20000, 6)).astype(float)
+    delta = rng.uniform(-1, 1, size=(1, 20000, 4)) + np.array([0.3, -0.3, 0.0, 0.1])
+    got = sum(writer.update(counts[:, i : i + 32], delta[:, i : i + 32], rng) for i in range(0, 20000, 32))
+    got = np.asarray(got).ravel().astype(float)
+    assert writer.tag_saturated == 0 and writer.saturated == 0
+    want = (-writer.realised_lr * 64 * np.einsum("sbo,sbi->soi", delta, counts / 26)).ravel()
+    assert abs(writer.realised_lr / 0.02 - 1) < 0.15
+    # each minibatch moves a weight by about one LSB, so single updates are mostly rounding noise;
+    # over 625 minibatches the mean must come through: slope 1, strong correlation
+    slope = float(got @ want / (want @ want))
+    assert 0.9 < slope < 1.1 and np.corrcoef(got, want)[0, 1] > 0.97, (slope, got, want)
+
+
+def test_refuses_profiles_without_learning() -> None:
+    with pytest.raises(NeurodeployError, match=r"no on-chip long-term learning") as err:
+        learn("fa", "dynapse2", seeds=1, **SMALL)
+    assert "[plasticity].engine" in str(err.value)
+    with pytest.raises(NeurodeployError, match="not model"):
+        learn("kp", "brainscales2", seeds=1, **SMALL)
+    with pytest.raises(NeurodeployError, match="longest learning epoch"):
+        learn("fa", "loihi2", seeds=1, steps=80, active=70, **SMALL)
+    with pytest.raises(NeurodeployError, match="unknown rule"):
+        learn("hebb", "loihi2", seeds=1, **SMALL)
+
+
+@pytest.mark.parametrize("profile", ["ideal", "loihi2"])
+def test_fa_learns_in_float_and_fixed_point(profile: str) -> None:
+    r = learn("fa", profile, "yinyang", seeds=2, **SMALL)
+    acc = np.asarray(r.history[-1]["test_accuracy"])
+    assert (acc > 0.6).all(), acc  # chance is 1/3
+    assert r.engine["mode"] == ("float" if profile == "ideal" else "fixed")
+    if profile == "loihi2":
+        assert "x1*y3" in r.engine["forward_rules"][0]["rule"]
+    assert set(r.history[-1]["weight_angle"]) == {"B1"}
+
+
+def test_kolen_pollack_aligns_and_shares_the_rounding() -> None:
+    """B gets exactly W's integer update transposed, so W − Bᵀ only shrinks (by the decay)."""
+    r = learn("kp", "loihi2", "yinyang", seeds=2, **{**SMALL, "epochs": 3})
+    angles = [np.mean(h["weight_angle"]["B1"]) for h in r.history]
+    assert angles[-1] < angles[0] < 90.0
+    bp = learn("bp", "loihi2", "yinyang", seeds=2, **SMALL)
+    assert np.allclose(bp.history[-1]["signal_angle"]["h1"], 0.0, atol=1e-3)
+
+
+def test_frozen_and_sign_symmetry_signals() -> None:
+    frozen = learn("frozen", "ideal", seeds=1, **SMALL)
+    assert frozen.history[-1]["signal_angle"]["h1"] == [90.0]  # no hidden learning signal at all
+    sign = learn("sign", "ideal", seeds=1, **SMALL)
+    assert sign.history[-1]["signal_angle"]["h1"][0] < 60.0
+
+
+def test_learn_cli_writes_json_and_html(tmp_path) -> None:
+    out, page = tmp_path / "fa.json", tmp_path / "fa.html"
+    cmd = [sys.executable, "-m", "neurodeploy.cli", "learn", "--rule", "fa", "--profile", "ideal", "--seeds", "1"]
+    cmd += ["--epochs", "1", "--hidden", "8", "-o", str(out), "--plot", str(page)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    data = json.loads(out.read_text())
+    assert data["format"] == "neurodeploy.learn" and data["version"] == 1 and len(data["history"]) == 1
+    assert "<img" in page.read_text()
+    bad = subprocess.run(
+        [sys.executable, "-m", "neurodeploy.cli", "learn", "--rule", "fa", "--profile", "xylo-audio2", "-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr and "[plasticity].engine" in bad.stderr
+    assert json.loads(out.read_text())["history"], "a failed run must not touch the earlier output"
