@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 
 RULES = ["bp", "frozen", "fa", "dfa", "drtp", "sign", "kp", "wm", "ia", "pal", "sal", "eprop"]
+TITLES = {"yinyang": "Yin-Yang (5000 / 1000 / 1000)", "digits": "scikit-learn digits (1297 / 250 / 250)"}
+SHAPES = {"yinyang": "4-64-3", "digits": "64-64-10"}
 CONDITIONS = [("float", "ideal", 0.0), ("loihi2", "loihi2", 0.0), ("loihi2 + 10 % mismatch", "loihi2", 0.1)]
 
 
@@ -64,6 +66,7 @@ def main() -> None:
     ap.add_argument("--rules", default=",".join(RULES))
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--json", type=Path, default=None, help="also write every cell as JSON here")
+    ap.add_argument("--reuse", type=Path, default=None, help="cells of an earlier --json run for rules not in --rules")
     ap.add_argument("--write", action="store_true", help="store the table as docs/learning-table.md")
     args = ap.parse_args()
     rules = [r.strip() for r in args.rules.split(",") if r.strip()]
@@ -73,6 +76,10 @@ def main() -> None:
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         cells = list(pool.map(cell, jobs))
     wall = time.perf_counter() - t0
+    reused = json.loads(args.reuse.read_text(encoding="utf-8")) if args.reuse else []
+    reused = [c for c in reused if c["rule"] not in rules]
+    cells = reused + cells
+    rules = [r for r in RULES if r in {c["rule"] for c in cells}]
     by_key = {(c["rule"], c["profile"], c["mismatch"]): c for c in cells}
     head = "| rule | " + " | ".join(name for name, _, _ in CONDITIONS) + " |"
     lines = [head, "|" + "---|" * (len(CONDITIONS) + 1)]
@@ -80,19 +87,23 @@ def main() -> None:
         row = [fmt(by_key[(r, prof, mm)]) for _, prof, mm in CONDITIONS]
         lines.append(f"| {r} | " + " | ".join(row) + " |")
     command = "python benchmarks/learning_table.py " + " ".join(sys.argv[1:])
+    if reused:
+        command += f" (rows {', '.join(sorted({c['rule'] for c in reused}))} from {args.reuse.name})"
     table = "\n".join(lines)
-    print(f"Yin-Yang test accuracy %, mean ± std over {args.seeds} seeds, {args.epochs} epochs; final ∠(B, Wᵀ)")
+    print(f"{args.task} test accuracy %, mean ± std over {args.seeds} seeds, {args.epochs} epochs; final ∠(B, Wᵀ)")
     print("(or ∠(δ, δ_BP) for rules without a feedback matrix) in brackets.\n")
     print(table)
     print(f"\nwall {wall:.0f} s over {len(jobs)} cells; command: {command}")
     if args.json is not None:
         args.json.write_text(json.dumps(cells, indent=2) + "\n", encoding="utf-8")
     if args.write:
-        out = Path(__file__).resolve().parent.parent / "docs" / "learning-table.md"
+        name = "learning-table.md" if args.task == "yinyang" else f"learning-table-{args.task}.md"
+        out = Path(__file__).resolve().parent.parent / "docs" / name
         mean_wall = float(np.mean([c["wall_s"] for c in cells]))
         out.write_text(
-            "# Learning rules on chip: the table\n\n"
-            f"Yin-Yang (5000 / 1000 / 1000), 4-64-3 spiking network, {args.epochs} epochs, test accuracy in %, "
+            f"# Learning rules on chip: {TITLES.get(args.task, args.task)}\n\n"
+            f"{TITLES.get(args.task, args.task)}, {SHAPES.get(args.task, '')} spiking network, {args.epochs} epochs, "
+            "test accuracy in %, "
             f"mean ± std over {args.seeds} seeds. In brackets: the final weight alignment angle ∠(B, Wᵀ), or "
             "for rules without a feedback matrix the signal alignment angle ∠(δ, δ_BP) of the hidden layer.\n\n"
             f"{table}\n\nProduced by `{command}` ({len(jobs)} cells, {wall:.0f} s wall, "

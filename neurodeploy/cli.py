@@ -349,6 +349,12 @@ def report_cmd(
         int | None, typer.Option(help="Sample to draw (default: where float and chip differ most).")
     ] = None,
     title: Annotated[str | None, typer.Option(help="Report title.")] = None,
+    variability_json: Annotated[
+        Path | None, typer.Option("--variability", help="JSON of `neurodeploy variability -o`: accuracy spread.")
+    ] = None,
+    learning_json: Annotated[
+        list[Path] | None, typer.Option("--learning", help="JSON of `neurodeploy learn -o` (repeatable): curves.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
 ) -> None:
     """Write one self-contained HTML report: network, cores, quantization error, float vs chip rasters.
@@ -398,16 +404,53 @@ def report_cmd(
             str(source),
             "pass the inputs the run was recorded with",
         )
+    mismatch, learning = _study_sections(variability_json, learning_json or [])
+    kwargs = {"labels": truth, "sample": sample, "title": title, "source": str(artifact)}
     if show and err_console.is_terminal:
         with err_console.status("drawing figures"):
-            text = build_report(compiled, runs or None, labels=truth, sample=sample, title=title, source=str(artifact))
+            text = build_report(compiled, runs or None, mismatch=mismatch, learning=learning, **kwargs)
     else:
-        text = build_report(compiled, runs or None, labels=truth, sample=sample, title=title, source=str(artifact))
+        text = build_report(compiled, runs or None, mismatch=mismatch, learning=learning, **kwargs)
     write_report(out, text)
     if as_json:
         _emit_json({"report": str(out), "artifact": str(artifact), "bytes": len(text.encode()), "runs": list(runs)})
     else:
         console.print(f"wrote [bold]{out}[/] ({len(text.encode()) // 1024} KiB, self-contained)")
+
+
+def _read_json(path: Path, kind: str, key: str) -> dict[str, Any]:
+    """A JSON file written by another verb, checked for the field the report needs."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise NeurodeployError(
+            f"cannot read {kind} JSON: {exc}", str(path), f"pass the file `{kind} -o` wrote"
+        ) from None
+    if not isinstance(data, dict) or key not in data:
+        raise NeurodeployError(f"not a {kind} result: no {key!r} field", str(path), f"pass the file `{kind} -o` wrote")
+    return data
+
+
+def _study_sections(variability_json: Path | None, learning_json: list[Path]) -> tuple[Any, Any]:
+    """The report's mismatch and learning sections from the JSON of `variability -o` and `learn -o`."""
+    from neurodeploy.learning.report import curves_of
+
+    mismatch = None
+    if variability_json is not None:
+        v = _read_json(variability_json, "neurodeploy variability", "accuracy")
+        mismatch = {f"{v.get('profile', 'chip')}: {v.get('instances', len(v['accuracy']))} instances": v["accuracy"]}
+        cal = v.get("calibration") or {}
+        if cal.get("accuracy"):
+            mismatch["after threshold calibration"] = cal["accuracy"]
+    learning: dict[str, Any] = {}
+    for path in learning_json:
+        r = _read_json(path, "neurodeploy learn", "history")
+        c = r.get("config", {})
+        for label, per_metric in curves_of(r).items():
+            learning[
+                f"{label} on {c.get('profile', '?')}" + (f", σ {c['mismatch']:g}" if c.get("mismatch") else "")
+            ] = per_metric
+    return mismatch, learning or None
 
 
 def _parse_sigmas(items: list[str]) -> dict[str, float]:

@@ -1,8 +1,9 @@
 """One self-contained HTML file that shows what a compiled network costs and loses on its chip.
 
 Everything is inline (CSS, PNG figures as data URIs), so the file can be mailed, archived in CI, or opened
-offline. Sections for data that later features produce (mismatch accuracy distributions, learning curves)
-render only when that data is passed; anything else plugs in through ``extra_sections``::
+offline. The sections for variability studies (accuracy per sampled chip) and on-chip learning (curves)
+render only when that data is passed (``neurodeploy report --variability ... --learning ...``); anything
+else plugs in through ``extra_sections``::
 
     html = build_report(compiled, run_results=compare_runs(compiled, spikes), labels=y)
     write_report("report.html", html)
@@ -458,9 +459,9 @@ def build_report(
     if not run_results:
         pending.append("float vs chip rasters (pass input spikes: <code>--inputs spikes.npy</code>)")
     if not mismatch:
-        pending.append("accuracy across sampled chip instances (mismatch studies, planned)")
+        pending.append("accuracy across sampled chip instances (pass <code>--variability variability.json</code>)")
     if not learning:
-        pending.append("learning and alignment curves (on-chip learning, planned)")
+        pending.append("learning and alignment curves (pass <code>--learning learn.json</code>)")
     heading = title or f"neurodeploy report: {compiled.report['profile']['name']}"
     nav = "".join(f'<a href="#{esc(s.anchor)}">{esc(s.title)}</a>' for s in sections)
     parts = [f'<section id="{esc(s.anchor)}"><h2>{esc(s.title)}</h2>{s.body}</section>' for s in sections]

@@ -118,3 +118,39 @@ def test_learn_cli_writes_json_and_html(tmp_path) -> None:
     )
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and "[plasticity].engine" in bad.stderr
     assert json.loads(out.read_text())["history"], "a failed run must not touch the earlier output"
+
+
+def _estimate(kind: str, samples: int = 1000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The PAL / SAL correlation summed over a fixed random 4-64-3 network, with Wᵀ and D."""
+    from neurodeploy.datasets import encode_rate
+    from neurodeploy.learning.chipnet import ChipMLP, Numerics
+
+    task, rng = get_task("yinyang"), np.random.default_rng(0)
+    net = ChipMLP([4, 64, 3], 1, Numerics("float", du=511), rng)
+    w = net.weights[1]
+    acc, d = 0.0, 0.0
+    for i in range(0, samples, 100):
+        x = encode_rate(task.x_train[i : i + 100], 63, 56, bias_spike=False)[:, None]
+        if kind == "sal":
+            act = net.forward(x, 56, escape_width=0.5, rng=rng, record=True)
+            prob = act.extra["escape_p"]
+            acc = acc + metrics.stdp_corr(act.extra["trains"][1], w, prob).sum(1)
+            d = d + (prob * (1 - prob)).mean(axis=(0, 2))
+        else:
+            act = net.forward(x, 56, noise_std=0.1, rng=rng, record=True)
+            keep = 1 - 512 / 4096
+            acc = acc + metrics.noise_response_corr(act.extra["noise"], act.extra["trains"][1], w, keep).sum(1)
+    return acc, np.swapaxes(w[..., :-1], -1, -2), d
+
+
+def test_sal_estimator_converges_to_w_transpose_after_normalisation() -> None:
+    """Spike-surprise STDP estimates (D W)ᵀ; dividing by each neuron's own p(1 − p) leaves Wᵀ."""
+    est, wt, d = _estimate("sal")
+    assert metrics.angle(est, wt * d[..., None])[0] < 8.0
+    normed = est / np.maximum(d, 0.05 * d.mean())[..., None]
+    assert metrics.angle(normed, wt)[0] < 20.0 < metrics.angle(est, wt)[0]
+
+
+def test_pal_estimator_is_a_descent_direction() -> None:
+    est, wt, _ = _estimate("pal")
+    assert metrics.angle(est, wt)[0] < 65.0  # (D W)ᵀ: silent neurons carry no signal

@@ -145,6 +145,35 @@ def test_report_cli(tmp_path: Path):
     assert not (tmp_path / "bad.html").exists()
 
 
+def test_report_cli_takes_variability_and_learning_results(tmp_path: Path):
+    """`report --variability v.json --learning l.json` adds the spread and curve sections from the verbs' JSON."""
+    model, artifact = tmp_path / "m.nir", tmp_path / "m.ndp"
+    nir.write(str(model), lif_graph())
+    assert _cli("compile", str(model), "-o", str(artifact)).returncode == 0
+    var = {"profile": "dynapse2", "instances": 3, "accuracy": [0.8, 0.85, 0.7], "calibration": {}}
+    (tmp_path / "v.json").write_text(json.dumps(var))
+    hist = [{"epoch": 1, "test_accuracy": [0.5, 0.6], "weight_angle": {"B1": [60.0, 70.0]}, "signal_angle": {}}]
+    learn = {"config": {"rule": "kp", "profile": "loihi2", "mismatch": 0.0}, "history": hist}
+    (tmp_path / "l.json").write_text(json.dumps(learn))
+    out = tmp_path / "r.html"
+    done = _cli(
+        "report",
+        str(artifact),
+        "-o",
+        str(out),
+        "--variability",
+        str(tmp_path / "v.json"),
+        "--learning",
+        str(tmp_path / "l.json"),
+    )
+    assert done.returncode == 0, done.stderr
+    page = out.read_text()
+    assert "dynapse2: 3 instances" in page and "kp on loihi2" in page and "∠(B, Wᵀ) ° B1" in html.unescape(page)
+    bad = _cli("report", str(artifact), "-o", str(tmp_path / "bad.html"), "--learning", str(tmp_path / "v.json"))
+    assert bad.returncode == 2 and "not a neurodeploy learn result" in bad.stderr and "Traceback" not in bad.stderr
+    assert not (tmp_path / "bad.html").exists()
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary on PATH (apt-get install chromium; .ci/run does)")
 def test_report_renders_in_headless_chromium(tmp_path: Path, page: str):
     checked = tmp_path / "checked.html"

@@ -150,6 +150,7 @@ class ChipMLP:
         xi = [np.zeros((self.instances, batch, n)) for n in n_h]
         noise_sum = [np.zeros((self.instances, batch, n)) for n in n_h]
         noise_trains: list[np.ndarray] = []
+        escape_p: list[np.ndarray] = []
         a = np.exp(-1.0 / noise_tau) if noise_tau > 0 else 0.0
         total = steps + n_layers  # let the last input reach the output layer
         for t in range(total):
@@ -173,7 +174,9 @@ class ChipMLP:
                     current = current + (np.rint(xi[k] * unit) if fixed else xi[k])
                 st = states[k]
                 if escape_width > 0 and k < n_layers - 1 and rng is not None:
-                    s = _escape_step(st, current, fixed, escape_width * unit, rng)
+                    s, prob = _escape_step(st, current, fixed, escape_width * unit, rng)
+                    if record and k == 0:
+                        escape_p.append(prob)
                 elif fixed:
                     s = st.step(current, t).copy()
                 else:
@@ -189,14 +192,18 @@ class ChipMLP:
             extra["trains"] = [np.stack(tr) for tr in trains]  # type: ignore[assignment]
             if noise_trains:
                 extra["noise"] = np.stack(noise_trains)
+            if escape_p:
+                extra["escape_p"] = np.stack(escape_p)
         readout = np.asarray(states[-1].v, dtype=float) / (unit * active)
         return Activity(counts, active, readout, noise_sum[0] if n_h else None, extra)
 
 
 def _escape_step(
     st: FloatCubaState | LoihiFastState, current: np.ndarray, fixed: bool, width: float, rng: np.random.Generator
-) -> np.ndarray:
-    """One step with escape noise: integrate as usual, then spike with p = sigmoid((v - vth) / width)."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """One step with escape noise: integrate as usual, then spike with p = sigmoid((v - vth) / width).
+
+    Returns the spikes and p: the neuron's own firing probability, which SAL's rule reads locally."""
     if fixed:
         assert isinstance(st, LoihiFastState)
         saved_vth = st.vth
@@ -214,4 +221,4 @@ def _escape_step(
     p = 0.5 + 0.5 * np.tanh((st.v - vth) / (2.0 * width))  # the logistic, without overflow
     s = rng.random(st.v.shape) < p
     st.v = np.where(s, 0.0, st.v)
-    return s
+    return s, p

@@ -52,10 +52,10 @@ class LearnConfig:
     feedback_lr: float = 0.0  # 0: the rule's default
     decay: float = -1.0  # per update, on W and B for kp/wm/ia/pal; < 0: the rule's default
     noise_std: float = 0.1  # PAL noise (threshold units) and the mirror phase's hidden rate
-    escape_width: float = 0.15  # SAL escape noise width (threshold units)
+    escape_width: float = 0.5  # SAL escape noise width (threshold units)
 
     def resolved(self) -> LearnConfig:
-        defaults = {"kp": (0.0, 3e-4), "wm": (0.01, 1e-3), "ia": (0.01, 1e-3), "pal": (0.01, 3e-3), "sal": (0.01, 1e-3)}
+        defaults = {"kp": (0.0, 3e-4), "wm": (0.01, 1e-3), "ia": (0.01, 1e-3), "pal": (0.01, 3e-3), "sal": (0.01, 3e-3)}
         fb, dec = defaults.get(self.rule, (0.0, 0.0))
         out = LearnConfig(**asdict(self))
         out.hidden = tuple(self.hidden)
@@ -133,6 +133,7 @@ class _Trainer:
         self.fixed = self.numerics.mode == "fixed"
         self.engine: dict[str, Any] = {"mode": self.numerics.mode}
         self.corr_unit: float | None = None
+        self.variance: dict[int, np.ndarray] = {}
 
     # --- data ------------------------------------------------------------------------------------
     def encode(self, x: np.ndarray) -> np.ndarray:
@@ -180,7 +181,9 @@ class _Trainer:
                 keep_u = 1.0 - (cfg.du + 1) / 4096
                 p.noise_corr = [metrics.noise_response_corr(act.extra["noise"], trains[1], w_f[1], keep_u)]
             else:
-                p.stdp_corr = [metrics.stdp_corr(trains[1], w_f[1])]
+                prob = act.extra["escape_p"]
+                p.stdp_corr = [metrics.stdp_corr(trains[1], w_f[1], prob)]
+                p.spike_variance = [(prob * (1.0 - prob)).mean(axis=0)]
         return p, act
 
     # --- updates ---------------------------------------------------------------------------------
@@ -233,11 +236,26 @@ class _Trainer:
                 self.feedback[k] = self.apply(self.feedback[k], db, True, u)
                 continue
             else:
+                if p.spike_variance:
+                    req = self.per_neuron(k, req, p.spike_variance[k])
                 if self.corr_unit is None:  # fixed after the first update, like a chip's gain register
                     self.corr_unit = float(np.percentile(np.abs(req), 99)) or 1.0
                 req = req / self.corr_unit
                 db = self.tag.update(req, self.rng) if self.fixed else cfg.feedback_lr * req
             self.feedback[k] = self.apply(self.feedback[k], db, True)
+
+    def per_neuron(self, k: int, req: np.ndarray, variance: np.ndarray) -> np.ndarray:
+        """SAL: divide hidden neuron i's feedback correlation by its own running spike variance D_i.
+
+        The surprise correlation estimates (D W)ᵀ with D_i = E[p(1 − p)], which differs a lot between
+        neurons (47° from Wᵀ on a fresh network). Each neuron knows its own firing probability, so
+        scaling its feedback synapses' updates by 1/D_i (its third-factor gain) is local and moves the
+        fixed point to Wᵀ. The floor (5 % of the layer's mean) bounds the gain of near-silent neurons."""
+        now = variance.mean(axis=1)  # (inst, n)
+        prev = self.variance.get(k)
+        self.variance[k] = now if prev is None else 0.99 * prev + 0.01 * now
+        d = self.variance[k]
+        return req / np.maximum(d, 0.05 * d.mean(axis=-1, keepdims=True) + 1e-12)[..., None]
 
     def feedback_gain(self, b_f: list[np.ndarray]) -> list[np.ndarray]:
         """Learned feedback (WM, IA, PAL, SAL) reaches the neurons through a per-projection gain that keeps

@@ -55,12 +55,18 @@ def noise_response_corr(
     return np.einsum("tsbi,tsbj->sbij", noise, hp)
 
 
-def stdp_corr(hidden: np.ndarray, w_next: np.ndarray, tau: float = 10.0) -> np.ndarray:
-    """SAL: antisymmetric STDP between hidden spikes (post of B) and the events they evoke upstream
-    (pre of B): + hidden trace at each upstream event, − upstream trace at each hidden spike.
-    Common-input correlations are symmetric in time and cancel; what remains is the causal W_ji."""
+def stdp_corr(hidden: np.ndarray, w_next: np.ndarray, prob: np.ndarray | None = None, tau: float = 2.0) -> np.ndarray:
+    """SAL: antisymmetric STDP between hidden spikes (post of B) and the events they evoke upstream (pre of
+    B): + hidden trace at each upstream event, − upstream trace at each hidden spike. (inst, b, n, m).
+
+    With escape-noise neurons the hidden factor is the spike's surprise s − p (p: the neuron's own firing
+    probability, known to it). The surprise is private to each neuron, so its correlation with the
+    upstream events is W_ji·Var(s_i) with no contribution from the other neurons' shared drive; raw spikes
+    would mix in every correlated neighbour (all hidden neurons see the same few inputs)."""
     s = hidden.astype(float)
-    resp = _response(hidden, w_next)
+    if prob is not None:
+        s = s[: len(prob)] - prob
+    resp = _response(hidden[: len(s)], w_next)
     # the event a neuron of the next layer receives at t + 1 comes from the spikes of t
     events = np.concatenate([np.zeros_like(resp[:1]), resp[:-1]])
     k = np.exp(-1.0 / tau)

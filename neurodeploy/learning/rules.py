@@ -31,6 +31,7 @@ class Presentation:
     target: np.ndarray  # one-hot (classification) or target values (regression)
     noise_corr: list[np.ndarray] = field(default_factory=list)  # PAL: per hidden layer (inst, batch, n_h, n_next)
     stdp_corr: list[np.ndarray] = field(default_factory=list)  # SAL: same shape
+    spike_variance: list[np.ndarray] = field(default_factory=list)  # SAL: mean p(1 - p) per hidden neuron
 
 
 @dataclass(frozen=True)
