@@ -70,14 +70,15 @@ def main() -> None:
     ap.add_argument("--write", action="store_true", help="store the table as docs/learning-table.md")
     args = ap.parse_args()
     rules = [r.strip() for r in args.rules.split(",") if r.strip()]
+    # read the earlier cells before the long run, so a wrong path fails at once
+    reused = json.loads(args.reuse.read_text(encoding="utf-8")) if args.reuse else []
+    reused = [c for c in reused if c["rule"] not in rules]
     jobs = [(r, prof, mm, args.seeds, args.epochs, args.task) for r in rules for _, prof, mm in CONDITIONS]
     jobs.sort(key=lambda j: j[0] not in ("pal", "sal", "eprop"))  # the slow cells first
     t0 = time.perf_counter()
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         cells = list(pool.map(cell, jobs))
     wall = time.perf_counter() - t0
-    reused = json.loads(args.reuse.read_text(encoding="utf-8")) if args.reuse else []
-    reused = [c for c in reused if c["rule"] not in rules]
     cells = reused + cells
     rules = [r for r in RULES if r in {c["rule"] for c in cells}]
     by_key = {(c["rule"], c["profile"], c["mismatch"]): c for c in cells}

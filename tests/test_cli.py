@@ -115,6 +115,18 @@ def test_boards_reports_why_there_is_none():
 
 
 def test_every_verb_has_help_with_an_example():
-    for verb in ("compile", "inspect", "run", "boards", "demo"):
+    for verb in ("compile", "inspect", "run", "report", "variability", "learn", "boards", "demo"):
         done = cli(verb, "--help")
         assert done.returncode == 0 and "Example" in done.stdout, verb
+
+
+@pytest.mark.slow
+def test_demo_runs_end_to_end(tmp_path: Path):
+    """`neurodeploy demo --quick --no-lava --json`: every stage reports, and the files land in out/demo."""
+    done = cli("demo", "--quick", "--no-lava", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    data = json.loads(done.stdout)
+    assert data["float_accuracy"] > 0.8 and abs(data["chip_accuracy"] - data["ideal_accuracy"]) < 0.05
+    assert data["lava_accuracy"] is None and len(data["variability"]["accuracy"]) == 64
+    assert data["learning"]["test_accuracy"]["mean"] > 0.7 and data["learning"]["weight_angle"]["B1"]["mean"] < 45
+    assert {p.name for p in (tmp_path / "out" / "demo").iterdir()} >= {"yinyang.nir", "learning_kp.html"}

@@ -154,3 +154,17 @@ def test_sal_estimator_converges_to_w_transpose_after_normalisation() -> None:
 def test_pal_estimator_is_a_descent_direction() -> None:
     est, wt, _ = _estimate("pal")
     assert metrics.angle(est, wt)[0] < 65.0  # (D W)ᵀ: silent neurons carry no signal
+
+
+def test_tag_writer_moves_the_weight_every_2k_updates_without_bias() -> None:
+    """Feedback updates sum in the tag and reach the weight every 8th update; the total matches η·C."""
+    from neurodeploy.learning.onchip import TagWriter
+
+    writer = TagWriter(lr=0.01, scale=64)
+    rng = np.random.default_rng(3)
+    corr = rng.uniform(-1, 1, size=(2, 6, 3))
+    steps = [writer.update(corr, rng) for _ in range(256)]
+    assert not np.any(steps[0]) and all(not np.any(s) for i, s in enumerate(steps) if (i + 1) % 8)
+    total = np.sum(steps, axis=0)
+    np.testing.assert_allclose(total, 256 * 64 * 0.01 * corr, atol=10.0)  # 32 moves: rounding std ~3 LSB
+    assert writer.saturated == 0

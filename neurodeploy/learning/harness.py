@@ -53,9 +53,18 @@ class LearnConfig:
     decay: float = -1.0  # per update, on W and B for kp/wm/ia/pal; < 0: the rule's default
     noise_std: float = 0.1  # PAL noise (threshold units) and the mirror phase's hidden rate
     escape_width: float = 0.5  # SAL escape noise width (threshold units)
+    init_gain: float = 0.0  # initial weights ~ N(0, init_gain² / fan_in); 0: the rule's default
 
     def resolved(self) -> LearnConfig:
-        defaults = {"kp": (0.0, 3e-4), "wm": (0.01, 1e-3), "ia": (0.01, 1e-3), "pal": (0.01, 3e-3), "sal": (0.01, 3e-3)}
+        # (feedback learning rate, decay per update): B settles at η_B·E[C]/α, which must stay well inside
+        # the 8-bit range next to W (B entries that clip at ±255 cost 15-20° of alignment on loihi2)
+        defaults = {
+            "kp": (0.0, 1e-4),
+            "wm": (0.001, 2e-3),
+            "ia": (0.001, 2e-3),
+            "pal": (0.001, 2e-3),
+            "sal": (0.001, 2e-3),
+        }
         fb, dec = defaults.get(self.rule, (0.0, 0.0))
         out = LearnConfig(**asdict(self))
         out.hidden = tuple(self.hidden)
@@ -63,6 +72,8 @@ class LearnConfig:
             out.feedback_lr = fb
         if out.decay < 0:
             out.decay = dec
+        if out.init_gain <= 0:  # KP: a small W₀ is all of W − Bᵀ at the start (B starts at 0)
+            out.init_gain = 0.5 if self.rule == "kp" else 1.0
         return out
 
 
@@ -123,7 +134,7 @@ class _Trainer:
         self.rng = np.random.default_rng([cfg.seed, 7919])
         init_rng = np.random.default_rng([cfg.seed, 1])
         sizes = [task.n_in, *cfg.hidden, task.n_out]
-        self.net = ChipMLP(sizes, cfg.seeds, self.numerics, init_rng)
+        self.net = ChipMLP(sizes, cfg.seeds, self.numerics, init_rng, cfg.init_gain)
         if cfg.mismatch > 0:
             self.net.set_mismatch(cfg.mismatch, np.random.default_rng([cfg.seed, 2]))
         fb = init_feedback(cfg.rule, [self.net.as_float(w) for w in self.net.weights], init_rng)
@@ -132,7 +143,7 @@ class _Trainer:
         self.feedback = [self.net.to_storage(b, init_rng) for b in fb]
         self.fixed = self.numerics.mode == "fixed"
         self.engine: dict[str, Any] = {"mode": self.numerics.mode}
-        self.corr_unit: float | None = None
+        self.corr_unit: dict[int, float] = {}
         self.variance: dict[int, np.ndarray] = {}
 
     # --- data ------------------------------------------------------------------------------------
@@ -203,7 +214,7 @@ class _Trainer:
                 }
             )
         if not hasattr(self, "tag"):
-            self.tag = onchip.TagWriter(cfg.feedback_lr, cfg.scale)
+            self.tag = {k: onchip.TagWriter(cfg.feedback_lr, cfg.scale) for k in range(len(self.feedback))}
             self.decay_w = onchip.DecayWriter(cfg.decay)
             self.decay_b = onchip.DecayWriter(cfg.decay)
 
@@ -235,13 +246,12 @@ class _Trainer:
                 u = None if draws[k + 1] is None else np.swapaxes(draws[k + 1][..., :-1], -1, -2)
                 self.feedback[k] = self.apply(self.feedback[k], db, True, u)
                 continue
-            else:
-                if p.spike_variance:
-                    req = self.per_neuron(k, req, p.spike_variance[k])
-                if self.corr_unit is None:  # fixed after the first update, like a chip's gain register
-                    self.corr_unit = float(np.percentile(np.abs(req), 99)) or 1.0
-                req = req / self.corr_unit
-                db = self.tag.update(req, self.rng) if self.fixed else cfg.feedback_lr * req
+            if p.spike_variance:
+                req = self.per_neuron(k, req, p.spike_variance[k])
+            if k not in self.corr_unit:  # fixed after the first update, like a chip's gain register
+                self.corr_unit[k] = float(np.percentile(np.abs(req), 99)) or 1.0
+            req = req / self.corr_unit[k]
+            db = self.tag[k].update(req, self.rng) if self.fixed else cfg.feedback_lr * req
             self.feedback[k] = self.apply(self.feedback[k], db, True)
 
     def per_neuron(self, k: int, req: np.ndarray, variance: np.ndarray) -> np.ndarray:
@@ -349,7 +359,13 @@ def learn(
     if seeds < 1 or mismatch < 0:
         raise NeurodeployError("seeds must be >= 1 and mismatch >= 0", "learn()", "e.g. --seeds 5 --mismatch 0.1")
     cfg = LearnConfig(rule=rule, profile=profile, task=task, mismatch=mismatch, seeds=seeds, **overrides).resolved()
-    rule_info(rule)
+    info = rule_info(rule)
+    if (info.noise or info.stochastic) and len(cfg.hidden) != 1:
+        raise NeurodeployError(
+            f"rule {rule!r} is implemented for one hidden layer, got {len(cfg.hidden)}",
+            "hidden",
+            "use one hidden layer (e.g. --hidden 64), or wm / kp for deeper networks",
+        )
     data = get_task(task)
     tr = _Trainer(cfg, data)
     t0 = time.perf_counter()
@@ -370,7 +386,7 @@ def learn(
     eng = dict(tr.engine)
     if tr.fixed:
         eng["third_factor_saturations"] = tr.fwd.saturated
-        eng["tag_saturations"] = tr.tag.saturated
+        eng["tag_saturations"] = sum(t.saturated for t in tr.tag.values())
         eng["decay_period_updates"] = tr.decay_w.period
     return LearnResult(asdict(cfg), history, final, eng, time.perf_counter() - t0)
 

@@ -9,7 +9,7 @@ end (one epoch = one sample presentation, at most 63 steps):
   compartment as graded third-factor traces, 7 bit, stochastically rounded at gain G; the tag moves into
   the weight once per minibatch (``ForwardWriter``);
 - feedback: the correlation C accumulates in the synaptic tag (9-bit signed, as R-STDP's eligibility)
-  and ``m*2^e*u0*t`` moves it into the weight;
+  over 2^K updates and ``2^-3*uK*t`` moves it into the weight (``TagWriter``);
 - decay: ``-2^-7*uK*w``, gated to every 2^K-th update so small rates stay representable.
 
 (m, e, G) are chosen once so that m·2^e·G realises η within the 4-bit-mantissa grid; the realised
@@ -93,29 +93,41 @@ class ForwardWriter:
 
 @dataclass
 class TagWriter:
-    """ΔB = η_B·C through the tag: t = SR(G_t·C) clipped to 9 bits, then ``m*2^e*u0*t``."""
+    """ΔB = η_B·C through the tag, which sums 2^K updates before the weight moves.
+
+    Each update adds SR(G·C) to the tag (9-bit signed, in 2^-``tag_bits`` weight LSBs); every
+    2^K-th update ``2^-tag_bits*uK*t`` moves it into the weight and the tag restarts. Moving rarely and
+    in fine units keeps the 8-bit feedback weights from random-walking on rounding noise. G is chosen
+    from the first correlation seen (with headroom) and then fixed, like a gain register.
+    """
 
     lr: float
     scale: int
-    gain: float | None = None  # chosen from the first correlation seen, then fixed
+    tag_bits: int = 3
+    period_exp: int = 3  # K: the weight moves every 2^K updates
+    gain: float | None = None
     saturated: int = 0
 
     def update(self, corr: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        target = self.scale * self.lr  # dw_int = t·m·2^e with t = G·C  =>  G·m·2^e = scale·η_B
         if self.gain is None:
+            # t per update = G·C in 2^-tag_bits LSB, and the weight should move scale·η_B·C per update
+            self.gain = self.scale * self.lr * 2.0**self.tag_bits
             peak = float(np.percentile(np.abs(corr), 99)) or 1.0
-            g_max = TAG_RANGE[1] / (8.0 * peak)  # headroom: later correlations grow past the first
-            self.mantissa, self.exponent = 1, -7
-            for e in _EXPONENTS:
-                if target / 2.0**e <= g_max:
-                    self.exponent = e
-                    break
-            self.gain = target / 2.0**self.exponent
-            self.series = parse_rule(f"2^{self.exponent}*u0*t", "dw")
-        tag = self.gain * corr
-        self.saturated += int(np.count_nonzero((tag < TAG_RANGE[0]) | (tag > TAG_RANGE[1])))
-        tag = np.clip(np.floor(tag + rng.random(tag.shape)), *TAG_RANGE).astype(np.int64)
-        acc = self.series.accumulate({"u": np.int64(1), "t": tag})
+            headroom = TAG_RANGE[1] / (8.0 * peak * 2**self.period_exp)
+            if self.gain > headroom:  # would saturate: the rule string's exponent cannot fix the tag's range
+                self.saturation_risk = self.gain / headroom
+            self.move = parse_rule(f"2^-{self.tag_bits}*u0*t", "dw")
+            self.tag = np.zeros(corr.shape, dtype=np.int64)
+            self.count = 0
+        inc = np.floor(self.gain * corr + rng.random(corr.shape)).astype(np.int64)
+        raw = self.tag + inc
+        self.tag = clip_variable(raw, "tag")
+        self.saturated += int(np.count_nonzero(self.tag != raw))
+        self.count += 1
+        if self.count % 2**self.period_exp:
+            return np.zeros(corr.shape, dtype=np.int64)
+        acc = self.move.accumulate({"u": np.int64(1), "t": self.tag})
+        self.tag = np.zeros_like(self.tag)
         return round_accumulator(acc, rng.random(acc.shape))
 
 
