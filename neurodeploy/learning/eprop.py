@@ -44,7 +44,7 @@ import numpy as np
 from neurodeploy.datasets import encode_rate
 from neurodeploy.errors import NeurodeployError
 from neurodeploy.learning import metrics, onchip
-from neurodeploy.learning.harness import LearnConfig, LearnResult, _final, _numerics, _score
+from neurodeploy.learning.harness import LearnConfig, LearnResult, _final, _numerics, train_epochs
 from neurodeploy.learning.tasks import Task, get_task
 
 TRACE_MAX = 127
@@ -417,19 +417,8 @@ def learn_eprop(
         cfg.lr = 0.03 if data.kind == "classification" else 0.01
     tr = _Eprop(cfg, data)
     t0 = time.perf_counter()
-    probe = (data.x_val[:256], data.y_val[:256])
-    history: list[dict[str, Any]] = []
     n = len(data.x_train) if cfg.train_samples <= 0 else min(cfg.train_samples, len(data.x_train))
-    for epoch in range(cfg.epochs):
-        lr = cfg.lr * (0.2 if epoch >= 0.75 * cfg.epochs else 0.5 if epoch >= 0.5 * cfg.epochs else 1.0)
-        order = tr.rng.permutation(n)
-        for i in range(0, n, cfg.batch):
-            tr.step(order[i : i + cfg.batch], lr)
-        score = tr.evaluate(data.x_test, data.y_test)
-        entry = {"epoch": epoch + 1, "lr": lr, **_score(data, score), **tr.alignment(probe)}
-        history.append(entry)
-        if progress is not None:
-            progress(epoch + 1, cfg.epochs, entry)
+    history = train_epochs(tr, data, cfg.epochs, cfg.lr, cfg.batch, n, 0.2, progress)
     final = _final(data, history, tr) if history else {}  # type: ignore[arg-type]
     eng = dict(tr.engine)
     if tr.fixed and tr._lr is not None:

@@ -369,19 +369,7 @@ def learn(
     data = get_task(task)
     tr = _Trainer(cfg, data)
     t0 = time.perf_counter()
-    probe = (data.x_val[:256], data.y_val[:256])
-    history: list[dict[str, Any]] = []
-    n = len(data.x_train)
-    for epoch in range(cfg.epochs):
-        lr = cfg.lr * (0.25 if epoch >= 0.75 * cfg.epochs else 0.5 if epoch >= 0.5 * cfg.epochs else 1.0)
-        order = tr.rng.permutation(n)
-        for i in range(0, n, cfg.batch):
-            tr.step(order[i : i + cfg.batch], lr)
-        score = tr.evaluate(data.x_test, data.y_test)
-        entry = {"epoch": epoch + 1, "lr": lr, **_score(data, score), **tr.alignment(probe)}
-        history.append(entry)
-        if progress is not None:
-            progress(epoch + 1, cfg.epochs, entry)
+    history = train_epochs(tr, data, cfg.epochs, cfg.lr, cfg.batch, len(data.x_train), 0.25, progress)
     final = _final(data, history, tr)
     eng = dict(tr.engine)
     if tr.fixed:
@@ -389,6 +377,35 @@ def learn(
         eng["tag_saturations"] = sum(t.saturated for t in tr.tag.values())
         eng["decay_period_updates"] = tr.decay_w.period
     return LearnResult(asdict(cfg), history, final, eng, time.perf_counter() - t0)
+
+
+def train_epochs(
+    trainer: Any,
+    data: Task,
+    epochs: int,
+    lr: float,
+    batch: int,
+    n: int,
+    last_factor: float,
+    progress: Callable[[int, int, dict[str, Any]], None] | None,
+) -> list[dict[str, Any]]:
+    """The epoch loop every rule shares: shuffled minibatches of the first ``n`` training samples, the
+    learning rate halved at 50 % of the epochs and cut to ``last_factor`` at 75 %, then the test score
+    and the alignment on a fixed probe batch of 256 validation samples. ``trainer`` offers ``rng``,
+    ``step(idx, lr)``, ``evaluate(x, y)`` and ``alignment(probe)``."""
+    probe = (data.x_val[:256], data.y_val[:256])
+    history: list[dict[str, Any]] = []
+    for epoch in range(epochs):
+        rate = lr * (last_factor if epoch >= 0.75 * epochs else 0.5 if epoch >= 0.5 * epochs else 1.0)
+        order = trainer.rng.permutation(n)
+        for i in range(0, n, batch):
+            trainer.step(order[i : i + batch], rate)
+        score = trainer.evaluate(data.x_test, data.y_test)
+        entry = {"epoch": epoch + 1, "lr": rate, **_score(data, score), **trainer.alignment(probe)}
+        history.append(entry)
+        if progress is not None:
+            progress(epoch + 1, epochs, entry)
+    return history
 
 
 def _score(task: Task, score: np.ndarray) -> dict[str, Any]:
