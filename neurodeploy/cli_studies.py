@@ -1,0 +1,214 @@
+"""The study verbs: ``variability`` (accuracy spread over sampled chips) and ``learn`` (on-chip learning
+rules), plus reading their JSON back for ``report``. ``neurodeploy.cli`` registers them on the app."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from neurodeploy.cli_common import _emit_json, _load_spikes, _progress, console, err_console
+from neurodeploy.errors import NeurodeployError
+
+
+def _read_json(path: Path, kind: str, key: str) -> dict[str, Any]:
+    """A JSON file written by another verb, checked for the field the report needs."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise NeurodeployError(
+            f"cannot read {kind} JSON: {exc}", str(path), f"pass the file `{kind} -o` wrote"
+        ) from None
+    if not isinstance(data, dict) or key not in data:
+        raise NeurodeployError(f"not a {kind} result: no {key!r} field", str(path), f"pass the file `{kind} -o` wrote")
+    return data
+
+
+def _study_sections(variability_json: Path | None, learning_json: list[Path]) -> tuple[Any, Any]:
+    """The report's mismatch and learning sections from the JSON of `variability -o` and `learn -o`."""
+    from neurodeploy.learning.report import curves_of
+
+    mismatch = None
+    if variability_json is not None:
+        v = _read_json(variability_json, "neurodeploy variability", "accuracy")
+        mismatch = {f"{v.get('profile', 'chip')}: {v.get('instances', len(v['accuracy']))} instances": v["accuracy"]}
+        cal = v.get("calibration") or {}
+        if cal.get("accuracy"):
+            mismatch["after threshold calibration"] = cal["accuracy"]
+    learning: dict[str, Any] = {}
+    for path in learning_json:
+        r = _read_json(path, "neurodeploy learn", "history")
+        c = r.get("config", {})
+        for label, per_metric in curves_of(r).items():
+            learning[
+                f"{label} on {c.get('profile', '?')}" + (f", σ {c['mismatch']:g}" if c.get("mismatch") else "")
+            ] = per_metric
+    return mismatch, learning or None
+
+
+def _parse_sigmas(items: list[str]) -> dict[str, float]:
+    """``name=value`` pairs of --sigma (name may carry @scope) as a dict; anything else is a user error."""
+    out: dict[str, float] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            number = float(value)
+        except ValueError:
+            number = float("nan")
+        if not sep or not name.strip() or not (number >= 0 and number < 10):
+            raise NeurodeployError(
+                f"bad --sigma {item!r}: expected name=value with a relative sigma >= 0",
+                "--sigma",
+                "write e.g. --sigma weight=0.05 or --sigma tau_mem@core=0.1",
+            )
+        out[name.strip()] = number
+    return out
+
+
+def variability_cmd(
+    artifact: Annotated[Path, typer.Argument(help="A compiled .ndp file (an analog profile, e.g. dynapse2).")],
+    inputs: Annotated[Path, typer.Option("--inputs", "-i", help=".npy spikes (time, batch, neurons) or .npz.")],
+    labels: Annotated[Path, typer.Option(help="Class per sample (.npy).")],
+    instances: Annotated[int, typer.Option(min=1, help="Chip instances to sample.")] = 64,
+    sigma: Annotated[
+        list[str] | None, typer.Option(help="Override a mismatch sigma: name=value, name@scope=value (repeatable).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Sampling seed; instance k is the same in any batch.")] = 0,
+    target: Annotated[float, typer.Option(help="Accuracy a chip must reach to count towards the yield.")] = 0.9,
+    sweep: Annotated[str | None, typer.Option(help="Comma-separated sigma multipliers, e.g. 0,0.5,1,2.")] = None,
+    calibrate: Annotated[
+        bool, typer.Option(help="Also trim each instance's thresholds to the nominal chip and report the gain.")
+    ] = False,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the result as JSON here.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Sample chip instances from the profile's mismatch model; report accuracy spread and yield.
+
+    Example: neurodeploy variability model.ndp --inputs spikes.npy --labels labels.npy --instances 64
+    """
+    import numpy as np
+
+    import neurodeploy as nd
+    from neurodeploy.atomic import atomic_write
+    from neurodeploy.variability import variability
+
+    overrides = _parse_sigmas(sigma or [])
+    multipliers: list[float] = []
+    for part in (sweep or "").split(","):
+        if part.strip():
+            try:
+                multipliers.append(float(part))
+            except ValueError:
+                raise NeurodeployError(f"bad --sweep value {part!r}", "--sweep", "write e.g. 0,0.5,1,2") from None
+    compiled = nd.load_compiled(artifact)
+    data = _load_spikes(inputs)
+    truth = _load_spikes(labels, "labels")
+    if isinstance(truth, dict) or np.ndim(truth) != 1:
+        raise NeurodeployError("labels must be one integer per sample", str(labels), "save a 1-D array")
+    if not as_json and err_console.is_terminal:
+        with err_console.status(f"{artifact.name}: {instances} instances"):
+            result = variability(compiled, data, truth, instances, seed, overrides, target, multipliers, calibrate)
+    else:
+        result = variability(compiled, data, truth, instances, seed, overrides, target, multipliers, calibrate)
+    report = result.to_dict()
+    if output is not None:
+        text = json.dumps(report, indent=2) + "\n"
+
+        def write(tmp: str) -> None:
+            Path(tmp).write_text(text, encoding="utf-8")
+
+        atomic_write(output, write, example="variability.json")
+    if as_json:
+        _emit_json(report)
+        return
+    q = result.quantiles
+    console.print(
+        f"[bold]{artifact.name}[/] on {result.profile}: {result.instances} instances, "
+        f"{result.samples} samples, seed {result.seed}"
+    )
+    console.print(
+        f"accuracy nominal {result.nominal_accuracy:.3f}; instances mean {result.mean:.3f} "
+        f"± {result.std:.3f}, worst {result.worst:.3f} (instance {result.worst_instance}); "
+        f"quantiles 5/25/50/75/95 %: " + " / ".join(f"{v:.3f}" for v in q.values())
+    )
+    console.print(f"yield at accuracy >= {result.target:g}: {result.yield_at_target:.1%}")
+    for name, r in result.rates.items():
+        console.print(f"  rate {name}: {r['mean']:.4f} ± {r['std']:.4f} spikes/neuron/step over instances")
+    for p in result.sweep:
+        console.print(
+            f"  sigma x{p['multiplier']:g}: mean {p['mean']:.3f} ± {p['std']:.3f}, worst "
+            f"{p['worst']:.3f}, yield {p['yield_at_target']:.1%}"
+        )
+    if result.calibration:
+        c = result.calibration
+        console.print(
+            f"after calibration: mean {c['mean']:.3f} ± {c['std']:.3f}, worst {c['worst']:.3f}, yield "
+            f"{c['yield_at_target']:.1%}; gap to nominal {c['gap_before']:.3f} -> {c['gap_after']:.3f} "
+            f"({c['recovered']:.0%} recovered; {c['trim']['trim_bits']}-bit threshold trims "
+            f"over ±{c['trim']['trim_range']:.0%})"
+        )
+    if output is not None:
+        console.print(f"wrote [bold]{output}[/]")
+
+
+def learn_cmd(
+    rule: Annotated[str, typer.Option(help="bp, frozen, fa, dfa, drtp, sign, kp, wm, ia, pal, sal or eprop.")],
+    profile: Annotated[str, typer.Option(help="loihi2 (fixed point) or ideal (float).")] = "loihi2",
+    task: Annotated[str, typer.Option(help="yinyang, digits or teacher.")] = "yinyang",
+    mismatch: Annotated[float, typer.Option(min=0.0, help="Relative per-neuron mismatch sigma, e.g. 0.1.")] = 0.0,
+    seeds: Annotated[int, typer.Option(min=1, help="Independent chips trained at once.")] = 5,
+    epochs: Annotated[int, typer.Option(min=1, help="Passes over the training set.")] = 40,
+    hidden: Annotated[int, typer.Option(min=1, help="Hidden neurons.")] = 64,
+    lr: Annotated[float, typer.Option(min=0.0, help="Learning rate per sample (float units).")] = 0.02,
+    seed: Annotated[int, typer.Option(help="Seed of the initial weights and draws.")] = 0,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the history as JSON here.")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Write an HTML page with the curves here.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Train on chip with a local learning rule; log accuracy and alignment with backprop per epoch.
+
+    Example: neurodeploy learn --rule kp --profile loihi2 --task yinyang --seeds 5 -o kp.json --plot kp.html
+    """
+    from neurodeploy.atomic import atomic_write
+    from neurodeploy.learning.harness import learn
+    from neurodeploy.learning.report import learn_html
+
+    for path, suffix in ((output, ".json"), (plot, ".html")):
+        if path is not None and path.suffix.lower() != suffix:
+            raise NeurodeployError(f"{path} should end in {suffix}", str(path), f"name it e.g. run{suffix}")
+    with _progress() as bar:
+        job = bar.add_task(f"{rule} on {profile}", total=epochs)
+
+        def tick(epoch: int, total: int, entry: dict[str, Any]) -> None:
+            score = entry.get("test_accuracy", entry.get("test_mse", [0.0]))
+            bar.update(job, completed=epoch, description=f"{rule} on {profile}: {sum(score) / len(score):.3f}")
+
+        result = learn(
+            rule, profile, task, mismatch, seeds, progress=tick, epochs=epochs, hidden=(hidden,), lr=lr, seed=seed
+        )
+    report = result.to_dict()
+    for path, text in ((output, json.dumps(report, indent=2) + "\n"), (plot, learn_html([report]))):
+        if path is not None:
+
+            def write(tmp: str, text: str = text) -> None:
+                Path(tmp).write_text(text, encoding="utf-8")
+
+            atomic_write(path, write, example=path.name)
+    if as_json:
+        _emit_json(report)
+        return
+    fin = report["final"]
+    key = "test_accuracy" if "test_accuracy" in fin else "test_mse"
+    console.print(
+        f"[bold]{rule}[/] on {profile}, task {task}, {seeds} seeds, mismatch {mismatch:g}: "
+        f"{key} {fin[key]['mean']:.4f} ± {fin[key]['std']:.4f} after {epochs} epochs ({result.wall_s:.0f} s)"
+    )
+    for group, label in (("weight_angle", "∠(B, Wᵀ)"), ("signal_angle", "∠(δ, δ_BP)"), ("norm_ratio", "‖B‖/‖W‖")):
+        for name, v in fin.get(group, {}).items():
+            unit = "" if group == "norm_ratio" else "°"
+            console.print(f"  {label} {name}: {v['mean']:.2f}{unit} ± {v['std']:.2f}{unit}")
+    for path in (output, plot):
+        if path is not None:
+            console.print(f"wrote [bold]{path}[/]")
