@@ -10,7 +10,11 @@ Cases (CUBA LIF, dense, 5% input spike probability, ``--steps`` steps, default 5
   c  case a on 64 chip instances with per-neuron perturbed du, dv, vth and bias, in one emulator run,
      against sequential Lava runs (``--lava-instances`` of them are run and checked; the 64-run
      Lava time is extrapolated from their mean, and the table says so)
-  scale  emulator only: case a's network on more and more instances; cost per synaptic event
+  scale  emulator only: case a's network at 4 widths, then on more and more instances; cost per
+         synaptic event
+
+The emulator runs its compiled neuron kernel (numba) and sums dense blocks with torch's int8 GEMM
+when both are installed (``--kernels numpy`` for neither); one untimed warm-up call loads them.
 
 Lava runs through neurodeploy's backend (Lava's own LIF/Dense models; recording via shared memory).
 ``--lava-stock-monitor`` also times case a in plain Lava with Lava's Monitor and ``get_data()``.
@@ -21,6 +25,7 @@ Usage: python benchmarks/emulator_vs_lava.py [--quick] [--cases a,b,c,scale] [--
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
@@ -74,14 +79,36 @@ def inputs(width: int, steps: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed + 2).random((steps, 1, width)) < P_INPUT
 
 
+KERNELS = "auto"
+
+
 def time_emulator(net: CoreNetwork, x: np.ndarray, repeats: int) -> tuple[SimulationOutput, float]:
     """Median wall time of ``repeats`` full simulate() calls (they are short, so noise matters)."""
     times, out = [], None
     for _ in range(repeats):
         t = time.perf_counter()
-        out = simulate(net, {"in": x}, record=("spikes",))
+        out = simulate(net, {"in": x}, record=("spikes",), kernels=KERNELS)
         times.append(time.perf_counter() - t)
     return out, statistics.median(times)
+
+
+def warm_up() -> str:
+    """Load the compiled neuron kernel and torch's int8 GEMM once, outside the timings; say what runs."""
+    global KERNELS
+    from neurodeploy.emulator import kernels
+
+    if KERNELS == "auto" and not kernels.available():
+        KERNELS = "numpy"
+    t = time.perf_counter()
+    if KERNELS != "numpy":
+        with contextlib.suppress(ImportError):
+            import torch  # noqa: F401  (the emulator uses its int8 GEMM only once torch is loaded)
+    simulate(build(64), {"in": inputs(64, 50)}, kernels="numpy" if KERNELS == "numpy" else "numba")
+    sums = "int8 GEMM (torch)" if KERNELS != "numpy" and "torch" in sys.modules else "float32 BLAS (numpy)"
+    neuron = "numba, compiled" if KERNELS != "numpy" else "numpy"
+    return (f"emulator: neuron update {neuron}; dense spike sums {sums}; one warm-up call first "
+            f"({time.perf_counter() - t:.2f} s: loading numba's cached kernel and torch, once per "
+            f"process)")  # fmt: skip
 
 
 def time_lava(net: CoreNetwork, x: np.ndarray) -> tuple[SimulationOutput, float]:
@@ -167,8 +194,21 @@ def lava_stock_monitor(steps: int) -> None:
         m.get_data()
     t_all = time.perf_counter() - t
     lifs[0].stop()
+    _, t_emu = time_emulator(net, x, 3)
     print(f"\nLava alone, case a, stock Monitor: build + run {t_run:.2f} s; with Monitor.get_data() of both "
-          f"layers' spikes {t_all:.2f} s (the readback is one channel message per element)")  # fmt: skip
+          f"layers' spikes {t_all:.2f} s (the readback is one channel message per element); "
+          f"against the emulator ({t_emu:.3f} s): {t_all / t_emu:.0f}x")  # fmt: skip
+
+
+def width_scaling(steps: int, widths: list[int], repeats: int) -> None:
+    print(f"\nScaling (emulator only, one instance, width -> width -> width, {steps} steps)")
+    print("  ".join(s.rjust(w) for s, w in [("width", 9), ("synaptic events", 16), ("seconds", 8),
+                                             ("events/s", 9), ("s per 1e9 events", 16)]))  # fmt: skip
+    for width in widths:
+        net, x = build(width), inputs(width, steps)
+        out, t = time_emulator(net, x, repeats)
+        ev = out.counters["synaptic_events"]
+        print(f"{width:>9}  {ev:>16,}  {t:>8.3f}  {ev / t:>9.3g}  {t / ev * 1e9:>16.3f}")
 
 
 def scaling(width: int, steps: int, sizes: list[int], repeats: int) -> None:
@@ -190,15 +230,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lava-instances", type=int, default=4, help="Lava runs measured and checked in case c")
     ap.add_argument("--repeats", type=int, default=3, help="emulator runs per case (median reported)")
     ap.add_argument("--quick", action="store_true", help="100 steps, 1 Lava run in c, smaller scaling")
+    ap.add_argument("--kernels", default="auto", choices=("auto", "numba", "numpy"),
+                    help="emulator kernels (numpy: no compiled neuron update, no int8 GEMM)")  # fmt: skip
     ap.add_argument("--lava-stock-monitor", action="store_true",
                     help="also time case a in plain Lava with its stock Monitor and get_data() readback")  # fmt: skip
     args = ap.parse_args(argv)
+    global KERNELS
+    KERNELS = args.kernels
     cases = set(args.cases.split(","))
     if args.quick:
         args.steps, args.lava_instances = min(args.steps, 100), 1
     print(f"neurodeploy emulator vs Lava 0.10 fixed_pt, CPU: {os.cpu_count()} cores visible, "
           f"python {sys.version.split()[0]}, numpy {np.__version__}; input spike probability {P_INPUT}; "
           f"load average at start {os.getloadavg()[0]:.2f}")  # fmt: skip
+    print(warm_up())
     print("spike rate = hidden / out, fraction of neurons spiking per step; times are whole calls (setup included)\n")
     notes = []
     if cases & {"a", "b", "c"}:
@@ -216,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.lava_stock_monitor:
         lava_stock_monitor(args.steps)
     if "scale" in cases:
+        width_scaling(args.steps, [256, 512, 1024, 2048] if not args.quick else [128, 256], args.repeats)
         scaling(1024, args.steps, [4, 16, 64] if not args.quick else [2, 8], args.repeats)
     print(f"\nload average at end {os.getloadavg()[0]:.2f} (other work on the machine slows both sides)")
     return 0

@@ -24,7 +24,10 @@ from typing import Any
 
 import numpy as np
 
+from neurodeploy.emulator import kernels as compiled_kernels
 from neurodeploy.emulator.floatcore import FloatCubaState
+from neurodeploy.emulator.int8gemm import torch_if_loaded
+from neurodeploy.emulator.kernels import LoihiCompiledState
 from neurodeploy.emulator.loihi import LoihiCubaState, LoihiFastState, Violation
 from neurodeploy.emulator.network import CoreNetwork, CorePopulation
 from neurodeploy.emulator.synapses import FLOAT64_EXACT, Synapse, instance_shape
@@ -141,6 +144,7 @@ def simulate(
     *,
     strict: bool = False,
     block_steps: int | None = None,
+    kernels: str = "auto",
 ) -> SimulationOutput:
     """Run ``net`` on input spike trains shaped (time, *batch_shape, neurons).
 
@@ -149,7 +153,13 @@ def simulate(
     ``NeurodeployError`` naming the population and step of the earliest u wrap, v saturation or int32
     overflow (the chip does these silently). ``block_steps`` overrides how many steps of inter-stage
     input are summed at once (default: as many as fit ``BLOCK_ELEMENTS``); results never depend on it.
+    ``kernels`` picks how Loihi numbers are computed: "numba" (compiled neuron update, a block of steps
+    per call) or "auto" (numba when installed and the run is long enough to repay loading it), both
+    also summing dense blocks as an int8 GEMM when this process has imported torch (``int8gemm``), or
+    "numpy" (neither). Results never depend on it.
     """
+    if kernels not in ("auto", "numba", "numpy"):
+        raise ValueError(f"kernels must be 'auto', 'numba' or 'numpy', got {kernels!r}")
     record = tuple(record)
     unknown = set(record) - set(RECORDABLE)
     if unknown:
@@ -163,6 +173,8 @@ def simulate(
     wanted = set(populations) if populations is not None else {p.name for p in net.populations}
     batch, pb = population_batches(net, trains)
     loihi = net.numerics == "loihi"
+    updates = steps * sum(math.prod(pb[p.name]) * p.size for p in net.populations if p.name not in net.inputs)
+    use_numba = kernels == "numba" or (kernels == "auto" and compiled_kernels.worth_it(updates))
 
     # Spike trains of every population, (steps, *pb, n): sources for later stages and the recording.
     spk: dict[str, np.ndarray] = {}
@@ -172,7 +184,9 @@ def simulate(
             x = trains[pop.name][:steps]
             spk[pop.name][: x.shape[0]] = x != 0
 
-    synapses = {id(pr): Synapse(pr, net.numerics, pb[pr.dst]) for pr in net.projections if pr.dst not in net.inputs}
+    torch = torch_if_loaded() if kernels != "numpy" else None
+    synapses = {id(pr): Synapse(pr, net.numerics, pb[pr.dst], torch)
+                for pr in net.projections if pr.dst not in net.inputs}  # fmt: skip
     incoming = {p.name: [pr for pr in net.projections if pr.dst == p.name and id(pr) in synapses]
                 for p in net.populations}  # fmt: skip
     states: dict[str, Any] = {}
@@ -188,7 +202,8 @@ def simulate(
             )
             ext_dtype[pop.name] = float
         elif sum(sy.bound for sy in syns) < _FAST_HEADROOM:
-            states[pop.name] = LoihiFastState(shape, pop.params)
+            fast = compiled_kernels.LoihiCompiledState if use_numba else LoihiFastState
+            states[pop.name] = fast(shape, pop.params)
             # float32 holds the summed input exactly while it counts fewer than 2^24 units of 2^6
             exact32 = all(sy.dtype == np.float32 for sy in syns) and sum(sy.bound for sy in syns) < 2.0**30
             ext_dtype[pop.name] = np.float32 if exact32 else np.float64
@@ -230,7 +245,7 @@ def simulate(
         "v_saturations": sum(s.v_saturations for s in states.values()),
         "synaptic_events": events,
     }
-    calls = {k: sum(s.calls[k] for s in synapses.values()) for k in ("dense", "gather", "sparse")}
+    calls = {k: sum(s.calls[k] for s in synapses.values()) for k in ("dense", "gather", "sparse", "int8")}
     out.paths = {"kernel_calls": calls, "block_steps": block,
                  "states": {n: type(s).__name__ for n, s in states.items()},
                  "dtypes": {s.proj.name: np.dtype(s.dtype).name for s in synapses.values()}}  # fmt: skip
@@ -315,6 +330,10 @@ def _run_stage(
             continue
         state, e = states[pop.name], ext.get(pop.name)
         internal = [(pr.src, pr.delay, synapses[id(pr)]) for pr in incoming[pop.name] if pr.src in names]
+        if not internal and isinstance(state, LoihiCompiledState):  # feed-forward: the block in one call
+            r = {kind: per_pop[pop.name][t0:t1] for kind, per_pop in rec.items() if pop.name in per_pop}
+            state.run(e, t0, spk[pop.name][t0:t1], r.get("u"), r.get("v"))
+            continue
         ranges = None
         if e is not None and isinstance(state, LoihiFastState):  # per-step input bounds, one pass per block
             flat = e.reshape(e.shape[0], -1)
@@ -333,7 +352,7 @@ def _run_stage(
                     wide = np.int64 if syn.mode == "int" else np.float64  # a float32 sum could round
                     a = c.astype(wide) if a is None else np.add(a, c, dtype=wide)
                     a_range = None
-            if isinstance(state, LoihiFastState):
+            if isinstance(state, (LoihiFastState, LoihiCompiledState)):
                 state.step(a, t, a_range, out[t])
             elif isinstance(state, LoihiCubaState):
                 out[t] = state.step(0 if a is None else a, t)

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from neurodeploy.emulator.int8gemm import MIN_MACS, Int8Weights
 from neurodeploy.emulator.loihi import ACT_SHIFT, prepare_weights
 from neurodeploy.emulator.network import CoreProjection
 from neurodeploy.errors import NeurodeployError
@@ -131,7 +132,9 @@ class Synapse:
     sum, ``bound`` the largest input to u the projection can deliver in one step.
     """
 
-    def __init__(self, proj: CoreProjection, numerics: str, batch_shape: tuple[int, ...]) -> None:
+    def __init__(
+        self, proj: CoreProjection, numerics: str, batch_shape: tuple[int, ...], torch: Any | None = None
+    ) -> None:
         self.proj = proj
         self.numerics = numerics
         w = prepared_weights(proj, numerics)
@@ -167,7 +170,10 @@ class Synapse:
                 wf = np.broadcast_to(wf, (*self.inst, self.n_dst, self.n_src)).reshape(self.groups, self.n_dst, -1)
             self.w = wf.reshape(-1, self.n_dst, self.n_src) if self.groups else wf.reshape(self.n_dst, self.n_src)
         self.fan_out_b = self.fan_out.reshape(*self.fan_out.shape[:-1], *([1] if self.groups else []), self.n_src)
-        self.calls = {"dense": 0, "gather": 0, "sparse": 0}
+        self.calls = {"dense": 0, "gather": 0, "sparse": 0, "int8": 0}
+        # int8 GEMM (``int8gemm``) for dense blocks when a loaded torch is handed in and the sums are exact
+        self._torch = torch if self.mode == "fast" and self.dtype == np.float32 and not self.sparse else None
+        self._int8: Int8Weights | None = None
 
     @property
     def rows_t(self) -> Any:
@@ -194,8 +200,25 @@ class Synapse:
             if n_rows == 1:
                 return self.rows_t[active].sum(axis=0, keepdims=True)
             return rows[:, active].astype(self.dtype) @ self.rows_t[active]
+        if self._use_int8(rows):
+            self.calls["int8"] += 1
+            return self._int8.matmul(rows, 0, self.dtype, out)
         self.calls["dense"] += 1
         return np.matmul(rows.astype(self.dtype), self.w.T, out=out)  # BLAS reads the transposed view as is
+
+    def _use_int8(self, rows: np.ndarray) -> bool:
+        """Dense 0/1 blocks big enough to pay for the detour, with weights that fit int8 levels."""
+        if self._torch is None or rows.dtype != bool or rows[..., :1].size * self.n_src * self.n_dst < MIN_MACS:
+            return False
+        if self._int8 is None:
+            mixed = self.proj.sign_mode == "mixed"
+            step = 2 ** (8 - int(self.proj.num_weight_bits) + int(mixed))
+            try:
+                self._int8 = Int8Weights(self._torch, self.w, step)
+            except ValueError:  # not on the expected grid: stay on float32 BLAS
+                self._torch = None
+                return False
+        return True
 
     def _groups(self, x: np.ndarray) -> np.ndarray:
         """Sums for per-instance weights: x (G, R, n_src) bool -> (G, R, n_dst)."""
@@ -203,6 +226,9 @@ class Synapse:
         if active.size <= GATHER_FRACTION * self.n_src:
             self.calls["gather"] += 1
             return np.matmul(x[..., active].astype(self.dtype), self.w[..., active].transpose(0, 2, 1))
+        if self._use_int8(x):
+            self.calls["int8"] += 1
+            return np.stack([self._int8.matmul(x[g], g, self.dtype) for g in range(self.groups)])
         self.calls["dense"] += 1
         # order "C": x may be a broadcast view (an input shared by all instances); astype's default keeps its
         # odd strides, which numpy's matmul cannot hand to BLAS (20x slower at 1024 x 1024)

@@ -81,6 +81,9 @@ def variability_cmd(
     calibrate: Annotated[
         bool, typer.Option(help="Also trim each instance's thresholds to the nominal chip and report the gain.")
     ] = False,
+    lava_check: Annotated[
+        int, typer.Option(min=0, help="Also run the first K instances on Lava (floating_pt) and report agreement.")
+    ] = 0,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the result as JSON here.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
@@ -107,11 +110,12 @@ def variability_cmd(
     truth = _load_spikes(labels, "labels")
     if isinstance(truth, dict) or np.ndim(truth) != 1:
         raise NeurodeployError("labels must be one integer per sample", str(labels), "save a 1-D array")
+    args = (compiled, data, truth, instances, seed, overrides, target, multipliers, calibrate)
     if not as_json and err_console.is_terminal:
         with err_console.status(f"{artifact.name}: {instances} instances"):
-            result = variability(compiled, data, truth, instances, seed, overrides, target, multipliers, calibrate)
+            result = variability(*args, lava_check=lava_check)
     else:
-        result = variability(compiled, data, truth, instances, seed, overrides, target, multipliers, calibrate)
+        result = variability(*args, lava_check=lava_check)
     report = result.to_dict()
     if output is not None:
         text = json.dumps(report, indent=2) + "\n"
@@ -148,6 +152,14 @@ def variability_cmd(
             f"{c['yield_at_target']:.1%}; gap to nominal {c['gap_before']:.3f} -> {c['gap_after']:.3f} "
             f"({c['recovered']:.0%} recovered; {c['trim']['trim_bits']}-bit threshold trims "
             f"over ±{c['trim']['trim_range']:.0%})"
+        )
+    if result.lava:
+        lv = result.lava
+        console.print(
+            f"Lava cross-check ({lv['backend']}), instances 0..{lv['instances'] - 1}: spikes identical in "
+            f"{lv['spikes_identical_in']}/{lv['instances']}, accuracy identical in "
+            f"{lv['accuracy_identical_in']}/{lv['instances']}; largest u, v difference {lv['max_rel_u']:.1e}, "
+            f"{lv['max_rel_v']:.1e} of their scale"
         )
     if output is not None:
         console.print(f"wrote [bold]{output}[/]")

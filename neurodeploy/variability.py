@@ -43,6 +43,7 @@ class VariabilityResult:
     sweep: list[dict[str, float]] = field(default_factory=list)
     wall_seconds: float = 0.0
     calibration: dict[str, Any] = field(default_factory=dict)
+    lava: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data (floats and lists only)."""
@@ -103,6 +104,7 @@ def variability(
     sweep: Sequence[float] | None = None,
     calibrate: bool = False,
     probe: Any = None,
+    lava_check: int = 0,
 ) -> VariabilityResult:
     """Accuracy of ``instances`` sampled chips on ``inputs`` (time, batch, n) with ``labels`` (batch,).
 
@@ -112,6 +114,8 @@ def variability(
     ``calibrate``: also trim every instance (``neurodeploy.calibration.calibrate`` on ``probe``, default
     a fixed random probe, never the test inputs) and report accuracy after calibration, the mean gap to
     nominal before and after, and the recovered fraction of that gap.
+    ``lava_check``: run the first ``lava_check`` instances again on Lava (``floating_pt``, see
+    ``emulator.backends.lava_float``) and report whether spikes, u, v and accuracy agree with the emulator.
     """
     if not isinstance(getattr(compiled, "core", None), CoreNetwork):
         raise NeurodeployError(
@@ -122,6 +126,13 @@ def variability(
     if not 0 <= float(target) <= 1:
         raise NeurodeployError(
             f"target accuracy must be between 0 and 1, got {target!r}", "target", "pass e.g. target=0.9"
+        )
+    whole = isinstance(lava_check, (int, np.integer)) and not isinstance(lava_check, bool)
+    if not (whole and 0 <= lava_check <= instances):
+        raise NeurodeployError(
+            f"lava_check must be a number of instances in 0..{instances}, got {lava_check!r}",
+            "lava_check",
+            "pass e.g. lava_check=2 to run the first two instances on Lava as well",
         )
     start = time.perf_counter()
     truth = _labels(labels, _batch(compiled, inputs))
@@ -187,7 +198,34 @@ def variability(
         sweep=points,
         wall_seconds=time.perf_counter() - start,
         calibration=calibration,
+        lava=_lava_check(net, inputs, truth, int(lava_check), acc) if lava_check else {},
     )
+
+
+def _lava_check(net: CoreNetwork, inputs: Any, truth: np.ndarray, count: int, acc: np.ndarray) -> dict[str, Any]:
+    """Instances 0..count-1 run on the emulator and on Lava: agreement of spikes, u, v and accuracy."""
+    from neurodeploy.emulator.backends.lava_float import cross_check
+    from neurodeploy.runner import _check_inputs
+
+    trains = _check_inputs(net, inputs)
+    t_in = next(iter(trains.values())).shape[0]
+    latency = net.latency()
+    check = cross_check(net, trains, range(count), steps=t_in + max(latency.values()))
+    lag, out = latency[net.outputs[0]], net.outputs[0]
+    lava_acc = (check.lava.spikes[out][lag : lag + t_in].sum(axis=0).argmax(axis=-1) == truth).mean(axis=-1)
+    rows = [{**row, "accuracy": float(acc[k]), "accuracy_lava": float(lava_acc[k])}
+            for k, row in enumerate(check.agreement)]  # fmt: skip
+    return {
+        "instances": count,
+        "backend": "floating_pt: MismatchLIF + Dense",
+        "steps": check.steps,
+        "spikes_identical_in": sum(r["identical_spikes"] for r in rows),
+        "accuracy_identical_in": sum(r["accuracy"] == r["accuracy_lava"] for r in rows),
+        "max_rel_u": max(r["max_rel_u"] for r in rows),
+        "max_rel_v": max(r["max_rel_v"] for r in rows),
+        "per_instance": rows,
+        "wall_seconds": check.wall_seconds,
+    }
 
 
 def reproduce_instance(compiled: Any, k: int, seed: int = 0, sigma: Mapping[str, float] | None = None) -> CoreNetwork:

@@ -100,12 +100,12 @@ def networks(draw):
     return net, x, steps
 
 
-def compare(net: CoreNetwork, x: np.ndarray, steps: int):
-    """Emulator and Lava: identical spikes, u and v for every population at every step."""
+def compare(net: CoreNetwork, x: np.ndarray, steps: int, kernels: str = "numba"):
+    """Emulator (compiled or numpy neuron kernels) and Lava: identical spikes, u and v everywhere, every step."""
     from neurodeploy.emulator.backends.lava import run_lava
 
     record = ("spikes", "u", "v")
-    ref = simulate(net, {"in": x}, steps=steps, record=record)
+    ref = simulate(net, {"in": x}, steps=steps, record=record, kernels=kernels)
     got = run_lava(net, {"in": x}, steps=steps, record=record)
     for kind in record:
         a, b = getattr(ref, kind), getattr(got, kind)
@@ -121,10 +121,10 @@ def compare(net: CoreNetwork, x: np.ndarray, steps: int):
 
 @settings(max_examples=70, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])  # fmt: skip
-@given(networks())
-def test_emulator_matches_lava_on_random_recurrent_networks(case):
+@given(networks(), st.sampled_from(["numba", "numpy"]))
+def test_emulator_matches_lava_on_random_recurrent_networks(case, kernels):
     net, x, steps = case
-    compare(net, x, steps)
+    compare(net, x, steps, kernels)
 
 
 def test_recurrent_sparse_delayed_network_wraps_u_and_saturates_v():

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from neurodeploy.emulator import synapses
+from neurodeploy.emulator.kernels import LoihiCompiledState
 from neurodeploy.emulator.loihi import LoihiCubaState, LoihiFastState, prepare_weights, shift_by_exp
 from neurodeploy.emulator.network import CoreNetwork, CorePopulation, CoreProjection
 from neurodeploy.emulator.simulate import simulate
@@ -88,14 +89,14 @@ def recurrent_net(seed: int, n_in=12, n=10, lead=(), w_lead=(), sparse=False, ho
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(0, 2**31), st.sampled_from(["dense", "sparse", "instances"]), st.booleans(),
-       st.sampled_from([0.05, 0.4, 1.0]))  # fmt: skip
-def test_fast_paths_match_the_reference_loop(seed, kind, hot, p):
+       st.sampled_from([0.05, 0.4, 1.0]), st.sampled_from(["numba", "numpy"]))  # fmt: skip
+def test_fast_paths_match_the_reference_loop(seed, kind, hot, p, kernels):
     inst = kind == "instances"
     net = recurrent_net(
         seed, sparse=kind == "sparse", hot=hot, lead=(2, 1) if inst else (), w_lead=(2,) if inst else ()
     )
     x = np.random.default_rng(seed + 1).random((30, 3, 12)) < p
-    out = simulate(net, {"in": x}, steps=36, record=REC)
+    out = simulate(net, {"in": x}, steps=36, record=REC, kernels=kernels)
     assert_same(out, reference(net, x, 36))
 
 
@@ -172,45 +173,49 @@ def _chain(weight_exp: int, dv: int = 0, n_in: int = 1) -> CoreNetwork:
     )  # fmt: skip
 
 
-def test_strict_names_population_and_step_of_the_first_u_wrap():
+@pytest.mark.parametrize("kernels", ["numba", "numpy"])
+def test_strict_names_population_and_step_of_the_first_u_wrap(kernels):
     x = np.ones((6, 1, 1), dtype=bool)
     net = _chain(weight_exp=8, dv=4095)  # u grows by 254 * 2^14 = 4.16M per step; v just follows u
-    relaxed = simulate(net, {"in": x}, record=("u",))
+    relaxed = simulate(net, {"in": x}, record=("u",), kernels=kernels)
     assert relaxed.counters["u_wraps"] > 0
     step = int(np.argmax(relaxed.u["second"][:, 0, 0] < 0))
     with pytest.raises(NeurodeployError) as err:
-        simulate(net, {"in": x}, strict=True)
+        simulate(net, {"in": x}, strict=True, kernels=kernels)
     assert "'second'" in str(err.value) and f"step {step}" in str(err.value) and "u wrap" in str(err.value)
 
 
-def test_strict_reports_the_earliest_step_across_populations():
+@pytest.mark.parametrize("kernels", ["numba", "numpy"])
+def test_strict_reports_the_earliest_step_across_populations(kernels):
     """'first' runs before 'second' but overflows later: the error names 'second' and its step."""
     net = _chain(weight_exp=8, dv=4095)
     net.populations[1].params = dict(net.populations[2].params)
     net.projections[0].weight = np.array([[120]])
     net.projections[0].weight_exp = 8  # 120 * 2^14 per step: u passes 2^23 at step 5, later than 'second'
     x = np.ones((8, 1, 1), dtype=bool)
-    relaxed = simulate(net, {"in": x}, record=("u",))
+    relaxed = simulate(net, {"in": x}, record=("u",), kernels=kernels)
     first_wrap = {n: int(np.argmax(relaxed.u[n][:, 0, 0] < 0)) for n in ("first", "second")}
     assert 0 < first_wrap["second"] < first_wrap["first"]
     with pytest.raises(NeurodeployError, match=f"u wrap \\(24 bit\\) at step {first_wrap['second']} .*'second'"):
-        simulate(net, {"in": x}, strict=True, block_steps=3)
+        simulate(net, {"in": x}, strict=True, block_steps=3, kernels=kernels)
 
 
-def test_strict_reports_v_saturation_and_int32_overflow():
+@pytest.mark.parametrize("kernels", ["numba", "numpy"])
+def test_strict_reports_v_saturation_and_int32_overflow(kernels):
     x = np.ones((200, 1, 1), dtype=bool)
     with pytest.raises(NeurodeployError, match="v saturation"):
-        simulate(_chain(weight_exp=4), {"in": x}, strict=True)  # u settles below 2^23, v integrates up
+        simulate(_chain(weight_exp=4), {"in": x}, strict=True, kernels=kernels)  # u settles below 2^23, v integrates up
     net = _chain(weight_exp=8, n_in=600)  # 600 x 254 x 2^14 > 2^31
     with pytest.raises(NeurodeployError, match="int32 overflow of u"):
-        simulate(net, {"in": np.ones((3, 1, 600), dtype=bool)}, strict=True)
+        simulate(net, {"in": np.ones((3, 1, 600), dtype=bool)}, strict=True, kernels=kernels)
 
 
-def test_strict_without_overflow_changes_nothing():
+@pytest.mark.parametrize("kernels", ["numba", "numpy"])
+def test_strict_without_overflow_changes_nothing(kernels):
     net = recurrent_net(8)
     x = np.random.default_rng(4).random((30, 2, 12)) < 0.3
-    a = simulate(net, {"in": x}, record=REC)
-    b = simulate(net, {"in": x}, record=REC, strict=True)
+    a = simulate(net, {"in": x}, record=REC, kernels=kernels)
+    b = simulate(net, {"in": x}, record=REC, strict=True, kernels=kernels)
     assert a.counters["u_wraps"] == a.counters["v_saturations"] == 0
     assert_same(b, {k: getattr(a, k) for k in REC})
 
@@ -232,7 +237,37 @@ def test_float_state_equals_int_state_through_every_overflow():
     assert vars(fast.first_violation) == vars(ref.first_violation)
 
 
-def test_float32_only_where_exact_and_int64_state_for_huge_inputs():
+def test_compiled_state_equals_int_state_through_every_overflow(monkeypatch):
+    """Per step and in blocks of parallel chunks: LoihiCubaState's numbers, counters and first violation."""
+    from neurodeploy.emulator import kernels
+
+    monkeypatch.setattr(kernels, "CHUNK", 7)  # 150 neurons in 22 chunks, merged afterwards
+    rng = np.random.default_rng(19)
+    params = _lif(rng, (3, 50), vth_hi=131071, du_hi=4095)
+    a = (
+        rng.integers(-(2**28), 2**28, (300, 3, 50)) * (rng.random((300, 3, 50)) < 0.3)
+        >> rng.integers(0, 30, 300)[:, None, None]
+    )
+    ref = LoihiCubaState((3, 50), params)
+    per_step, block = LoihiCompiledState((3, 50), params), LoihiCompiledState((3, 50), params)
+    spikes = np.zeros((300, 3, 50), dtype=bool)
+    rec_u, rec_v = np.zeros((2, 300, 3, 50), dtype=np.int64)
+    block.run((a << 6).astype(float), 0, spikes, rec_u, rec_v)
+    for t in range(300):
+        s_ref = ref.step(a[t], t)
+        np.testing.assert_array_equal(per_step.step((a[t] << 6).astype(float), t), s_ref)
+        np.testing.assert_array_equal(per_step.u, ref.u)
+        np.testing.assert_array_equal(per_step.v, ref.v)
+        np.testing.assert_array_equal(spikes[t], s_ref)
+        np.testing.assert_array_equal(rec_u[t], ref.u)
+        np.testing.assert_array_equal(rec_v[t], ref.v)
+    for state in (per_step, block):
+        assert state.u_wraps == ref.u_wraps > 0 and state.v_saturations == ref.v_saturations > 0
+        assert vars(state.first_violation) == vars(ref.first_violation)
+
+
+@pytest.mark.parametrize("kernels", ["numba", "numpy"])
+def test_float32_only_where_exact_and_int64_state_for_huge_inputs(kernels):
     rng = np.random.default_rng(5)
     n_in = 70_000  # 70000 x 255 > 2^24: a float32 sum could round
     lif = {"du": np.array([4095]), "dv": np.array([0]), "vth": np.array([131071]), "bias_mant": np.array([0]),
@@ -243,9 +278,10 @@ def test_float32_only_where_exact_and_int64_state_for_huge_inputs():
              CoreProjection("huge", "in", "g", rng.choice([-256, 254], (1, n_in)), weight_exp=40)]  # fmt: skip
     net = CoreNetwork(pops, projs, ["in"], ["h"])
     x = rng.random((4, 1, n_in)) < 0.9
-    out = simulate(net, {"in": x}, record=REC)
+    out = simulate(net, {"in": x}, record=REC, kernels=kernels)
     assert out.paths["dtypes"] == {"big": "float64", "huge": "float64"}
-    assert out.paths["states"] == {"h": "LoihiFastState", "g": "LoihiCubaState"}
+    fast = "LoihiCompiledState" if kernels == "numba" else "LoihiFastState"
+    assert out.paths["states"] == {"h": fast, "g": "LoihiCubaState"}
     assert_same(out, reference(net, x, 4))
     small = simulate(recurrent_net(1), {"in": x[:, :, :12]})
     assert set(small.paths["dtypes"].values()) == {"float32"}
@@ -270,3 +306,27 @@ def test_float32_weight_preparation_equals_the_integer_one(mode):
         np.testing.assert_array_equal(synapses._prepare_float32(w, bits, mode), prepare_weights(w, bits, mode))
     f = rng.uniform(-300, 300, 200)  # float weights truncate toward zero, like an int conversion
     np.testing.assert_array_equal(synapses._prepare_float32(f, 6, mode), prepare_weights(f, 6, mode))
+
+
+@pytest.mark.parametrize("w_lead", [(3,), ()], ids=["per-instance weights", "shared weights"])
+@pytest.mark.parametrize("mode,bits", [("mixed", 8), ("excitatory", 8), ("inhibitory", 7), ("mixed", 3)])
+def test_int8_gemm_equals_the_float_sums(monkeypatch, w_lead, mode, bits):
+    """With torch loaded, dense blocks go through the int8 GEMM (offset levels included) and change nothing."""
+    pytest.importorskip("torch")
+    from neurodeploy.emulator import int8gemm
+
+    monkeypatch.setattr(int8gemm, "MIN_MACS", 0)
+    monkeypatch.setattr(synapses, "MIN_MACS", 0)
+    rng = np.random.default_rng(bits)
+    pops = [CorePopulation("in", 40, "input"), CorePopulation("h", 30, "loihi", _lif(rng, (*w_lead, 1, 30))),
+            CorePopulation("o", 20, "loihi", _lif(rng, (20,)))]  # fmt: skip
+    projs = [CoreProjection("in->h", "in", "h", rng.integers(-256, 256, (*w_lead, 30, 40)), sign_mode=mode,
+                            num_weight_bits=bits),
+             CoreProjection("h->o", "h", "o", rng.integers(-256, 256, (20, 30)), weight_exp=-2)]  # fmt: skip
+    net = CoreNetwork(pops, projs, ["in"], ["o"])
+    x = rng.random((50, 2, 40)) < 0.6
+    fast = simulate(net, {"in": x}, record=REC, kernels="auto")
+    plain = simulate(net, {"in": x}, record=REC, kernels="numpy")
+    assert fast.paths["kernel_calls"]["int8"] > 0 and plain.paths["kernel_calls"]["int8"] == 0
+    assert_same(fast, {k: getattr(plain, k) for k in REC})
+    assert_same(plain, reference(net, x, 50))

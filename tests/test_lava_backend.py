@@ -63,6 +63,28 @@ def _compare(net: CoreNetwork, x: np.ndarray, steps: int, chunk: int | None = No
 
 @pytest.mark.lava
 @skip_without_lava
+def test_compat_imports_lava_after_the_start_method_was_fixed():
+    """numba's parallel kernels fix multiprocessing's start method; Lava's import-time
+    set_start_method("fork") must not fail then, and the original function is put back."""
+    code = textwrap.dedent(
+        """
+        import multiprocessing as mp
+        original = mp.set_start_method
+        mp.get_start_method()  # fixes the default ("fork" on Linux), as numba does
+        import neurodeploy.emulator.backends.lava_compat as compat
+        compat.ensure_lava_importable()
+        assert mp.set_start_method == original and mp.get_start_method() == "fork"
+        from neurodeploy.emulator.backends.lava import available
+        assert available()[0], available()
+        print("ok")
+        """
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr
+
+
+@pytest.mark.lava
+@skip_without_lava
 def test_compat_restores_dataclasses_and_imports_var_model():
     """In a fresh interpreter: dataclasses is left identical, and Lava's var_model imports."""
     code = textwrap.dedent(

@@ -2,7 +2,9 @@
 
 Lava is the independent reference for ``emulator/loihi.py``: the same CoreNetwork is built as a Lava
 process graph (RingBuffer sources, ``LIF``, ``Dense``/``DelayDense``, ``Monitor``) and the result is
-returned in exactly the structure and shapes of ``neurodeploy.emulator.simulate.simulate``.
+returned in exactly the structure and shapes of ``neurodeploy.emulator.simulate.simulate``. Float-core
+networks (analog profiles, mismatched chip instances) run on Lava's ``floating_pt`` models through
+``backends.lava_float`` instead.
 
 Time alignment (measured, see tests/test_lava_backend.py): Lava's RingBuffer sends ``data[:, k - 1]``
 at Lava time step ``k`` (1-based); a Dense delivers at step ``k + 1`` what it received at ``k``; a
@@ -127,10 +129,11 @@ def _lava() -> dict[str, Any]:
     return _LAVA
 
 
-def _shared_buffer(shape: tuple[int, ...]) -> np.ndarray:
-    """int64 array in an anonymous MAP_SHARED mapping: writes from forked children are seen here."""
+def _shared_buffer(shape: tuple[int, ...], dtype: Any = np.int64) -> np.ndarray:
+    """8-byte array (int64, or float64 for float models) in an anonymous MAP_SHARED mapping: writes from
+    forked children are seen here."""
     nbytes = max(1, prod(shape)) * 8
-    return np.frombuffer(mmap.mmap(-1, nbytes), dtype=np.int64, count=prod(shape)).reshape(shape)
+    return np.frombuffer(mmap.mmap(-1, nbytes), dtype=dtype, count=prod(shape)).reshape(shape)
 
 
 def _check_network(net: CoreNetwork) -> None:
@@ -194,8 +197,8 @@ def _per_sample(value: Any, batch_shape: tuple[int, ...], tail: tuple[int, ...])
     return arr.reshape((prod(batch_shape), *tail))
 
 
-def _tiled_weights(weight: Any, batch_shape: tuple[int, ...], samples: range) -> Any:
-    """Block-diagonal (c*dst, c*src) int32 matrix for samples ``samples``: copy i only sees copy i.
+def _tiled_weights(weight: Any, batch_shape: tuple[int, ...], samples: range, dtype: Any = np.int32) -> Any:
+    """Block-diagonal (c*dst, c*src) matrix (int32, or ``dtype``) for samples ``samples``: copy i only sees copy i.
 
     A plain (dst, src) matrix is shared by every copy; leading axes are instance axes, shared by the
     samples (the last batch axis) as in the emulator, picked per sample without materialising the
@@ -204,14 +207,15 @@ def _tiled_weights(weight: Any, batch_shape: tuple[int, ...], samples: range) ->
     if is_sparse(weight):
         import scipy.sparse as sp
 
-        return sp.block_diag([sp.csr_matrix(weight, dtype=np.int64)] * len(samples), format="csr")
+        kind = np.int64 if np.dtype(dtype).kind in "iu" else dtype
+        return sp.block_diag([sp.csr_matrix(weight, dtype=kind)] * len(samples), format="csr")
     w = np.asarray(weight)
     dst, src = w.shape[-2:]
     if w.ndim > 2 and prod(w.shape[:-2]) == 1:
         w = w.reshape(dst, src)
     full = np.broadcast_to(w[..., None, :, :], (*batch_shape, dst, src)) if w.ndim > 2 else None
     c = len(samples)
-    out = np.zeros((c * dst, c * src), dtype=np.int32)
+    out = np.zeros((c * dst, c * src), dtype=dtype)
     for i, s in enumerate(samples):
         block = w if full is None else full[np.unravel_index(s, batch_shape)]
         out[i * dst : (i + 1) * dst, i * src : (i + 1) * src] = block

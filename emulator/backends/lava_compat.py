@@ -24,6 +24,9 @@ from typing import Any
 from neurodeploy.errors import NeurodeployError
 
 VAR_MODEL = "lava.magma.compiler.var_model"
+# Calls multiprocessing.set_start_method("fork") at import, which raises once anything has fixed the
+# start method (numba's parallel kernels query it, which fixes it to the default, "fork" on Linux).
+MP_MODULE = "lava.magma.runtime.message_infrastructure.multiprocessing"
 INSTALL_HINT = (
     "run `make venv`, or install Lava's pinned needs first "
     "(pip install 'numpy>=1.24.4,<2' 'scipy>=1.10.1,<1.17' 'networkx<=2.8.7' 'asteval>=0.9.31,<0.10' "
@@ -65,6 +68,25 @@ def _unhashable_defaults_as_factories(module: str) -> Iterator[None]:
         dataclasses._get_field = original  # type: ignore[attr-defined]
 
 
+@contextlib.contextmanager
+def _fork_already_set_tolerated() -> Iterator[None]:
+    """While active, ``set_start_method("fork")`` is accepted when the start method already is "fork"."""
+    import multiprocessing
+
+    original = multiprocessing.set_start_method
+
+    def set_start_method(method: str | None, force: bool = False) -> None:
+        if method == "fork" and multiprocessing.get_start_method(allow_none=True) == "fork":
+            return
+        original(method, force=force)
+
+    multiprocessing.set_start_method = set_start_method  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        multiprocessing.set_start_method = original  # type: ignore[assignment]
+
+
 def ensure_lava_importable() -> None:
     """Import Lava's ``var_model`` once with the dataclass fix; later calls do nothing.
 
@@ -82,11 +104,14 @@ def ensure_lava_importable() -> None:
         if VAR_MODEL in sys.modules:
             return
         if sys.version_info < (3, 11):  # the check that fails only exists from 3.11 on
-            importlib.import_module(VAR_MODEL)
+            with _fork_already_set_tolerated():
+                importlib.import_module(VAR_MODEL)
+                importlib.import_module(MP_MODULE)
             return
-        with _unhashable_defaults_as_factories(VAR_MODEL):
+        with _unhashable_defaults_as_factories(VAR_MODEL), _fork_already_set_tolerated():
             try:
                 importlib.import_module(VAR_MODEL)
+                importlib.import_module(MP_MODULE)
             except ImportError as err:
                 raise NeurodeployError(
                     f"lava-nc is installed but cannot be imported: {err}",
