@@ -161,17 +161,22 @@ def _loihi_chunks(u, v, ext, keep_u, keep_v, bias, vth, spikes, rec_u, rec_v, co
 
     Neurons of a feed-forward population never interact within a block, so chunks are independent;
     per-chunk counters and first violations are merged afterwards (earliest step, then lowest index).
+    ``ext`` (K, p) may hold fewer columns than there are neurons (p divides N): neuron i then reads
+    column i mod p, the input shared by every chip instance and sample, which is never copied N/p times.
     """
     n = u.shape[0]
-    n_chunks = (n + chunk - 1) // chunk
+    p = ext.shape[1]
+    per_row = (p + chunk - 1) // chunk
+    n_chunks = (n // p) * per_row
     c_counts = np.zeros((n_chunks, 2), dtype=np.int64)
     c_first = np.full((n_chunks, 4, 3), -1, dtype=np.int64)
     for c in prange(n_chunks):
-        lo = c * chunk
-        hi = min(lo + chunk, n)
+        off = (c % per_row) * chunk
+        lo = (c // per_row) * p + off
+        hi = lo + min(chunk, p - off)
         _step_range(
-            u[lo:hi], v[lo:hi], ext[:, lo:hi], keep_u[lo:hi], keep_v[lo:hi], bias[lo:hi], vth[lo:hi],
-            spikes[:, lo:hi], rec_u[:, lo:hi], rec_v[:, lo:hi], c_counts[c], c_first[c], t0, lo,
+            u[lo:hi], v[lo:hi], ext[:, off : off + hi - lo], keep_u[lo:hi], keep_v[lo:hi], bias[lo:hi],
+            vth[lo:hi], spikes[:, lo:hi], rec_u[:, lo:hi], rec_v[:, lo:hi], c_counts[c], c_first[c], t0, lo,
         )  # fmt: skip
     for c in range(n_chunks):
         counts[0] += c_counts[c, 0]
@@ -259,7 +264,8 @@ class LoihiCompiledState:
         rec_u: np.ndarray | None = None,
         rec_v: np.ndarray | None = None,
     ) -> None:
-        """Steps t0..t0+K-1: ``a64`` (K, *shape) input x 2^6 or None; spikes into ``out`` (K, *shape).
+        """Steps t0..t0+K-1: ``a64`` input x 2^6, (K, *shape) or broadcastable to it, or None; spikes into
+        ``out`` (K, *shape).
 
         ``out``, ``rec_u`` and ``rec_v`` must be C-contiguous (slices of the recordings along time are).
         """
@@ -268,8 +274,12 @@ class LoihiCompiledState:
             if self._zeros.shape[0] < k:
                 self._zeros = np.zeros((k, size), dtype=np.float32)
             ext = self._zeros[:k]
-        else:
+        elif a64[0].size == size:
             ext = np.ascontiguousarray(a64).reshape(k, size)
+        elif a64.shape[-1] == a64[0].size and size % a64.shape[-1] == 0:  # one input row shared by all
+            ext = np.ascontiguousarray(a64).reshape(k, a64.shape[-1])
+        else:  # shared along some batch axes only
+            ext = np.ascontiguousarray(np.broadcast_to(a64, (k, *self.shape))).reshape(k, size)
         ru = _NO_REC if rec_u is None else rec_u.reshape(k, size)
         rv = _NO_REC if rec_v is None else rec_v.reshape(k, size)
         spikes = out.reshape(k, size)
@@ -289,6 +299,5 @@ class LoihiCompiledState:
     ) -> np.ndarray:
         """One step (``a_range`` is accepted for interface parity and not needed)."""
         spikes = self.spikes if out is None else out
-        a = None if a64 is None else np.broadcast_to(a64, self.shape)[None]
-        self.run(a, t, spikes[None])
+        self.run(None if a64 is None else np.asarray(a64)[None], t, spikes[None])
         return spikes

@@ -274,7 +274,9 @@ def _external_input(
     """Input to the stage's populations from earlier stages for steps t0..t1-1, summed per block.
 
     The first contribution that covers the whole block is written straight into the buffer (for a
-    dense kernel, by the GEMM itself); only partial ones need the buffer zeroed first.
+    dense kernel, by the GEMM itself); only partial ones need the buffer zeroed first. A population's
+    only input, when it is shared along batch axes (the same input to every chip instance), keeps its
+    narrower shape and is broadcast by the neuron update instead of copied.
     """
     names = {p.name for p in stage}
     ext: dict[str, np.ndarray] = {}
@@ -298,6 +300,8 @@ def _external_input(
                 if hi - lo == shape[0]:  # covers the block: no zeroing
                     if syn.groups or x.shape[1:-1] == shape[1:-1]:
                         syn.apply(x, out=buf)
+                    elif sum(p.src not in names for p in incoming[pop.name]) == 1:
+                        ext[pop.name] = _align(syn.apply(x), buf.ndim)  # the only input: left to broadcast
                     else:
                         buf[...] = _align(syn.apply(x), buf.ndim)
                     continue

@@ -330,3 +330,19 @@ def test_int8_gemm_equals_the_float_sums(monkeypatch, w_lead, mode, bits):
     assert fast.paths["kernel_calls"]["int8"] > 0 and plain.paths["kernel_calls"]["int8"] == 0
     assert_same(fast, {k: getattr(plain, k) for k in REC})
     assert_same(plain, reference(net, x, 50))
+
+
+@pytest.mark.parametrize("chunk", [3, 2048])
+def test_input_shared_by_all_instances_is_broadcast_not_copied(monkeypatch, chunk):
+    """One input row for 5 instances: the compiled kernel reads it per row of neurons (in chunks of 3 or one
+    chunk per row) and keeps the reference numbers, wraps and saturations included."""
+    from neurodeploy.emulator import kernels
+
+    monkeypatch.setattr(kernels, "CHUNK", chunk)
+    net = recurrent_net(21, lead=(5, 1), hot=True)
+    net.projections = [pr for pr in net.projections if pr.src == "in" or pr.name == "a->b"]  # feed-forward
+    x = np.random.default_rng(3).random((30, 1, 12)) < 0.5
+    out = simulate(net, {"in": x}, steps=36, record=REC, kernels="numba")
+    assert out.counters["u_wraps"] + out.counters["v_saturations"] > 0
+    assert_same(out, reference(net, x, 36))
+    assert_same(simulate(net, {"in": x}, steps=36, record=REC, kernels="numpy"), reference(net, x, 36))
