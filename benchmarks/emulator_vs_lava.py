@@ -147,7 +147,7 @@ def case_ab(name: str, width: int, steps: int, repeats: int) -> list[Any]:
             "yes" if ok else "NO"]  # fmt: skip
 
 
-def case_c(width: int, steps: int, instances: int, lava_runs: int, repeats: int) -> tuple[list[Any], str]:
+def case_c(width: int, steps: int, instances: int, lava_runs: int, repeats: int) -> tuple[list[Any], str, float]:
     net, x = build(width, instances), inputs(width, steps)
     emu, t_emu = time_emulator(net, x, repeats)
     t_runs, ok, lava_events = [], True, 0
@@ -166,10 +166,10 @@ def case_c(width: int, steps: int, instances: int, lava_runs: int, repeats: int)
             f"instance); spikes checked identical on instances 0..{lava_runs - 1}. lava/emulator per instance = "
             f"(Lava s per instance) / (emulator s / {instances}). Events count every instance; the emulator "
             f"sums the input projection once for all instances (same input, same weights).")  # fmt: skip
-    return cells, note
+    return cells, note, t_emu / instances
 
 
-def lava_stock_monitor(steps: int) -> None:
+def lava_stock_monitor(steps: int) -> float:
     """Case a in plain Lava with its own Monitor + get_data (no neurodeploy backend), to show the readback cost."""
     from neurodeploy.emulator.backends.lava import _lava
 
@@ -198,6 +198,7 @@ def lava_stock_monitor(steps: int) -> None:
     print(f"\nLava alone, case a, stock Monitor: build + run {t_run:.2f} s; with Monitor.get_data() of both "
           f"layers' spikes {t_all:.2f} s (the readback is one channel message per element); "
           f"against the emulator ({t_emu:.3f} s): {t_all / t_emu:.0f}x")  # fmt: skip
+    return t_all
 
 
 def width_scaling(steps: int, widths: list[int], repeats: int) -> None:
@@ -233,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kernels", default="auto", choices=("auto", "numba", "numpy"),
                     help="emulator kernels (numpy: no compiled neuron update, no int8 GEMM)")  # fmt: skip
     ap.add_argument("--lava-stock-monitor", action="store_true",
-                    help="also time case a in plain Lava with its stock Monitor and get_data() readback")  # fmt: skip
+                    help="also time case a in plain Lava with its stock Monitor and get_data() readback, and "
+                         "compare case c per instance with it")  # fmt: skip
     args = ap.parse_args(argv)
     global KERNELS
     KERNELS = args.kernels
@@ -245,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
           f"load average at start {os.getloadavg()[0]:.2f}")  # fmt: skip
     print(warm_up())
     print("spike rate = hidden / out, fraction of neurons spiking per step; times are whole calls (setup included)\n")
-    notes = []
+    notes, per_instance = [], None
     if cases & {"a", "b", "c"}:
         print(row(HEADER))
         if "a" in cases:
@@ -253,13 +255,16 @@ def main(argv: list[str] | None = None) -> int:
         if "b" in cases:
             print(row(case_ab("b", 256, args.steps, args.repeats)), flush=True)
         if "c" in cases:
-            cells, note = case_c(1024, args.steps, args.instances, args.lava_instances, args.repeats)
+            cells, note, per_instance = case_c(1024, args.steps, args.instances, args.lava_instances, args.repeats)
             print(row(cells), flush=True)
             notes.append(note)
         for note in notes:
             print(note)
     if args.lava_stock_monitor:
-        lava_stock_monitor(args.steps)
+        t_stock = lava_stock_monitor(args.steps)
+        if per_instance is not None:
+            print(f"c against stock Lava (one run as above, {t_stock:.2f} s, per instance): "
+                  f"{t_stock / per_instance:.0f}x per instance")  # fmt: skip
     if "scale" in cases:
         width_scaling(args.steps, [256, 512, 1024, 2048] if not args.quick else [128, 256], args.repeats)
         scaling(1024, args.steps, [4, 16, 64] if not args.quick else [2, 8], args.repeats)
