@@ -142,6 +142,7 @@ def _write_core(group: h5py.Group, core: CoreNetwork) -> None:
             "weight_exp": pr.weight_exp,
             "num_weight_bits": pr.num_weight_bits,
             "sign_mode": pr.sign_mode,
+            "synapse": pr.synapse,
         }
         sub = group.create_group(f"projections/{i:04d}")
         _write_population(sub, attrs, {})
@@ -292,6 +293,7 @@ def read_artifact(path: str | Path) -> dict[str, Any]:
                     int(g.attrs["weight_exp"]),
                     int(g.attrs["num_weight_bits"]),
                     str(g.attrs["sign_mode"]),
+                    int(g.attrs.get("synapse", 0)),  # artifacts written before Xylo's synaptic states: 0
                 )
                 for g in _members(core_group, "projections")
             ]

@@ -15,7 +15,7 @@ keep as many bits as the chip allows. Per layer (default) one lambda serves the 
 Dense). Analog float cores with ``numerics.weight_magnitude_bits`` put weights on a signed grid of
 2^bits - 1 levels per scale (per layer or per neuron). ``factors`` scale a population's lambda (Loihi,
 <= 1 stays inside the fields) or grid scale (analog, >= 1 clips the largest weights): the scale search
-(``compiler.scale_search``) picks them.
+(``compiler.scale_search``) picks them. Xylo cores are lowered by ``compiler.lower_xylo``.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from neurodeploy.errors import CompileError
 from neurodeploy.hw_profiles import Profile
 
 U_HEADROOM = 4.0  # one step of all-inputs-active input uses at most 1/4 of u's range
-IMPLEMENTED = ("loihi", "float")
+IMPLEMENTED = ("loihi", "float", "xylo")
 
 
 @dataclass
@@ -363,6 +363,10 @@ def quantize_population(
     pop = ir.populations[index]
     incoming = ir.incoming(pop.name)
     rng = _rng(seed, index, rounding)
+    if profile.core_model == "xylo":  # roles, timing and weight shifts are fixed by the whole core
+        from neurodeploy.compiler.lower_xylo import xylo_population
+
+        return xylo_population(ir, index, profile, per_channel, factor, rng)
     delays, lag = chip_delays(ir, profile.synaptic_latency)
     bits = profile.numerics.get("weight_magnitude_bits")
     if profile.core_model == "loihi":
@@ -413,7 +417,7 @@ def quantize(
         raise CompileError(f"unknown rounding {rounding!r}", "rounding", 'use "nearest" or "stochastic"')
     check_core_model(profile)
     factors = factors or {}
-    numerics = "loihi" if profile.core_model == "loihi" else "float"
+    numerics = profile.core_model if profile.core_model in ("loihi", "xylo") else "float"
     pops: list[CorePopulation] = []
     projs: list[CoreProjection] = []
     reports: list[LayerQuantization] = []
@@ -427,7 +431,12 @@ def quantize(
         pops.append(cpop)
         projs.extend(cprojs)
         reports.append(rep)
-    offsets = chip_offsets(ir, profile.synaptic_latency)
+    if profile.core_model == "xylo":
+        from neurodeploy.compiler.lower_xylo import xylo_offsets
+
+        offsets = xylo_offsets(ir)
+    else:
+        offsets = chip_offsets(ir, profile.synaptic_latency)
     for cpop in pops:
         cpop.lag = offsets[cpop.name]
     return CoreNetwork(pops, _sorted(pops, projs), list(ir.inputs), list(ir.outputs), numerics=numerics), reports

@@ -208,6 +208,10 @@ def check(ir: NetworkIR, profile: Profile) -> list[Violation]:
             )
         if levels is not None:
             out += _dynamic_range(pop.name, incoming, levels, profile.name)
+    if profile.core_model == "xylo":  # one fixed core: channel and neuron counts, wiring, no delays
+        from neurodeploy.compiler.lower_xylo import xylo_rules
+
+        out += xylo_rules(ir, profile)
     return out
 
 

@@ -7,7 +7,7 @@ factor with the smallest error against the float reference:
 
     error = spike disagreement of the population itself + mean disagreement of the network outputs
 
-Loihi factors are 2^(-k/8), k = 0..7 (one octave below the largest lambda: always inside the fields);
+Loihi (and Xylo) factors are 2^(-k/8), k = 0..7 (one octave below the largest lambda: inside the fields);
 analog weight grids try 1 to 3 (larger factors clip the largest weights to refine the grid for the
 rest). Ties keep the smaller change (the first factor).
 """
@@ -36,7 +36,7 @@ GRID_FACTORS = (1.0, 1.25, 1.5, 2.0, 3.0)
 
 def candidate_factors(profile: Profile) -> tuple[float, ...]:
     """The factors worth trying on this profile (none for plain float cores: nothing is rounded)."""
-    if profile.core_model == "loihi":
+    if profile.core_model in ("loihi", "xylo"):
         return LOIHI_FACTORS
     if profile.numerics.get("weight_magnitude_bits") is not None:
         return GRID_FACTORS

@@ -12,12 +12,14 @@ from typing import Literal
 import numpy as np
 
 # "loihi": Lava 0.10 fixed-point CUBA LIF + Dense (integer params);
-# "float": the same equations in float64 (ideal profile, reference numerics).
-CoreModel = Literal["input", "loihi", "float"]
+# "float": the same equations in float64 (ideal profile, reference numerics);
+# "xylo" / "xylo_output": SynSense Xylo hidden / output IAF neurons (``emulator.xylo``).
+CoreModel = Literal["input", "loihi", "float", "xylo", "xylo_output"]
 SignMode = Literal["mixed", "excitatory", "inhibitory"]
 
 LOIHI_PARAMS = ("du", "dv", "vth", "bias_mant", "bias_exp")
 FLOAT_PARAMS = ("du", "dv", "v_th", "v_reset", "bias_u", "bias_v")
+XYLO_PARAMS = ("dash_syn", "dash_mem", "threshold")  # required; dash_syn2, bias and alias are optional
 
 
 @dataclass(eq=False)
@@ -63,6 +65,7 @@ class CoreProjection:
     weight_exp: int = 0
     num_weight_bits: int = 8
     sign_mode: SignMode = "mixed"
+    synapse: int = 0  # which synaptic state of the destination it feeds (Xylo neurons have up to two)
 
 
 @dataclass(eq=False)
@@ -71,7 +74,7 @@ class CoreNetwork:
     projections: list[CoreProjection]
     inputs: list[str]
     outputs: list[str]
-    numerics: Literal["loihi", "float"] = "loihi"
+    numerics: Literal["loihi", "float", "xylo"] = "loihi"
 
     def population(self, name: str) -> CorePopulation:
         for pop in self.populations:

@@ -25,7 +25,7 @@ else:  # pragma: no cover
 
 SCHEMA_VERSION = 1
 KINDS = ("digital", "analog", "ideal")
-# "xylo" validates (its profile documents the chip) but has no quantizer/emulator yet: compile says so.
+# "xylo": SynSense Xylo's integer IAF core (compiler/lower_xylo.py, emulator/xylo.py).
 CORE_MODELS = ("loihi", "float", "xylo")
 MISMATCH_DISTRIBUTIONS = ("normal", "lognormal")
 MISMATCH_SCOPES = ("synapse", "neuron", "core")

@@ -135,7 +135,7 @@ def _check_network(net: Any, params: Mapping[str, tuple[str, ...]], what: str, w
 def load_compiled(path: str | Path) -> Any:
     """Read an .ndp artifact back into a ``CompiledNetwork`` (checksum verified, structure checked)."""
     from neurodeploy.compiler.compiled import load_compiled as _load
-    from neurodeploy.emulator.network import FLOAT_PARAMS, LOIHI_PARAMS
+    from neurodeploy.emulator.network import FLOAT_PARAMS, LOIHI_PARAMS, XYLO_PARAMS
     from neurodeploy.nirio import probe_hdf5
 
     if Path(path).is_file():
@@ -146,7 +146,8 @@ def load_compiled(path: str | Path) -> Any:
         compiled = _load(path)
     except RuntimeError as exc:  # h5py raises RuntimeError for some corrupted B-trees and heaps
         raise ArtifactError(f"artifact is corrupted: {exc}", str(path), "recompile the model") from None
-    _check_network(compiled.core, {"loihi": LOIHI_PARAMS, "float": FLOAT_PARAMS}, "core network", str(path))
+    models = {"loihi": LOIHI_PARAMS, "float": FLOAT_PARAMS, "xylo": XYLO_PARAMS, "xylo_output": XYLO_PARAMS}
+    _check_network(compiled.core, models, "core network", str(path))
     _check_network(compiled.ir, {"cuba_lif": ("du", "dv", "v_th"), "cuba_li": ("du", "dv")}, "float IR", str(path))
     return compiled
 

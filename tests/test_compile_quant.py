@@ -133,8 +133,8 @@ def _exp(core) -> int:
     return int(core.projections[0].weight_exp)
 
 
-def test_unknown_rounding_and_xylo_give_clear_errors() -> None:
+def test_unknown_rounding_and_what_xylo_cannot_hold_give_clear_errors() -> None:
     with pytest.raises(CompileError, match="unknown rounding"):
         nd.compile(lif_graph(), "loihi2", rounding="up")
-    with pytest.raises(CompileError, match="no core model for xylo yet.*'xylo-audio2'"):
+    with pytest.raises(CompileError, match="does not fit xylo-audio2: reset mode is zero, limit subtract"):
         nd.compile(lif_graph(), "xylo-audio2")
