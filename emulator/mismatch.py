@@ -138,16 +138,19 @@ def sample(
         )
     spec = mismatch_spec(profile, sigma)
     zero = is_zero(spec)
-    if core.numerics != "float" and not zero:
+    if core.numerics not in ("float", "loihi") and not zero:
         raise NeurodeployError(
-            "mismatch on digital Loihi is not modelled",
-            "numerics loihi",
-            "digital chips have no device mismatch: leave sigma at 0, or compile for an "
-            "analog (float core) profile such as dynapse2",
+            f"mismatch on {core.numerics} numerics is not modelled",
+            f"numerics {core.numerics}",
+            "leave sigma at 0, or compile for a Loihi or float-core profile",
         )
     ids = range(int(first), int(first) + int(instances))
     cores = core_map(core, placement)
     factors = {name: _factors(core, name, comps, cores, seed, ids) for name, comps in spec.items()}
+    if core.numerics == "loihi":  # user-set sigmas on a digital chip, rounded to its registers
+        from neurodeploy.emulator.mismatch_loihi import loihi_instances
+
+        return loihi_instances(core, factors, int(instances))
 
     pops: list[CorePopulation] = []
     for pop in core.populations:

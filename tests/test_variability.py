@@ -16,7 +16,6 @@ from conftest import lif_graph, spikes
 
 import neurodeploy as nd
 from neurodeploy.emulator.mismatch import core_map, sample
-from neurodeploy.errors import NeurodeployError
 from neurodeploy.runner import run_core
 from neurodeploy.variability import reproduce_instance, variability
 
@@ -50,14 +49,29 @@ def test_sigma_zero_gives_the_nominal_spikes_exactly(dyn):
             np.testing.assert_array_equal(got[:, k], expected)
 
 
-def test_digital_profile_without_mismatch_is_nominal_and_loihi_sigma_is_refused():
+def test_digital_profile_without_mismatch_is_nominal_and_user_sigmas_round_to_its_registers():
     compiled = nd.compile(small_graph(), "loihi2")
     net = sample(compiled, instances=2, seed=0)
     for pop, orig in zip(net.populations, compiled.core.populations, strict=True):
         for key, value in orig.params.items():
             np.testing.assert_array_equal(pop.params[key][1, 0], value)
-    with pytest.raises(NeurodeployError, match="digital Loihi is not modelled"):
-        sample(compiled, instances=2, seed=0, sigma={"weight": 0.1})
+    sigma = {"weight": 0.1, "v_threshold": 0.2, "tau_mem": 0.1, "tau_syn": 0.1}
+    net = sample(compiled, instances=6, seed=0, sigma=sigma)
+    alone = sample(compiled, instances=1, seed=0, sigma=sigma, first=4)
+    for pop, orig, one in zip(net.populations[1:], compiled.core.populations[1:], alone.populations[1:], strict=True):
+        vth = pop.params["vth"]
+        assert vth.dtype == np.int64 and vth.shape == (6, 1, pop.size) and vth.min() >= 0
+        assert not np.all(vth == np.asarray(orig.params["vth"]))  # really perturbed
+        assert pop.params["dv"].max() <= 4095 and pop.params["du"].max() <= 4095
+        for key in pop.params:
+            np.testing.assert_array_equal(pop.params[key][4], one.params[key][0])
+    for pr in net.projections:
+        step = 2 ** (8 - pr.num_weight_bits + (pr.sign_mode == "mixed"))
+        assert pr.weight.shape[0] == 6 and np.all(pr.weight % step == 0)
+        assert pr.weight.min() >= -256 and pr.weight.max() <= 255
+    x = (np.random.default_rng(0).random((30, 8, compiled.core.populations[0].size)) < 0.3)
+    out = run_core(net, x)  # the integer emulator runs the perturbed registers
+    assert out.spikes[compiled.core.outputs[0]].shape[1] == 6
 
 
 def test_same_seed_same_result_and_instance_k_alone_equals_the_batch(dyn):
