@@ -34,7 +34,7 @@ from neurodeploy.errors import CompileError
 from neurodeploy.hw_profiles import Profile
 
 U_HEADROOM = 4.0  # one step of all-inputs-active input uses at most 1/4 of u's range
-IMPLEMENTED = ("loihi", "float", "xylo")
+IMPLEMENTED = ("loihi", "float", "analog", "xylo")
 
 
 @dataclass

@@ -26,7 +26,9 @@ else:  # pragma: no cover
 SCHEMA_VERSION = 1
 KINDS = ("digital", "analog", "ideal")
 # "xylo": SynSense Xylo's integer IAF core (compiler/lower_xylo.py, emulator/xylo.py).
-CORE_MODELS = ("loihi", "float", "xylo")
+# "float": deterministic float CUBA LIF (ideal, software neurons); "analog": the same core whose parameters
+# are sampled per chip instance from the profile's [mismatch] (emulator/mismatch.py).
+CORE_MODELS = ("loihi", "float", "analog", "xylo")
 MISMATCH_DISTRIBUTIONS = ("normal", "lognormal")
 MISMATCH_SCOPES = ("synapse", "neuron", "core")
 SECTIONS = ("numerics", "limits", "energy", "mismatch", "plasticity")

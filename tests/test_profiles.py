@@ -144,8 +144,8 @@ def test_chip_profiles_kinds_core_models_and_mismatch():
         "loihi1": ("digital", "loihi"),
         "loihi2": ("digital", "loihi"),
         "xylo-audio2": ("digital", "xylo"),
-        "dynapse2": ("analog", "float"),
-        "brainscales2": ("analog", "float"),
+        "dynapse2": ("analog", "analog"),
+        "brainscales2": ("analog", "analog"),
         "spinnaker2": ("digital", "float"),
     }
     for name in ("dynapse2", "brainscales2"):
