@@ -35,8 +35,9 @@ from neurodeploy.emulator.loihi import (
 KINDS = ("int32 overflow of u", "u wrap (24 bit)", "int32 overflow of v", "v saturation")
 # Neurons per parallel chunk: u, v, parameters of a chunk (6 x 8 bytes each) stay within L1/L2.
 CHUNK = 2048
-# Neuron-steps from which "auto" loads the compiled kernel: the numpy update needs ~20 ms for 2^20.
-AUTO_MIN_UPDATES = 1 << 20
+# Neuron-steps from which "auto" loads the compiled kernel in a process that has not yet: loading numba
+# and the cached kernel takes about 0.45 s here, what the numpy update spends on ~2^24 neuron-steps.
+AUTO_MIN_UPDATES = 1 << 24
 _kernel: Any = None
 _step_range: Any = None
 prange: Any = range  # numba.prange once compiled
