@@ -3,11 +3,19 @@
 Both reset rules of ``compiler.ir`` live here: NIR's (reset in the spiking step) and snnTorch's (reset
 from the previous step's membrane inside the update, optionally one step late), because the ideal
 profile must reproduce each framework's spikes exactly, not only NIR's reading of them.
+
+Temporal noise (sampled analog chips, ``emulator.mismatch``): the optional parameters ``v_noise`` (standard
+deviation per neuron, in membrane units) and ``noise_stream`` (the integer words ``[seed, instance, id]``
+of each instance's random stream, shaped ``(*instances, 1, words)``) add ``v_noise * N(0, 1)`` to the
+membrane every step. Each instance draws from its own stream, so an instance's noise does not depend on
+which other instances, or how many, run beside it.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from neurodeploy.errors import NeurodeployError
 
 
 class FloatCubaState:
@@ -36,12 +44,15 @@ class FloatCubaState:
         self.reset_delay = bool(reset_delay)
         self.u_wraps = 0
         self.v_saturations = 0
+        self.noise = TemporalNoise.from_params(shape, params)
 
     def step(self, a_in: np.ndarray) -> np.ndarray:
         self.u = (1.0 - self.du) * self.u + a_in + self.bias_u
         if self.rule != "nir":
             return self._snntorch_step()
         v = (1.0 - self.dv) * self.v + self.u + self.bias_v
+        if self.noise is not None:
+            v = v + self.noise.draw()
         if not self.spiking:
             self.v = v
             return np.zeros(v.shape, dtype=bool)
@@ -59,6 +70,8 @@ class FloatCubaState:
         if not self.subtract and self.rule == "snntorch_leaky":  # Leaky._base_zero: mem = (1 - r) * mem
             v_prev = np.where(r, 0.0, v_prev)
         v = (1.0 - self.dv) * v_prev + self.u + self.bias_v
+        if self.noise is not None:
+            v = v + self.noise.draw()
         if self.subtract:  # _base_sub: mem - r * threshold
             v = np.where(r, v - self.v_th, v)
         elif self.rule == "snntorch":  # Synaptic/RLeaky/RSynaptic._base_zero: mem - r * mem
@@ -69,3 +82,52 @@ class FloatCubaState:
             v = np.where(spikes & ~r, v - again, np.where(~spikes & r, v + again, v))
         self.v = v
         return spikes
+
+
+class TemporalNoise:
+    """Gaussian membrane noise drawn afresh every step, one random stream per chip instance.
+
+    The stream words' leading axes name the instances: they broadcast against the state's leading axes
+    like any parameter, and every block of the state that shares one instance (all its samples and
+    neurons) is filled from that instance's generator in a fixed order. Instance k run alone, or as any
+    member of a batch of the same samples, therefore sees the same noise.
+    """
+
+    def __init__(self, shape: tuple[int, ...], sigma: np.ndarray, stream: np.ndarray) -> None:
+        self.sigma = np.broadcast_to(np.asarray(sigma, dtype=float), shape)
+        words = np.asarray(stream)
+        lead = tuple(shape[:-1])
+        key_lead = (1,) * (len(lead) - (words.ndim - 1)) + words.shape[:-1]
+        if len(key_lead) != len(lead) or any(k not in (1, n) for k, n in zip(key_lead, lead, strict=True)):
+            raise NeurodeployError(
+                f"noise streams shaped {words.shape[:-1]} do not broadcast against the neuron state {lead}",
+                "parameter noise_stream",
+                "give noise_stream the instance axes of the other parameters: (*instances, 1, words)",
+            )
+        words = words.reshape(*key_lead, words.shape[-1])
+        self.blocks = []
+        for index in np.ndindex(*key_lead):
+            where = tuple(i if k > 1 else slice(None) for i, k in zip(index, key_lead, strict=True))
+            self.blocks.append((where, np.random.default_rng([int(w) for w in words[index]])))
+        self.shape = shape
+
+    @classmethod
+    def from_params(cls, shape: tuple[int, ...], params: dict[str, np.ndarray]) -> TemporalNoise | None:
+        """The noise the parameters ask for, or None (nothing is drawn) without them or at sigma 0."""
+        sigma = params.get("v_noise")
+        if sigma is None or not np.any(np.asarray(sigma) != 0):
+            return None
+        if "noise_stream" not in params:
+            raise NeurodeployError(
+                "v_noise is set but noise_stream is missing",
+                "parameter v_noise",
+                "sample chip instances with emulator.mismatch.sample, which sets both",
+            )
+        return cls(shape, sigma, params["noise_stream"])
+
+    def draw(self) -> np.ndarray:
+        """One step's noise, shaped like the state."""
+        out = np.empty(self.shape)
+        for where, rng in self.blocks:
+            out[where] = rng.standard_normal(out[where].shape)
+        return out * self.sigma

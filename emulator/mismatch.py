@@ -18,9 +18,15 @@ sign; "lognormal" f = exp(sigma·e). Scope "synapse" draws per weight (per neuro
 by every neuron placed there (weights: by the destination neuron's core). A parameter may have several
 components (the profile's one plus user ``name@scope`` keys); their factors multiply.
 
+Temporal noise: ``v_noise`` is not a fixed pattern but Gaussian noise added to every spiking neuron's
+membrane at every step, with standard deviation sigma times the neuron's nominal threshold (scope
+"neuron", distribution "normal"; several components add in variance). ``sample`` stores it as the
+parameters ``v_noise`` and ``noise_stream`` that ``floatcore.FloatCubaState`` draws from while it runs.
+
 Reproducibility: instance k's draws for one (parameter, scope) come from ``default_rng([seed, k, id])``
 only, so instance k sampled alone equals instance k of any batch, and changing one sigma never changes
-the draws of another parameter (a sigma sweep reuses the same e: common random numbers).
+the draws of another parameter (a sigma sweep reuses the same e: common random numbers). Temporal noise
+follows the same rule: instance k's noise in population p comes from ``default_rng([seed, k, id(p)])``.
 """
 
 from __future__ import annotations
@@ -36,7 +42,8 @@ import numpy as np
 from neurodeploy.emulator.network import CoreNetwork, CorePopulation
 from neurodeploy.errors import NeurodeployError
 
-PARAMETERS = ("tau_mem", "tau_syn", "v_threshold", "bias", "weight")
+PARAMETERS = ("tau_mem", "tau_syn", "v_threshold", "bias", "weight", "v_noise")
+TEMPORAL = ("v_noise",)  # drawn afresh every step while the network runs, not once per instance
 SCOPES = ("synapse", "neuron", "core")
 FLOOR = 1e-3  # smallest "normal" factor: keeps tau, thresholds and weight magnitudes positive
 _NEURON_PARAMS = {"tau_mem": ("dv",), "tau_syn": ("du",), "v_threshold": ("v_th",), "bias": ("bias_u", "bias_v")}
@@ -84,6 +91,15 @@ def mismatch_spec(profile: Any, sigma: Mapping[str, float] | None = None) -> Spe
         else:
             natural = "synapse" if name == "weight" else "neuron"
             comps.append({"sigma": s, "distribution": "normal", "scope": scope or natural})
+    for name in TEMPORAL:
+        for comp in spec.get(name, []):
+            if comp["scope"] != "neuron" or comp.get("distribution", "normal") != "normal":
+                raise NeurodeployError(
+                    f"temporal noise is normal and drawn per neuron and step, got a {comp.get('distribution')!r} "
+                    f"component at scope {comp['scope']!r}",
+                    f"mismatch {name}",
+                    f'write {name} = {{ sigma = 0.02, distribution = "normal", scope = "neuron", ... }}',
+                )
     return {name: comps for name, comps in spec.items() if comps}
 
 
@@ -146,7 +162,16 @@ def sample(
         )
     ids = range(int(first), int(first) + int(instances))
     cores = core_map(core, placement)
-    factors = {name: _factors(core, name, comps, cores, seed, ids) for name, comps in spec.items()}
+    factors = {
+        name: _factors(core, name, comps, cores, seed, ids) for name, comps in spec.items() if name not in TEMPORAL
+    }
+    noise = math.sqrt(sum(c["sigma"] ** 2 for name in TEMPORAL for c in spec.get(name, [])))
+    if core.numerics == "loihi" and noise > 0:
+        raise NeurodeployError(
+            "temporal membrane noise (v_noise) is modelled on float cores only",
+            "sigma v_noise",
+            "leave v_noise at 0 on Loihi, or compile for an analog profile such as dynapse2",
+        )
     if core.numerics == "loihi":  # user-set sigmas on a digital chip, rounded to its registers
         from neurodeploy.emulator.mismatch_loihi import loihi_instances
 
@@ -164,6 +189,8 @@ def sample(
                     if key in keys and pop.name in factors.get(name, {}):
                         arr = _apply(arr, factors[name][pop.name], decay=key in _DECAYS)
                 new.params[key] = arr
+            if noise > 0 and pop.spiking:
+                new.params.update(_temporal_noise(pop, noise, seed, ids))
         pops.append(new)
     projs = []
     for pr in core.projections:
@@ -184,6 +211,17 @@ def _apply(arr: np.ndarray, f: np.ndarray, decay: bool) -> np.ndarray:
             return np.where(np.isfinite(arr), arr * f, arr)
     fixed = (arr <= 0) | (arr >= 1)
     return np.where(fixed, arr, np.minimum(arr / f, 1.0))
+
+
+def _temporal_noise(pop: CorePopulation, sigma: float, seed: int, ids: range) -> dict[str, np.ndarray]:
+    """``v_noise`` (sigma times the nominal threshold; 0 where the threshold is infinite) and the stream words."""
+    v_th = np.broadcast_to(np.asarray(pop.params.get("v_th", np.inf), dtype=float), (pop.size,))
+    std = np.where(np.isfinite(v_th), sigma * np.abs(v_th), 0.0)
+    words = [[int(seed), int(k), zlib.crc32(f"v_noise@{pop.name}".encode())] for k in ids]
+    return {
+        "v_noise": np.repeat(std[None, None, :], len(ids), axis=0),
+        "noise_stream": np.asarray(words, dtype=np.int64)[:, None, :],
+    }
 
 
 def _stream(seed: int, k: int, name: str, scope: str) -> np.random.Generator:

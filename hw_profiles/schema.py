@@ -5,7 +5,8 @@ tables ``{ value = ..., source = "key", verified = false, note = "..." }``; ``so
 of ``[sources]``. ``[mismatch]`` entries describe device-to-device variation of one parameter instead:
 ``{ sigma = 0.1, distribution = "normal", scope = "neuron", source = "key", ... }`` (sigma relative,
 p' = p·(1 + sigma·N(0, 1)) for "normal", p·exp(sigma·N(0, 1)) for "lognormal"; scope: one draw per
-"synapse", "neuron" or "core"); the profile holds ``{sigma, distribution, scope}`` per parameter.
+"synapse", "neuron" or "core"); the profile holds ``{sigma, distribution, scope}`` per parameter. The entry
+``v_noise`` is temporal: Gaussian membrane noise drawn every step, sigma in nominal thresholds.
 Validation reports every problem by file and field.
 """
 
@@ -56,6 +57,10 @@ _KNOWN: dict[str, dict[str, tuple[tuple[type, ...], str]]] = {
         "sign_by_rows": ((bool,), "true or false"),
         "shared_parameters": ((str,), 'one of "neuron", "core"'),
         "synapse_bits": (_INT, "a positive integer"),
+        "trim_bits": (_INT, "a positive integer"),
+        "trim_range": ((int, float), "a number between 0 and 1 (relative threshold trim)"),
+        "bias_trim_bits": (_INT, "a positive integer"),
+        "bias_trim_range": ((int, float), "a positive number (nominal thresholds per step)"),
     },
     "plasticity": {
         "engine": ((str,), 'one of "loihi", "float", "programmable", "none"'),
@@ -260,6 +265,10 @@ def _check_value(path: str, where: str, value: Any, types: tuple[type, ...], des
         ok = 1 <= value <= 9
     if ok and where.endswith("weight_magnitude_bits"):
         ok = 1 <= value <= 16
+    if ok and where.endswith(".trim_range"):
+        ok = 0 < value < 1
+    if ok and where.endswith(".bias_trim_range"):
+        ok = value > 0
     if ok and where.endswith("shared_parameters"):
         ok = value in ("neuron", "core")
     if ok and where.endswith("reset_modes"):

@@ -36,7 +36,7 @@ def _study_sections(variability_json: Path | None, learning_json: list[Path]) ->
         mismatch = {f"{v.get('profile', 'chip')}: {v.get('instances', len(v['accuracy']))} instances": v["accuracy"]}
         cal = v.get("calibration") or {}
         if cal.get("accuracy"):
-            mismatch["after threshold calibration"] = cal["accuracy"]
+            mismatch["after calibration"] = cal["accuracy"]
     learning: dict[str, Any] = {}
     for path in learning_json:
         r = _read_json(path, "neurodeploy learn", "history")
@@ -79,8 +79,15 @@ def variability_cmd(
     target: Annotated[float, typer.Option(help="Accuracy a chip must reach to count towards the yield.")] = 0.9,
     sweep: Annotated[str | None, typer.Option(help="Comma-separated sigma multipliers, e.g. 0,0.5,1,2.")] = None,
     calibrate: Annotated[
-        bool, typer.Option(help="Also trim each instance's thresholds to the nominal chip and report the gain.")
+        bool, typer.Option(help="Also trim each instance's thresholds and biases to the nominal chip; report the gain.")
     ] = False,
+    probe: Annotated[
+        Path | None,
+        typer.Option(
+            help="Probe spikes for --calibrate (.npy, like --inputs; e.g. encoded training samples, never "
+            "the test set). Default: a fixed random probe."
+        ),
+    ] = None,
     lava_check: Annotated[
         int, typer.Option(min=0, help="Also run the first K instances on Lava (floating_pt) and report agreement.")
     ] = 0,
@@ -110,12 +117,16 @@ def variability_cmd(
     truth = _load_spikes(labels, "labels")
     if isinstance(truth, dict) or np.ndim(truth) != 1:
         raise NeurodeployError("labels must be one integer per sample", str(labels), "save a 1-D array")
+    if probe is not None and not calibrate:
+        raise NeurodeployError("--probe is only used with --calibrate", "--probe", "add --calibrate or drop --probe")
+    probe_spikes = _load_spikes(probe, "probe spikes") if probe is not None else None
     args = (compiled, data, truth, instances, seed, overrides, target, multipliers, calibrate)
+    kwargs = {"lava_check": lava_check, "probe": probe_spikes}
     if not as_json and err_console.is_terminal:
         with err_console.status(f"{artifact.name}: {instances} instances"):
-            result = variability(*args, lava_check=lava_check)
+            result = variability(*args, **kwargs)
     else:
-        result = variability(*args, lava_check=lava_check)
+        result = variability(*args, **kwargs)
     report = result.to_dict()
     if output is not None:
         text = json.dumps(report, indent=2) + "\n"
@@ -151,7 +162,7 @@ def variability_cmd(
             f"after calibration: mean {c['mean']:.3f} ± {c['std']:.3f}, worst {c['worst']:.3f}, yield "
             f"{c['yield_at_target']:.1%}; gap to nominal {c['gap_before']:.3f} -> {c['gap_after']:.3f} "
             f"({c['recovered']:.0%} recovered; {c['trim']['trim_bits']}-bit threshold trims "
-            f"over ±{c['trim']['trim_range']:.0%})"
+            f"over ±{c['trim']['trim_range']:.0%}, plus bias trims where the profile has them)"
         )
     if result.lava:
         lv = result.lava

@@ -166,7 +166,8 @@ def variability(
         after = np.broadcast_to(after, (instances,))
         gap_before = float(nominal[0] - acc.mean())
         gap_after = float(nominal[0] - after.mean())
-        trim_report.pop("steps", None)
+        for codes in ("steps", "bias_steps"):  # per-neuron arrays: not part of the JSON summary
+            trim_report.pop(codes, None)
         calibration = {
             "accuracy": [float(a) for a in after],
             **_summary(after, target),

@@ -15,7 +15,9 @@ import pytest
 from conftest import lif_graph, spikes
 
 import neurodeploy as nd
+from neurodeploy.emulator.floatcore import FloatCubaState
 from neurodeploy.emulator.mismatch import core_map, sample
+from neurodeploy.errors import NeurodeployError
 from neurodeploy.runner import run_core
 from neurodeploy.variability import reproduce_instance, variability
 
@@ -90,6 +92,65 @@ def test_same_seed_same_result_and_instance_k_alone_equals_the_batch(dyn):
     k = a.worst_instance
     net = reproduce_instance(compiled, k, seed=7)
     assert np.mean(run_core(net, x).predictions() == labels) == pytest.approx(a.accuracy[k])
+
+
+NOISE = {**ZERO, "v_noise": 0.05}
+
+
+def test_temporal_noise_sigma_zero_is_nominal_and_draws_nothing(dyn):
+    compiled, x, _ = dyn
+    nominal = nd.run(compiled, x)
+    net = sample(compiled, instances=3, seed=4, sigma={**ZERO, "v_noise": 0.0})
+    assert all("v_noise" not in p.params and "noise_stream" not in p.params for p in net.populations)
+    got = run_core(net, x)
+    for name, expected in nominal.spikes.items():
+        for k in range(3):
+            np.testing.assert_array_equal(got.spikes[name][:, k], expected)
+
+
+def test_temporal_noise_is_reproducible_and_instance_k_alone_equals_the_batch(dyn):
+    compiled, x, _ = dyn
+    batch = run_core(sample(compiled, instances=6, seed=5, sigma=NOISE), x)
+    again = run_core(sample(compiled, instances=6, seed=5, sigma=NOISE), x)
+    other = run_core(sample(compiled, instances=6, seed=6, sigma=NOISE), x)
+    quiet = run_core(sample(compiled, instances=6, seed=5, sigma=ZERO), x)
+    alone = run_core(sample(compiled, instances=2, seed=5, sigma=NOISE, first=3), x)
+    single = run_core(reproduce_instance(compiled, 4, seed=5, sigma=NOISE), x)
+    hidden = [p.name for p in compiled.core.populations if p.name not in compiled.core.inputs]
+    for name in hidden:
+        np.testing.assert_array_equal(batch.spikes[name], again.spikes[name])
+        np.testing.assert_array_equal(batch.spikes[name][:, 3:5], alone.spikes[name])
+        np.testing.assert_array_equal(batch.spikes[name][:, 4], single.spikes[name])
+    first = hidden[0]
+    assert np.any(batch.spikes[first] != quiet.spikes[first])  # the noise reaches the spikes
+    assert np.any(batch.spikes[first] != other.spikes[first])  # and depends on the seed
+    # instances and populations draw from different streams
+    assert np.any(batch.spikes[first][:, 0] != batch.spikes[first][:, 1])
+    net = sample(compiled, instances=2, seed=5, sigma=NOISE)
+    streams = {tuple(p.params["noise_stream"][0, 0]) for p in net.populations if "noise_stream" in p.params}
+    assert len(streams) == len(hidden)
+
+
+def test_temporal_noise_scale_and_refusals(dyn):
+    compiled, _, _ = dyn
+    prof = dataclasses.replace(
+        compiled.profile,
+        mismatch={"v_noise": {"sigma": 0.03, "distribution": "normal", "scope": "neuron"}},
+    )
+    net = sample(compiled.core, prof, instances=2, seed=0)
+    for pop, orig in zip(net.populations[1:], compiled.core.populations[1:], strict=True):
+        np.testing.assert_allclose(pop.params["v_noise"][:, 0], 0.03 * np.abs(orig.params["v_th"]) * np.ones((2, 1)))
+        np.testing.assert_array_equal(pop.params["v_th"][:, 0], np.broadcast_to(orig.params["v_th"], (2, pop.size)))
+    with pytest.raises(NeurodeployError, match="per neuron and step"):
+        sample(compiled, instances=2, seed=0, sigma={"v_noise@core": 0.1})
+    with pytest.raises(NeurodeployError, match="float cores only"):
+        sample(nd.compile(small_graph(), "loihi2"), instances=2, seed=0, sigma={"v_noise": 0.1})
+    params = {"du": 1.0, "dv": 0.1, "v_th": 1.0, "v_noise": np.full((2, 1, 4), 0.1)}
+    with pytest.raises(NeurodeployError, match="noise_stream is missing"):
+        FloatCubaState((2, 5, 4), params, "zero", True)
+    params["noise_stream"] = np.zeros((3, 1, 3), dtype=np.int64)  # 3 streams for 2 instances
+    with pytest.raises(NeurodeployError, match="do not broadcast"):
+        FloatCubaState((2, 5, 4), params, "zero", True)
 
 
 def test_core_scope_is_shared_within_a_core_and_differs_across_cores(dyn):
