@@ -11,8 +11,9 @@ threshold ``scale``), bit-exact with the emulator; ``"float"`` runs ``FloatCubaS
 (threshold 1). Every array carries two leading axes: instances (independent chips: seeds, or mismatched
 samples of one chip) and batch (samples presented in parallel to copies of one instance's weights).
 
-Noise sources (PAL, weight mirrors) add a current to the hidden neurons' u each step; stochastic neurons
-(SAL) fire with escape probability sigmoid((v - vth) / width) instead of the hard threshold.
+A noise source (PAL) adds a draw to the hidden neurons' u or v each step, as the chip's per-compartment
+noise does; stochastic neurons (SAL, PAL) fire with escape probability sigmoid((v - vth) / width) instead
+of the hard threshold.
 """
 
 from __future__ import annotations
@@ -129,12 +130,16 @@ class ChipMLP:
         escape_width: float = 0.0,
         rng: np.random.Generator | None = None,
         record: bool = False,
+        noise_into: str = "u",
     ) -> Activity:
         """Present ``spikes_in`` (steps, instances or 1, batch, n_in) and count every layer's spikes.
 
-        Hidden layers get an Ornstein-Uhlenbeck current of stationary std ``noise_std`` (threshold
-        units) with correlation time ``noise_tau`` steps, and, if ``escape_width`` > 0, fire
-        stochastically. With ``record`` the per-step spikes are kept in ``extra['trains']``.
+        Hidden layers get Ornstein-Uhlenbeck noise of stationary std ``noise_std`` (threshold units)
+        with correlation time ``noise_tau`` steps (0: white), added to the current u or, with
+        ``noise_into="v"``, to the membrane v before the threshold test; if ``escape_width`` > 0 they
+        fire stochastically. With ``record`` the per-step spikes are kept in ``extra['trains']``, and for
+        the first hidden layer the noise (``noise``), firing probabilities (``escape_p``) and margins
+        v - vth before the noise, in thresholds (``margin``).
         """
         steps = spikes_in.shape[0]
         batch = spikes_in.shape[-2]
@@ -151,6 +156,7 @@ class ChipMLP:
         noise_sum = [np.zeros((self.instances, batch, n)) for n in n_h]
         noise_trains: list[np.ndarray] = []
         escape_p: list[np.ndarray] = []
+        margins: list[np.ndarray] = []
         a = np.exp(-1.0 / noise_tau) if noise_tau > 0 else 0.0
         total = steps + n_layers  # let the last input reach the output layer
         for t in range(total):
@@ -171,11 +177,19 @@ class ChipMLP:
                     noise_sum[k] += xi[k]
                     if record and k == 0:
                         noise_trains.append(xi[k].copy())
-                    current = current + (np.rint(xi[k] * unit) if fixed else xi[k])
+                    noise_now = np.rint(xi[k] * unit) if fixed else xi[k]
+                    if noise_into == "u":
+                        current = current + noise_now
+                else:
+                    noise_now = None
                 st = states[k]
-                if escape_width > 0 and k < n_layers - 1 and rng is not None:
-                    s, prob = _escape_step(st, current, fixed, escape_width * unit, rng)
+                into_v = noise_now is not None and noise_into == "v"
+                if (escape_width > 0 or into_v) and k < n_layers - 1 and rng is not None:
+                    v_noise = noise_now if into_v else None
+                    s, prob, margin = _open_threshold_step(st, current, fixed, escape_width * unit, v_noise, rng)
                     if record and k == 0:
+                        margins.append(margin / unit)
+                    if record and k == 0 and prob is not None:
                         escape_p.append(prob)
                 elif fixed:
                     s = st.step(current, t).copy()
@@ -194,16 +208,26 @@ class ChipMLP:
                 extra["noise"] = np.stack(noise_trains)
             if escape_p:
                 extra["escape_p"] = np.stack(escape_p)
+            if margins:
+                extra["margin"] = np.stack(margins)
         readout = np.asarray(states[-1].v, dtype=float) / (unit * active)
         return Activity(counts, active, readout, noise_sum[0] if n_h else None, extra)
 
 
-def _escape_step(
-    st: FloatCubaState | LoihiFastState, current: np.ndarray, fixed: bool, width: float, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """One step with escape noise: integrate as usual, then spike with p = sigmoid((v - vth) / width).
+def _open_threshold_step(
+    st: FloatCubaState | LoihiFastState,
+    current: np.ndarray,
+    fixed: bool,
+    width: float,
+    v_noise: np.ndarray | None,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """One step with the threshold test done here: integrate as usual, add ``v_noise`` to the membrane
+    (the noise source's v target), then spike deterministically (v > vth) or, if ``width`` > 0, with
+    escape probability p = sigmoid((v - vth) / width), and reset to zero.
 
-    Returns the spikes and p: the neuron's own firing probability, which SAL's rule reads locally."""
+    Returns the spikes, p: the neuron's own firing probability (None for the hard threshold), which
+    SAL's and PAL's rules read locally, and the margin v - vth before the noise (PAL's gate)."""
     if fixed:
         assert isinstance(st, LoihiFastState)
         saved_vth = st.vth
@@ -218,7 +242,16 @@ def _escape_step(
         st.step(current)
         st.v_th = saved
         vth = saved
-    p = 0.5 + 0.5 * np.tanh((st.v - vth) / (2.0 * width))  # the logistic, without overflow
-    s = rng.random(st.v.shape) < p
+    margin = st.v - vth  # before this step's membrane noise
+    if v_noise is not None:
+        st.v = st.v + v_noise
+    if width > 0:
+        p = 0.5 + 0.5 * np.tanh((st.v - vth) / (2.0 * width))  # the logistic, without overflow
+        s = rng.random(st.v.shape) < p
+    else:
+        p, s = None, st.v > vth
     st.v = np.where(s, 0.0, st.v)
-    return s, p
+    if fixed:  # the membrane moved outside the state's own step: widen its proven v range
+        u_lo, u_hi, v_lo, v_hi = st.bounds
+        st.bounds = (u_lo, u_hi, min(v_lo, float(st.v.min(initial=0.0))), max(v_hi, float(st.v.max(initial=0.0))))
+    return s, p, margin

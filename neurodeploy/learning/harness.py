@@ -51,8 +51,8 @@ class LearnConfig:
     scale: int = 64
     feedback_lr: float = 0.0  # 0: the rule's default
     decay: float = -1.0  # per update, on W and B for kp/wm/ia/pal; < 0: the rule's default
-    noise_std: float = 0.1  # PAL noise (threshold units) and the mirror phase's hidden rate
-    escape_width: float = 0.5  # SAL escape noise width (threshold units)
+    noise_std: float = -1.0  # PAL membrane noise (thresholds, 0.3), mirror phase hidden rate (0.1); < 0: default
+    escape_width: float = -1.0  # escape noise width (threshold units): SAL 0.5, PAL 0.1; < 0: the rule's default
     init_gain: float = 0.0  # initial weights ~ N(0, init_gain² / fan_in); 0: the rule's default
 
     def resolved(self) -> LearnConfig:
@@ -74,6 +74,13 @@ class LearnConfig:
             out.decay = dec
         if out.init_gain <= 0:  # KP: a small W₀ is all of W − Bᵀ at the start (B starts at 0)
             out.init_gain = 0.5 if self.rule == "kp" else 1.0
+        # PAL: noise large enough that it, not the escape noise, drives most of the firing variance
+        # (the estimator's signal-to-noise ratio grows with σ/w); w small keeps training close to the
+        # deterministic network that is tested
+        if out.noise_std < 0:
+            out.noise_std = 0.3 if self.rule == "pal" else 0.1
+        if out.escape_width < 0:
+            out.escape_width = 0.1 if self.rule == "pal" else 0.5
         return out
 
 
@@ -170,9 +177,11 @@ class _Trainer:
             self.encode(x),
             cfg.active,
             noise_std=cfg.noise_std if (learn and info.noise) else 0.0,
+            noise_tau=0.0,  # the noise source's draw of each step: white
             escape_width=cfg.escape_width if (learn and info.stochastic) else 0.0,
             rng=self.rng,
             record=record,
+            noise_into="v",
         )
         rates = [c / cfg.active for c in act.counts]
         ones = np.ones(rates[0].shape[:-1] + (1,))
@@ -188,11 +197,13 @@ class _Trainer:
         if record:
             w_f = [self.net.as_float(w) for w in self.net.weights]
             trains = act.extra["trains"]
-            if info.noise:
-                keep_u = 1.0 - (cfg.du + 1) / 4096
-                p.noise_corr = [metrics.noise_response_corr(act.extra["noise"], trains[1], w_f[1], keep_u)]
+            prob = act.extra["escape_p"]
+            if info.noise:  # PAL: gated noise against the response, normalised by the gated p(1 - p)
+                gate = metrics.sensitivity_gate(act.extra["margin"], cfg.noise_std, cfg.escape_width)
+                noise = act.extra["noise"][: len(gate)] * gate
+                p.noise_corr = [metrics.noise_response_corr(noise, trains[1], w_f[1])]
+                p.spike_variance = [(gate * prob * (1.0 - prob)).mean(axis=0)]
             else:
-                prob = act.extra["escape_p"]
                 p.stdp_corr = [metrics.stdp_corr(trains[1], w_f[1], prob)]
                 p.spike_variance = [(prob * (1.0 - prob)).mean(axis=0)]
         return p, act
@@ -214,7 +225,15 @@ class _Trainer:
                 }
             )
         if not hasattr(self, "tag"):
-            self.tag = {k: onchip.TagWriter(cfg.feedback_lr, cfg.scale) for k in range(len(self.feedback))}
+            # PAL: the decay joins the tag, which moves B every 32 updates (one rounding per move)
+            pal = cfg.rule == "pal"
+            period, tag_decay = (5, cfg.decay) if pal else (3, 0.0)
+            self.tag = {
+                k: onchip.TagWriter(cfg.feedback_lr, cfg.scale, period_exp=period, decay=tag_decay)
+                for k in range(len(self.feedback))
+            }
+            if self.info.learns_feedback and cfg.rule != "kp":
+                self.engine["feedback_rule"] = self.tag[0].rule
             self.decay_w = onchip.DecayWriter(cfg.decay)
             self.decay_b = onchip.DecayWriter(cfg.decay)
 
@@ -251,16 +270,20 @@ class _Trainer:
             if k not in self.corr_unit:  # fixed after the first update, like a chip's gain register
                 self.corr_unit[k] = float(np.percentile(np.abs(req), 99)) or 1.0
             req = req / self.corr_unit[k]
-            db = self.tag[k].update(req, self.rng) if self.fixed else cfg.feedback_lr * req
-            self.feedback[k] = self.apply(self.feedback[k], db, True)
+            if self.fixed:
+                db = self.tag[k].update(req, self.rng, self.feedback[k])
+                self.feedback[k] = self.apply(self.feedback[k], db, self.tag[k].decay == 0)
+            else:
+                self.feedback[k] = self.apply(self.feedback[k], cfg.feedback_lr * req, True)
 
     def per_neuron(self, k: int, req: np.ndarray, variance: np.ndarray) -> np.ndarray:
-        """SAL: divide hidden neuron i's feedback correlation by its own running spike variance D_i.
+        """SAL and PAL: divide hidden neuron i's feedback correlation by its own running spike variance D_i.
 
-        The surprise correlation estimates (D W)ᵀ with D_i = E[p(1 − p)], which differs a lot between
-        neurons (47° from Wᵀ on a fresh network). Each neuron knows its own firing probability, so
-        scaling its feedback synapses' updates by 1/D_i (its third-factor gain) is local and moves the
-        fixed point to Wᵀ. The floor (5 % of the layer's mean) bounds the gain of near-silent neurons."""
+        SAL's surprise correlation and PAL's noise correlation both estimate (D W)ᵀ with D_i = E[p(1 − p)]
+        (PAL: weighted by its gate), which differs a lot between neurons (47° from Wᵀ on a fresh network).
+        Each neuron knows its own firing probability, so scaling its feedback synapses' updates by 1/D_i
+        (its third-factor gain) is local and moves the fixed point to Wᵀ. The floor (5 % of the layer's
+        mean) bounds the gain of near-silent neurons."""
         now = variance.mean(axis=1)  # (inst, n)
         prev = self.variance.get(k)
         self.variance[k] = now if prev is None else 0.99 * prev + 0.01 * now

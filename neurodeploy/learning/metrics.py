@@ -32,20 +32,16 @@ def _response(hidden: np.ndarray, w_next: np.ndarray) -> np.ndarray:
     return hidden.astype(float) @ np.swapaxes(w_next[..., :-1], -1, -2)
 
 
-def noise_response_corr(
-    noise: np.ndarray, hidden: np.ndarray, w_next: np.ndarray, keep_u: float = 1.0, tau_hp: float = 8.0
-) -> np.ndarray:
-    """PAL: Σ_t ξ̃_i(t)·r^HP_j(t), the noise of hidden neuron i against the high-passed input it evokes
-    in neuron j of the next layer; E = W_ji·Cov(ξ̃_i, s_i), so B follows (D W)ᵀ. (inst, b, n, m).
+def noise_response_corr(noise: np.ndarray, hidden: np.ndarray, w_next: np.ndarray, tau_hp: float = 8.0) -> np.ndarray:
+    """PAL: Σ_t ξ_i(t)·r^HP_j(t), the noise signal of hidden neuron i against the high-passed input it
+    evokes in neuron j of the next layer at the same step. (inst, b, n, m).
 
-    ξ̃ is the noise as the neuron's current sees it (filtered with the current's decay ``keep_u``): the
-    neuron knows this local quantity, and it is what moves its spikes."""
-    filtered = np.empty_like(noise)
-    acc = np.zeros_like(noise[0])
-    for t in range(len(noise)):
-        acc = keep_u * acc + noise[t]
-        filtered[t] = acc
-    noise = filtered
+    r^HP(t) = (1 − 1/τ_HP)(r(t) − r̄(t − 1)) with r̄ the running low-pass, so only r(t) can carry
+    this step's noise. For white Gaussian ξ added to the membrane of an escape-noise neuron (firing
+    probability p = sigmoid((v − θ)/w)), Stein's lemma gives E[ξ(t)·s(t)] = σ²·E[p(1 − p)]/w exactly,
+    and the other neurons' spikes are independent of ξ_i: E = (1 − 1/τ_HP)(σ²/w)·W_ji·E[Σ_t p_i(1 − p_i)].
+    ``noise`` may be the noise already weighted by a gate that does not depend on this step's draw
+    (``sensitivity_gate``); the identity then holds with the gate inside the sum."""
     resp = _response(hidden[: len(noise)], w_next)
     low = np.zeros_like(resp[0])
     hp = np.empty_like(resp)
@@ -53,6 +49,19 @@ def noise_response_corr(
         low += (resp[t] - low) / tau_hp
         hp[t] = resp[t] - low
     return np.einsum("tsbi,tsbj->sbij", noise, hp)
+
+
+def sensitivity_gate(margin: np.ndarray, noise_std: float, width: float) -> np.ndarray:
+    """PAL's per-step gate q = 4·p̃(1 − p̃), p̃ = sigmoid(m / √(σ² + w²)), from the neuron's margin
+    m = v − θ before this step's noise: about the firing variance it can expect given its noise-free
+    membrane, 1 at threshold and 0 far from it.
+
+    Steps far from threshold carry no signal (p(1 − p) ≈ 0) but the full noise of the product with
+    r^HP; weighting by q drops them (a third of the estimation noise on a trained 4-64-3 network). q
+    is independent of this step's ξ, so the estimator stays unbiased."""
+    scale = float(np.hypot(noise_std, width))
+    p = 0.5 + 0.5 * np.tanh(np.asarray(margin, dtype=float) / (2.0 * scale))  # the logistic, without overflow
+    return 4.0 * p * (1.0 - p)
 
 
 def stdp_corr(hidden: np.ndarray, w_next: np.ndarray, prob: np.ndarray | None = None, tau: float = 2.0) -> np.ndarray:

@@ -9,7 +9,8 @@ end (one epoch = one sample presentation, at most 63 steps):
   compartment as graded third-factor traces, 7 bit, stochastically rounded at gain G; the tag moves into
   the weight once per minibatch (``ForwardWriter``);
 - feedback: the correlation C accumulates in the synaptic tag (9-bit signed, as R-STDP's eligibility)
-  over 2^K updates and ``2^-3*uK*t`` moves it into the weight (``TagWriter``);
+  over 2^K updates and ``2^-3*uK*t`` moves it into the weight (``TagWriter``); PAL's decay joins the
+  tag as ``-2^e*u0*w``, so B moves once per 2^K updates with a single rounding;
 - decay: ``-2^-7*uK*w``, gated to every 2^K-th update so small rates stay representable.
 
 (m, e, G) are chosen once so that m·2^e·G realises η within the 4-bit-mantissa grid; the realised
@@ -99,16 +100,40 @@ class TagWriter:
     2^K-th update ``2^-tag_bits*uK*t`` moves it into the weight and the tag restarts. Moving rarely and
     in fine units keeps the 8-bit feedback weights from random-walking on rounding noise. G is chosen
     from the first correlation seen (with headroom) and then fixed, like a gain register.
+
+    With ``decay`` = α > 0 the tag also receives ``-2^e*u0*w`` each update (2^e ≈ α·2^tag_bits, the
+    realised α in ``realised_decay``): the decay then shares the tag's fine units and its one rounding
+    per move. A separate ``-2^-7*uK*w`` rule rounds once per decay step instead: at α ≈ 2e-3 that is up
+    to 0.25 LSB² every 4 updates, several times the tag's own rounding noise.
     """
 
     lr: float
     scale: int
     tag_bits: int = 3
     period_exp: int = 3  # K: the weight moves every 2^K updates
+    decay: float = 0.0  # α per update, applied through the tag; 0: the caller decays the weight itself
     gain: float | None = None
     saturated: int = 0
 
-    def update(self, corr: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def __post_init__(self) -> None:
+        self.decay_series = None
+        self.realised_decay = 0.0
+        self.decay_term = ""
+        if self.decay > 0:
+            e = round(math.log2(self.decay * 2.0**self.tag_bits))
+            self.decay_term = f"2^{e}*u0*w"
+            self.decay_series = parse_rule(f"-1*{self.decay_term}", "dt")
+            self.realised_decay = 2.0 ** (e - self.tag_bits)
+
+    @property
+    def rule(self) -> str:
+        """The engine's rule strings (G·C stands for the rule's correlation term at gain G)."""
+        dt = f"G·C - {self.decay_term}" if self.decay_term else "G·C"
+        return f"dt = {dt}; dw = 2^-{self.tag_bits}*u{self.period_exp}*t"
+
+    def update(self, corr: np.ndarray, rng: np.random.Generator, weight: np.ndarray | None = None) -> np.ndarray:
+        """The integer change of the weight after this update (zero between moves); ``weight`` is the
+        current stored weight, needed when the decay runs through the tag."""
         if self.gain is None:
             # t per update = G·C in 2^-tag_bits LSB, and the weight should move scale·η_B·C per update
             self.gain = self.scale * self.lr * 2.0**self.tag_bits
@@ -120,6 +145,11 @@ class TagWriter:
             self.tag = np.zeros(corr.shape, dtype=np.int64)
             self.count = 0
         inc = np.floor(self.gain * corr + rng.random(corr.shape)).astype(np.int64)
+        if self.decay_series is not None:
+            if weight is None:
+                raise ValueError("TagWriter with a decay needs the current weight")
+            acc = self.decay_series.accumulate({"u": np.int64(1), "w": weight})
+            inc = inc + round_accumulator(acc, rng.random(acc.shape))
         raw = self.tag + inc
         self.tag = clip_variable(raw, "tag")
         self.saturated += int(np.count_nonzero(self.tag != raw))

@@ -9,6 +9,26 @@ rule. Notation follows ``../facts``: e = ∂L/∂a_L = softmax(readout) − y*, 
 The surrogate slope is a function of the neuron's own spike count: its integrate-and-fire transfer is
 r ≈ I/(1 + I/2) (reset to zero loses on average half a step of charge per spike), hence
 f′ = (1 − r/2)² for firing neurons and 0 for silent ones.
+
+PAL (phaseless alignment; Max et al., ICANN 2023, arXiv 2212.10249) on the chip. The paper's rule is
+dB/dt = η[ξ (r^HP)ᵀ − αB]: Ornstein-Uhlenbeck noise ξ on the hidden voltages, correlated with the high-passed
+rate of the layer above, always on and in one phase; its fixed point is B ∝ (σ²/α)(D W)ᵀ with D the
+neurons' noise sensitivity. Here, per presentation and hidden neuron i, feedback synapse B_ij adds
+
+    C_ij = Σ_t q_i(t)·ξ_i(t)·r^HP_j(t),   D_i = Σ_t q_i(t)·p_i(t)(1 − p_i(t)),   ΔB_ij ∝ C_ij / D̄_i − αB_ij,
+
+with ξ_i(t) ~ N(0, σ²) the noise source's draw added to the membrane v each step, p_i = sigmoid((v − θ)/w)
+the firing probability of the escape-noise neuron, r^HP_j the high-passed input (τ_HP = 8 steps) that the
+hidden spikes evoke in output neuron j, q_i(t) the gate of ``metrics.sensitivity_gate`` (computed from the
+membrane before this step's noise) and D̄_i the running mean of D_i (floored at 5 % of the layer's mean).
+For Gaussian ξ Stein's lemma (Stein, Ann. Statist. 9:1135, 1981) gives E[C_ij] = (1 − 1/τ_HP)(σ²/w)·W_ji·E[D_i]
+exactly, so B → Wᵀ up to one scale. Deviations from the paper, all chip adaptations:
+
+- white noise (τ_ξ = one step) into v: the noise source's own per-step draw, which makes the identity exact;
+- escape-noise neurons (as SAL's, narrower: w = 0.1) during learning, so that D_i = E[p(1 − p)]/w is a
+  quantity the neuron knows; dividing by it (a third-factor gain) removes the paper's D, which here
+  spans orders of magnitude between neurons (∠((D W)ᵀ, Wᵀ) ≈ 25–35°);
+- the gate q, which leaves out steps far from threshold whose products carry only noise.
 """
 
 from __future__ import annotations
@@ -31,7 +51,7 @@ class Presentation:
     target: np.ndarray  # one-hot (classification) or target values (regression)
     noise_corr: list[np.ndarray] = field(default_factory=list)  # PAL: per hidden layer (inst, batch, n_h, n_next)
     stdp_corr: list[np.ndarray] = field(default_factory=list)  # SAL: same shape
-    spike_variance: list[np.ndarray] = field(default_factory=list)  # SAL: mean p(1 - p) per hidden neuron
+    spike_variance: list[np.ndarray] = field(default_factory=list)  # SAL, PAL: mean (gated) p(1 - p) per neuron
 
 
 @dataclass(frozen=True)
@@ -43,7 +63,7 @@ class RuleInfo:
     locality: str
     learns_feedback: bool = False
     noise: bool = False  # PAL: an always-on noise source on hidden neurons
-    stochastic: bool = False  # SAL: escape-noise neurons
+    stochastic: bool = False  # SAL, PAL: escape-noise neurons
     mirror: bool = False  # WM / IA: a separate noise-driven phase
 
 
@@ -69,10 +89,11 @@ RULES: dict[str, RuleInfo] = {
     ),
     "pal": RuleInfo(
         "pal",
-        "phaseless alignment: noise correlated with high-passed response",
+        "phaseless alignment: membrane noise correlated with the high-passed response, escape-noise neurons",
         "local, single phase",
         True,
         noise=True,
+        stochastic=True,
     ),
     "sal": RuleInfo(
         "sal",
@@ -145,7 +166,7 @@ def feedback_requests(
 
     KP: the transpose of the forward update (its −η is applied by the caller, so this is +ΔWᵀ / −η).
     WM: E[ξ aᵀ] of the mirror phase. IA: WM plus the self-prediction term −2β E[(B a) aᵀ].
-    PAL: Σ_t ξ_t (a_{t+1} − ā)ᵀ. SAL: the antisymmetric STDP sum. Decay is added by the caller.
+    PAL: Σ_t q ξ (r^HP)ᵀ. SAL: the antisymmetric STDP sum. Normalisation and decay are added by the caller.
     """
     out: list[np.ndarray | None] = []
     for k in range(len(feedback)):
