@@ -119,6 +119,7 @@ def compile_graph(
     reset: str | None = None,
     reset_rule: str | None = None,
     loop_delay: str | None = None,
+    refractory: int | None = None,
     rounding: str = "nearest",
     seed: int = 0,
     per_channel: bool = False,
@@ -131,7 +132,8 @@ def compile_graph(
     """Map a NIR graph onto a profile. With ``strict``, any design-rule violation raises CompileError.
 
     ``reset_rule`` ("nir", "snntorch", "snntorch_leaky") overrides the rule recorded per node
-    (``compiler.ir``). ``per_channel`` gives every neuron its own quantization scale; ``scale_search``
+    (``compiler.ir``); ``refractory`` (steps) gives every spiking neuron a refractory period, on profiles
+    that have one. ``per_channel`` gives every neuron its own quantization scale; ``scale_search``
     tries scale factors per layer on ``sample_inputs`` and keeps those closest to the float reference
     (see ``compiler.scale_search``). With ``sample_inputs`` the report compares chip and float reference
     spike by spike; ``sample_labels`` (one class per sample) adds both accuracies and the change.
@@ -142,7 +144,7 @@ def compile_graph(
     if isinstance(graph, NetworkIR):
         ir = graph
     else:
-        ir = normalize(graph, dt=dt, reset=reset, reset_rule=reset_rule, loop_delay=loop_delay)
+        ir = normalize(graph, dt=dt, reset=reset, reset_rule=reset_rule, loop_delay=loop_delay, refractory=refractory)
     violations = check(ir, prof)
     _raise_errors(violations, prof, strict)
     if scale_search:

@@ -12,6 +12,9 @@ Neuron model (the Loihi CUBA form; NIR's LIF, CubaLIF, IF, LI map onto it exactl
     s  = v > v_th            (spiking populations only)
     v <- v_reset where s     (reset = "zero")   or   v <- v - v_th where s   (reset = "subtract")
 
+With a refractory period of k steps (``Conventions.refractory``), v is held at v_reset for the k steps
+after a spike, and the neuron cannot fire during them; u keeps integrating.
+
 That reset is ``reset_rule = "nir"``. snnTorch resets differently (``"snntorch"``, ``"snntorch_leaky"``):
 the reset signal r = v_prev > v_th comes from the membrane stored at the end of the previous step and
 acts inside the update, before the spike test; with ``reset_delay=False`` the spiking step then
@@ -60,6 +63,9 @@ class Conventions:
     # (nirtorch, Norse) delivers the loop's linear output of step t - 1, so that bias is missing at step 0;
     # "out_of_neuron" (snnTorch's RLeaky/RSynaptic: recurrent(spk_prev) + b) delays the spikes only.
     loop_delay: LoopDelay = "into_neuron"
+    # Steps after a spike during which a neuron's membrane is held at its reset value (NIR has no such
+    # field; 0: none). Runs on profiles whose ``refractory`` capability is true.
+    refractory: int = 0
     source: str = "unknown"
     assumed: tuple[str, ...] = ()
 
@@ -75,6 +81,7 @@ class Conventions:
         data["reset_delay"] = bool(data.get("reset_delay", False))
         data["reset_rule"] = str(data.get("reset_rule", "nir"))  # artifacts written before the rule existed
         data["dt"] = float(data["dt"])
+        data["refractory"] = int(data.get("refractory", 0))  # artifacts written before it was recorded
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
@@ -95,8 +102,9 @@ class Population:
     source_node: str = ""
     reset_rule: ResetRule = "nir"
     reset_delay: bool = False
+    refractory: np.ndarray | None = None  # steps held at v_reset after a spike (``Conventions.refractory``)
 
-    PARAMS = ("du", "dv", "v_th", "v_reset", "bias_u", "bias_v")
+    PARAMS = ("du", "dv", "v_th", "v_reset", "bias_u", "bias_v", "refractory")
 
     @property
     def spiking(self) -> bool:

@@ -35,7 +35,7 @@ def resolve_conventions(graph: nir.NIRGraph, **explicit: object) -> Conventions:
     values: dict[str, object] = {}
     assumed: list[str] = []
     defaults = Conventions()
-    for key in ("dt", "reset", "reset_delay", "reset_rule", "integrator", "loop_delay", "source"):
+    for key in ("dt", "reset", "reset_delay", "reset_rule", "integrator", "loop_delay", "refractory", "source"):
         if explicit.get(key) is not None:
             values[key] = explicit[key]
         elif META_PREFIX + key in meta:
@@ -53,6 +53,15 @@ def resolve_conventions(graph: nir.NIRGraph, **explicit: object) -> Conventions:
     ):
         assumed.append("reset_rule")  # an snnTorch export from before the rule was recorded: NIR's rule differs
     values["assumed"] = tuple(assumed)
+    ref = values["refractory"]
+    if isinstance(ref, np.ndarray) and ref.size == 1 and ref.dtype.kind in "iu":  # HDF5 metadata
+        ref = values["refractory"] = int(ref)
+    if isinstance(ref, bool) or not isinstance(ref, (int, np.integer)) or ref < 0:
+        raise CompileError(
+            f"refractory must be a whole number of steps >= 0, got {ref!r}",
+            "conventions.refractory",
+            "pass refractory=0 (none) or the number of steps a neuron stays silent after a spike",
+        )
     conv = Conventions.from_dict(values)
     if not (math.isfinite(conv.dt) and conv.dt > 0):
         raise CompileError(f"dt must be a positive number, got {conv.dt!r}", "conventions.dt", "pass dt=... in seconds")
@@ -189,6 +198,8 @@ def normalize(graph: nir.NIRGraph, **conventions: object) -> NetworkIR:
             size = int(np.prod(shapes[name]))
             rule, delay = _node_reset(name, node, conv, conventions.get("reset_rule"))
             pops[name], gains[name] = population(name, node, size, conv.dt, conv.reset, rule, delay)
+            if conv.refractory and pops[name].spiking:
+                pops[name].refractory = np.full(size, conv.refractory, dtype=np.int64)
             if preds[name]:
                 arriving = int(np.prod(arriving_shape(name, node, preds[name], shapes)))
                 if arriving != size:

@@ -343,7 +343,9 @@ def _loihi_population(
             )
         )
     params = {"du": du, "dv": dv, "vth": vth, "bias_mant": bias_mant, "bias_exp": bias_exp}
-    cpop = CorePopulation(pop.name, pop.size, "loihi", params, reset="zero", spiking=True, scale=rep.scale)
+    if pop.refractory is not None and np.any(pop.refractory):
+        params["refractory"] = np.asarray(pop.refractory, dtype=np.int64)
+    cpop = CorePopulation(pop.name, pop.size, "loihi", params, reset=pop.reset, spiking=True, scale=rep.scale)
     return cpop, projs, rep
 
 

@@ -78,8 +78,12 @@ def simulate_nir(
     precision: str = "float32",
     reset_rule: str | None = None,
     reset_delay: bool | None = None,
+    refractory: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Run ``inputs`` (time, batch, n_in) through ``graph``; return (time, batch, n) per node.
+
+    ``refractory`` (steps, default the graph's ``neurodeploy.refractory`` metadata, else 0) holds a
+    spiking neuron's v at v_reset for that many steps after each spike (NIR's reset rule only).
 
     Keys are the (dotted) names of every neuron node (spikes as 0/1 for LIF/CubaLIF/IF/Threshold, the
     voltage for LI/CubaLI/I) and of every Output node (whatever reaches it, flattened).
@@ -104,7 +108,10 @@ def simulate_nir(
         raise NeurodeployError(f"inputs must be (time, batch, n_in), got shape {x.shape}", "simulate_nir")
     if reset_rule is not None and reset_rule not in RESET_RULES:
         raise NeurodeployError(f"unknown reset_rule {reset_rule!r}", "simulate_nir", f"use one of {RESET_RULES}")
-    resets = _ResetChoice(reset, reset_rule, reset_delay, meta)
+    refractory = int(meta.get("neurodeploy.refractory", 0)) if refractory is None else int(refractory)
+    if refractory < 0:
+        raise NeurodeployError(f"refractory must be >= 0 steps, got {refractory}", "simulate_nir(refractory=...)")
+    resets = _ResetChoice(reset, reset_rule, reset_delay, meta, refractory)
     return _Run(graph, float(dt), order, resets, loop_delay, dtype).run(x)
 
 
@@ -120,6 +127,7 @@ class _ResetChoice:
     rule: str | None
     delay: bool | None
     graph_meta: dict
+    refractory: int = 0
 
     def for_node(self, name: str, node: nir.NIRNode) -> tuple[str, str, bool]:
         meta = node.metadata or {}
@@ -185,6 +193,13 @@ class _Run:
         self.rank = _data_flow_rank(nodes, edges, entry)
         self.neurons = sorted((n for n in nodes if isinstance(nodes[n], NEURONS)), key=self.rank.__getitem__)
         self.cells = {n: _Cell(nodes[n], dt, order, resets.for_node(n, nodes[n]), dtype) for n in self.neurons}
+        for name, cell in self.cells.items():
+            if resets.refractory and cell.spiking and not cell.threshold_only:
+                if cell.rule != "nir":
+                    raise NeurodeployError(
+                        "a refractory period needs NIR's reset rule", name, 'pass reset_rule="nir" or refractory=0'
+                    )
+                cell.refractory = resets.refractory
         self.sources = {n: self._sources(n, frozenset()) for n in nodes}
         self.delay_steps = {
             n: np.rint(np.asarray(v.delay, dtype=float) / dt).astype(int).reshape(-1)
@@ -388,6 +403,8 @@ class _Cell:
         self.size = int(np.prod(self.shape))
         self.i: np.ndarray | None = None
         self.v: np.ndarray | None = None
+        self.refractory = 0  # steps held at v_reset after a spike
+        self.count: np.ndarray | None = None
 
     def zeros(self, batch: int) -> np.ndarray:
         return np.zeros((batch, self.size), dtype=self.dtype)
@@ -409,6 +426,13 @@ class _Cell:
             self.v = v
             return v
         z = v > self.v_th
+        if self.refractory:
+            if self.count is None:
+                self.count = np.zeros(v.shape, dtype=np.int64)
+            held = self.count > 0
+            v = np.where(held, self.v_reset, v)
+            z = (v > self.v_th) & ~held
+            self.count = np.where(z, self.refractory, np.maximum(self.count - 1, 0))
         self.v = np.where(z, self.v_reset if self.reset == "zero" else v - self.v_th, v).astype(self.dtype)
         return z.astype(self.dtype)
 

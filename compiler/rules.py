@@ -141,7 +141,51 @@ def _reset_rules(ir: NetworkIR, profile: Profile) -> list[Violation]:
                 'or compile for "ideal"',
             )
         )
+    out += _refractory_rules(ir, profile, spiking)
     return out
+
+
+def _refractory_rules(ir: NetworkIR, profile: Profile, spiking: list) -> list[Violation]:
+    """A refractory period needs the profile's ``refractory`` capability, within its ``max_refractory``,
+    and NIR's reset rule (the hold starts in the spiking step)."""
+    steps = ir.conventions.refractory
+    if not steps or not spiking:
+        return []
+    num = profile.numerics
+    if not num.get("refractory", False):
+        capable = "loihi1 or loihi2" if profile.core_model == "loihi" else "a profile with refractory = true"
+        return [
+            Violation(
+                "graph",
+                "refractory period",
+                "none",
+                f"{steps} steps",
+                f"{profile.name}'s neurons have no refractory period; compile with refractory=0, or for {capable}",
+            )
+        ]
+    top = num.get("max_refractory")
+    if top is not None and steps > int(top):
+        return [
+            Violation(
+                "graph",
+                "refractory period",
+                f"{top} steps",
+                f"{steps} steps",
+                f"{profile.name}'s refractory counter holds at most {top} steps; shorten the period",
+            )
+        ]
+    foreign = [p for p in spiking if p.reset_rule != "nir"]
+    if foreign:
+        return [
+            Violation(
+                foreign[0].name,
+                "refractory period",
+                "NIR reset rule",
+                foreign[0].reset_rule,
+                'a refractory period starts in the spiking step; compile with reset_rule="nir"',
+            )
+        ]
+    return []
 
 
 def check(ir: NetworkIR, profile: Profile) -> list[Violation]:

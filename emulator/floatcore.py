@@ -45,6 +45,12 @@ class FloatCubaState:
         self.u_wraps = 0
         self.v_saturations = 0
         self.noise = TemporalNoise.from_params(shape, params)
+        # refractory period in steps: v held at v_reset that long after a spike (as the Loihi core's counter)
+        ref = params.get("refractory")
+        self.refractory = None if ref is None or not np.any(ref) else np.asarray(ref, dtype=float)
+        if self.refractory is not None and self.rule != "nir":
+            raise ValueError("a refractory period needs the NIR reset rule (reset in the spiking step)")
+        self.ref_count = None if self.refractory is None else np.zeros(shape)
 
     def step(self, a_in: np.ndarray) -> np.ndarray:
         self.u = (1.0 - self.du) * self.u + a_in + self.bias_u
@@ -56,7 +62,13 @@ class FloatCubaState:
         if not self.spiking:
             self.v = v
             return np.zeros(v.shape, dtype=bool)
-        spikes = v > self.v_th
+        if self.ref_count is not None:
+            held = self.ref_count > 0
+            v = np.where(held, self.v_reset, v)
+            spikes = (v > self.v_th) & ~held
+            self.ref_count = np.where(spikes, self.refractory, np.maximum(self.ref_count - 1.0, 0.0))
+        else:
+            spikes = v > self.v_th
         if self.subtract:
             self.v = np.where(spikes, v - self.v_th, v)
         else:

@@ -4,8 +4,8 @@ Why: the numpy update (``LoihiFastState``) makes about ten passes over the state
 Python's per-call overhead for each; for one chip instance of 1024 neurons that overhead is most of
 the run. Here numba compiles the int64 reference arithmetic of ``LoihiCubaState`` operation for
 operation (decay by sign-magnitude shift, int32 wrap of the sums, 24-bit wrap of u, saturation of v,
-strict compare, reset to 0), so it needs no proof of range and stays bit-exact by construction; the
-tests check it against the numpy classes and Lava.
+refractory hold, strict compare, reset to 0 or by subtraction), so it needs no proof of range and
+stays bit-exact by construction; the tests check it against the numpy classes and Lava.
 
 numba is an optional dependency (the ``fast`` extra). Without it ``available()`` is False and the
 emulator uses the numpy classes; nothing here is imported by ``import neurodeploy``.
@@ -28,7 +28,9 @@ from neurodeploy.emulator.loihi import (
     V_MIN,
     VTH_SHIFT,
     Violation,
+    check_reset,
     effective_bias,
+    refractory_steps,
 )
 
 # Violation kinds in the order LoihiCubaState checks them within a step.
@@ -55,9 +57,10 @@ def worth_it(updates: int) -> bool:
     return _kernel is not None or (updates >= AUTO_MIN_UPDATES and available())
 
 
-def _fast_step_py(u, v, u_out, v_out, a64, keep_u, keep_v, bias, vth, spikes):  # noqa: ANN001, ANN202
-    """One step of LoihiCubaState's arithmetic on one chunk, (u, v) -> (u_out, v_out); returns the
-    number of u and v fix-ups.
+def _fast_step_py(u, v, c, u_out, v_out, c_out, a64, keep_u, keep_v, bias, vth, refr, sub, spikes):  # noqa: ANN001, ANN202
+    """One step of LoihiCubaState's arithmetic on one chunk, (u, v, c) -> (u_out, v_out, c_out); returns
+    the number of u and v fix-ups. c is the refractory counter (zero without refractory periods), ``sub``
+    1 for the subtractive reset.
 
     Branches only on the rare fix-ups and keeps its counters in registers, so that it vectorises.
     """
@@ -83,13 +86,16 @@ def _fast_step_py(u, v, u_out, v_out, a64, keep_u, keep_v, bias, vth, spikes):  
         if y > V_MAX or y < V_MIN:
             n_v += 1
             y = V_MAX if y > 0 else V_MIN
+        held = c[i] > 0
+        y = 0 if held else y
         fired = y > vth[i]
         spikes[i] = fired
-        v_out[i] = 0 if fired else y
+        c_out[i] = refr[i] if fired else (c[i] - 1 if held else 0)
+        v_out[i] = (y - vth[i] if sub else 0) if fired else y
     return n_u, n_v
 
 
-def _noting_step_py(u, v, u_out, v_out, a64, keep_u, keep_v, bias, vth, spikes, first, t, lo):  # noqa: ANN001, ANN202
+def _noting_step_py(u, v, c, u_out, v_out, c_out, a64, keep_u, keep_v, bias, vth, refr, sub, spikes, first, t, lo):  # noqa: ANN001, ANN202, E501
     """``_fast_step`` that also notes each kind's first occurrence: (step, neuron, value before the fix-up)."""
     n_u = 0
     n_v = 0
@@ -121,16 +127,19 @@ def _noting_step_py(u, v, u_out, v_out, a64, keep_u, keep_v, bias, vth, spikes, 
                 first[3, 0], first[3, 1], first[3, 2] = t, lo + i, y
             n_v += 1
             y = V_MAX if y > 0 else V_MIN
+        held = c[i] > 0
+        y = 0 if held else y
         fired = y > vth[i]
         spikes[i] = fired
-        v_out[i] = 0 if fired else y
+        c_out[i] = refr[i] if fired else (c[i] - 1 if held else 0)
+        v_out[i] = (y - vth[i] if sub else 0) if fired else y
     return n_u, n_v
 
 
-def _loihi_steps(u, v, ext, keep_u, keep_v, bias, vth, spikes, rec_u, rec_v, counts, first, t0, lo):  # noqa: ANN001, ANN202
+def _loihi_steps(u, v, c, ext, keep_u, keep_v, bias, vth, refr, sub, spikes, rec_u, rec_v, counts, first, t0, lo):  # noqa: ANN001, ANN202, E501
     """Steps t0.. of one chunk of neurons (views; ``lo`` = index of its first neuron, for reports).
 
-    u, v (n,) int64 in place; ext (K, n) input x 2^6; spikes (K, n) out. counts[0] / counts[1]
+    u, v, c (n,) int64 in place; ext (K, n) input x 2^6; spikes (K, n) out. counts[0] / counts[1]
     accumulate u wraps / v saturations as LoihiCubaState counts them; first[kind] keeps (step, neuron,
     value) of the kind's first occurrence (step -1 while none). The state alternates between two
     buffers, so a step that needs a fix-up while a kind is still unseen can be redone from the
@@ -139,13 +148,20 @@ def _loihi_steps(u, v, ext, keep_u, keep_v, bias, vth, spikes, rec_u, rec_v, cou
     n = u.shape[0]
     u2 = np.empty(n, dtype=np.int64)
     v2 = np.empty(n, dtype=np.int64)
+    c2 = np.empty(n, dtype=np.int64)
     for k in range(spikes.shape[0]):
-        src_u, src_v, dst_u, dst_v = (u, v, u2, v2) if k % 2 == 0 else (u2, v2, u, v)
-        n_u, n_v = _fast_step(src_u, src_v, dst_u, dst_v, ext[k], keep_u, keep_v, bias, vth, spikes[k])  # noqa: F821
+        if k % 2 == 0:
+            src_u, src_v, src_c, dst_u, dst_v, dst_c = u, v, c, u2, v2, c2
+        else:
+            src_u, src_v, src_c, dst_u, dst_v, dst_c = u2, v2, c2, u, v, c
+        n_u, n_v = _fast_step(  # noqa: F821
+            src_u, src_v, src_c, dst_u, dst_v, dst_c, ext[k], keep_u, keep_v, bias, vth, refr, sub, spikes[k]
+        )
         if (n_u or n_v) and (first[0, 0] < 0 or first[1, 0] < 0 or first[2, 0] < 0 or first[3, 0] < 0):
             n_u, n_v = _noting_step(  # noqa: F821
-                src_u, src_v, dst_u, dst_v, ext[k], keep_u, keep_v, bias, vth, spikes[k], first, t0 + k, lo
-            )
+                src_u, src_v, src_c, dst_u, dst_v, dst_c, ext[k], keep_u, keep_v, bias, vth, refr, sub,
+                spikes[k], first, t0 + k, lo,
+            )  # fmt: skip
         counts[0] += n_u
         counts[1] += n_v
         if rec_u.shape[0]:
@@ -155,9 +171,10 @@ def _loihi_steps(u, v, ext, keep_u, keep_v, bias, vth, spikes, rec_u, rec_v, cou
     if spikes.shape[0] % 2 == 1:  # the last step wrote the spare buffers
         u[:] = u2
         v[:] = v2
+        c[:] = c2
 
 
-def _loihi_chunks(u, v, ext, keep_u, keep_v, bias, vth, spikes, rec_u, rec_v, counts, first, t0, chunk):  # noqa: ANN001, ANN202
+def _loihi_chunks(u, v, c, ext, keep_u, keep_v, bias, vth, refr, sub, spikes, rec_u, rec_v, counts, first, t0, chunk):  # noqa: ANN001, ANN202, E501
     """The block in chunks of neurons, in parallel: each chunk's state stays in cache over all steps.
 
     Neurons of a feed-forward population never interact within a block, so chunks are independent;
@@ -171,21 +188,22 @@ def _loihi_chunks(u, v, ext, keep_u, keep_v, bias, vth, spikes, rec_u, rec_v, co
     n_chunks = (n // p) * per_row
     c_counts = np.zeros((n_chunks, 2), dtype=np.int64)
     c_first = np.full((n_chunks, 4, 3), -1, dtype=np.int64)
-    for c in prange(n_chunks):
-        off = (c % per_row) * chunk
-        lo = (c // per_row) * p + off
+    for ch in prange(n_chunks):
+        off = (ch % per_row) * chunk
+        lo = (ch // per_row) * p + off
         hi = lo + min(chunk, p - off)
         _step_range(
-            u[lo:hi], v[lo:hi], ext[:, off : off + hi - lo], keep_u[lo:hi], keep_v[lo:hi], bias[lo:hi],
-            vth[lo:hi], spikes[:, lo:hi], rec_u[:, lo:hi], rec_v[:, lo:hi], c_counts[c], c_first[c], t0, lo,
+            u[lo:hi], v[lo:hi], c[lo:hi], ext[:, off : off + hi - lo], keep_u[lo:hi], keep_v[lo:hi], bias[lo:hi],
+            vth[lo:hi], refr[lo:hi], sub, spikes[:, lo:hi], rec_u[:, lo:hi], rec_v[:, lo:hi], c_counts[ch],
+            c_first[ch], t0, lo,
         )  # fmt: skip
-    for c in range(n_chunks):
-        counts[0] += c_counts[c, 0]
-        counts[1] += c_counts[c, 1]
+    for ch in range(n_chunks):
+        counts[0] += c_counts[ch, 0]
+        counts[1] += c_counts[ch, 1]
         for kind in range(4):
-            step = c_first[c, kind, 0]
+            step = c_first[ch, kind, 0]
             if step >= 0 and (first[kind, 0] < 0 or step < first[kind, 0]):
-                first[kind, 0], first[kind, 1], first[kind, 2] = step, c_first[c, kind, 1], c_first[c, kind, 2]
+                first[kind, 0], first[kind, 1], first[kind, 2] = step, c_first[ch, kind, 1], c_first[ch, kind, 2]
 
 
 def _compiled() -> Any:
@@ -212,7 +230,7 @@ class LoihiCompiledState:
     recurrent stages can use it too.
     """
 
-    def __init__(self, shape: tuple[int, ...], params: dict[str, np.ndarray]) -> None:
+    def __init__(self, shape: tuple[int, ...], params: dict[str, np.ndarray], reset: str = "zero") -> None:
         self.shape = tuple(shape)
         size = int(np.prod(shape))
 
@@ -224,8 +242,12 @@ class LoihiCompiledState:
         self.keep_v = full(DECAY_UNITY - np.asarray(params["dv"], dtype=np.int64))
         self.bias = full(effective_bias(params["bias_mant"], params["bias_exp"]))
         self.vth = full(np.asarray(params["vth"], dtype=np.int64) << VTH_SHIFT)
+        ref = refractory_steps(params)
+        self.refractory = full(0 if ref is None else ref)
+        self.subtract = int(check_reset(reset))
         self._u = np.zeros(size, dtype=np.int64)
         self._v = np.zeros(size, dtype=np.int64)
+        self._c = np.zeros(size, dtype=np.int64)  # refractory counter
         self._counts = np.zeros(2, dtype=np.int64)
         self._first = np.full((len(KINDS), 3), -1, dtype=np.int64)
         self.spikes = np.zeros(self.shape, dtype=bool)
@@ -271,6 +293,8 @@ class LoihiCompiledState:
         ``out``, ``rec_u`` and ``rec_v`` must be C-contiguous (slices of the recordings along time are).
         """
         k, size = out.shape[0], self._u.size
+        if size == 0 or k == 0:  # an empty batch or block: nothing to update (the chunking divides by size)
+            return
         if a64 is None:  # no input this block: zeros keep the compiled loop free of a branch
             if self._zeros.shape[0] < k:
                 self._zeros = np.zeros((k, size), dtype=np.float32)
@@ -285,8 +309,8 @@ class LoihiCompiledState:
         rv = _NO_REC if rec_v is None else rec_v.reshape(k, size)
         spikes = out.reshape(k, size)
         _compiled()(
-            self._u, self._v, ext, self.keep_u, self.keep_v, self.bias, self.vth,
-            spikes, ru, rv, self._counts, self._first, t0, CHUNK,
+            self._u, self._v, self._c, ext, self.keep_u, self.keep_v, self.bias, self.vth, self.refractory,
+            self.subtract, spikes, ru, rv, self._counts, self._first, t0, CHUNK,
         )  # fmt: skip
         if not np.shares_memory(spikes, out):  # reshape copied: a non-contiguous out
             out[...] = spikes.reshape(out.shape)

@@ -3,6 +3,16 @@
 All state is int64 so intermediate products never overflow; the 24-bit behaviour of the chip (wrap of
 u, saturation of v) is applied explicitly. Arrays broadcast over any leading axes (chip instances,
 batch), with neurons last.
+
+Two neuron features go beyond Lava's CPU model, as profile capabilities (``reset_modes``,
+``refractory``), and are tested against the float reference instead of Lava:
+
+- ``reset="subtract"``: v <- v - vth·2^6 where the neuron spikes (Lava: v <- 0 only);
+- the optional per-neuron parameter ``refractory`` (steps, 0..62): after a spike, v is held at 0 for
+  that many steps while u keeps integrating. This is Loihi 1's refractory counter as nengo-loihi's
+  emulator models it (``nengo_loihi/emulator/interface.py``: v zeroed while the count is positive, the
+  count loaded on a spike and decremented every step), with ``refractory`` = its ``refract_delay`` - 1
+  (a 6-bit register, at most 63).
 """
 
 from __future__ import annotations
@@ -57,6 +67,29 @@ def prepare_weights(weight: np.ndarray, num_weight_bits: int, sign_mode: str) ->
     return w
 
 
+REFRACTORY_RANGE = (0, 62)  # refract_delay - 1, a 6-bit register (nengo-loihi: REFRACT_DELAY_MAX = 63)
+
+
+def check_reset(reset: str) -> bool:
+    """True for a subtractive reset; an unknown mode is a programming error, not user input."""
+    if reset not in ("zero", "subtract"):
+        raise ValueError(f"unknown reset {reset!r}: use 'zero' or 'subtract'")
+    return reset == "subtract"
+
+
+def refractory_steps(params: dict[str, np.ndarray]) -> np.ndarray | None:
+    """The per-neuron refractory period in steps, or None where no neuron has one (Lava's model)."""
+    ref = params.get("refractory")
+    if ref is None:
+        return None
+    ref = np.asarray(ref, dtype=np.int64)
+    if not ref.any():
+        return None
+    if ref.min() < REFRACTORY_RANGE[0] or ref.max() > REFRACTORY_RANGE[1]:
+        raise ValueError(f"refractory must lie in {REFRACTORY_RANGE} steps, got {ref.min()}..{ref.max()}")
+    return ref
+
+
 def _wrap_int32(x: np.ndarray) -> tuple[np.ndarray, int]:
     """x modulo 2^32 into int32's range, and how many entries changed (none in normal operation)."""
     if x.size == 0 or (x.min() >= INT32_MIN and x.max() <= INT32_MAX):
@@ -85,13 +118,16 @@ class Violation:
 class LoihiCubaState:
     """u, v of one population over leading axes; ``step`` advances one time step."""
 
-    def __init__(self, shape: tuple[int, ...], params: dict[str, np.ndarray]) -> None:
+    def __init__(self, shape: tuple[int, ...], params: dict[str, np.ndarray], reset: str = "zero") -> None:
         self.u = np.zeros(shape, dtype=np.int64)
         self.v = np.zeros(shape, dtype=np.int64)
         self.keep_u = DECAY_UNITY - (np.asarray(params["du"], dtype=np.int64) + U_DECAY_OFFSET)
         self.keep_v = DECAY_UNITY - np.asarray(params["dv"], dtype=np.int64)
         self.bias = effective_bias(params["bias_mant"], params["bias_exp"])
         self.vth = np.asarray(params["vth"], dtype=np.int64) << VTH_SHIFT
+        self.subtract = check_reset(reset)
+        self.refractory = refractory_steps(params)
+        self.ref_count = np.zeros(shape, dtype=np.int64) if self.refractory is not None else None
         self.u_wraps = 0
         self.v_saturations = 0
         self.first_violation: Violation | None = None
@@ -114,9 +150,14 @@ class LoihiCubaState:
         n_sat = int(np.count_nonzero(clipped != v))
         self._note(t, "v saturation", n_sat, clipped != v, v)
         self.v_saturations += n_sat
+        if self.ref_count is not None:  # held at 0 while the counter runs, so it cannot fire
+            held = self.ref_count > 0
+            clipped = np.where(held, 0, clipped)
         spikes = clipped > self.vth
+        if self.ref_count is not None:
+            self.ref_count = np.where(spikes, self.refractory, np.maximum(self.ref_count - 1, 0))
         self.u = u
-        self.v = np.where(spikes, 0, clipped)
+        self.v = np.where(spikes, clipped - self.vth if self.subtract else 0, clipped)
         return spikes
 
     def _note(self, t: int, kind: str, count: int, mask: np.ndarray, x: np.ndarray) -> None:
@@ -140,10 +181,14 @@ class LoihiFastState:
     kept in ``first_violation`` for strict mode.
     """
 
-    def __init__(self, shape: tuple[int, ...], params: dict[str, np.ndarray]) -> None:
+    def __init__(self, shape: tuple[int, ...], params: dict[str, np.ndarray], reset: str = "zero") -> None:
         self.u = np.zeros(shape)
         self.v = np.zeros(shape)
         self.spikes = np.zeros(shape, dtype=bool)
+        self.subtract = check_reset(reset)
+        ref = refractory_steps(params)
+        self.refractory = None if ref is None else ref.astype(float)
+        self.ref_count = None if ref is None else np.zeros(shape)
         du = np.asarray(params["du"], dtype=np.int64)
         self.keep_u = (DECAY_UNITY - (du + U_DECAY_OFFSET)) / DECAY_UNITY  # exact: 12-bit / 2^12
         self.keep_v = (DECAY_UNITY - np.asarray(params["dv"], dtype=np.int64)) / DECAY_UNITY
@@ -218,7 +263,18 @@ class LoihiFastState:
                 np.clip(v, V_MIN, V_MAX, out=v)
                 v_hi, v_lo = v.max(initial=0.0), v.min(initial=0.0)
         spikes = self.spikes if out is None else out
+        if self.ref_count is not None:  # held at 0 while the counter runs, so it cannot fire
+            np.copyto(v, 0.0, where=self.ref_count > 0)
         np.greater(v, self.vth, out=spikes)
+        if self.ref_count is not None:
+            np.subtract(self.ref_count, 1.0, out=self.ref_count)
+            np.maximum(self.ref_count, 0.0, out=self.ref_count)
+            np.copyto(self.ref_count, self.refractory, where=spikes)
+        if self.subtract:
+            # v - vth lies in (0, v] for the neurons that fire; the others are at most their threshold
+            np.subtract(v, self.vth, out=v, where=spikes)
+            self.bounds = (u_lo, u_hi, min(v_lo, 0.0), max(v_hi, 0.0))
+            return spikes
         np.copyto(v, 0.0, where=spikes)
         # After the reset: spiking neurons hold 0, the others at most their threshold.
         self.bounds = (u_lo, u_hi, min(v_lo, 0.0), min(max(v_hi, 0.0), self._vth_hi))

@@ -207,12 +207,12 @@ def simulate(
             ext_dtype[pop.name] = float
         elif sum(sy.bound for sy in syns) < _FAST_HEADROOM:
             fast = compiled_kernels.LoihiCompiledState if use_numba else LoihiFastState
-            states[pop.name] = fast(shape, pop.params)
+            states[pop.name] = fast(shape, pop.params, pop.reset)
             # float32 holds the summed input exactly while it counts fewer than 2^24 units of 2^6
             exact32 = all(sy.dtype == np.float32 for sy in syns) and sum(sy.bound for sy in syns) < 2.0**30
             ext_dtype[pop.name] = np.float32 if exact32 else np.float64
         else:  # inputs could leave float64's exact range: the int64 reference arithmetic
-            states[pop.name], ext_dtype[pop.name] = LoihiCubaState(shape, pop.params), np.int64
+            states[pop.name], ext_dtype[pop.name] = LoihiCubaState(shape, pop.params, pop.reset), np.int64
             for sy in syns:
                 sy.mode = "int"
     rec = {kind: {p.name: np.zeros((steps, *pb[p.name], p.size), dtype=np.int64 if loihi else float)

@@ -52,6 +52,7 @@ _KNOWN: dict[str, dict[str, tuple[tuple[type, ...], str]]] = {
         "state_bits": (_INT, "an integer"),
         "reset_modes": ((list,), 'a list of "zero" / "subtract"'),
         "refractory": ((bool,), "true or false"),
+        "max_refractory": (_INT, "an integer >= 0 (steps)"),
         "max_delay": (_INT, "an integer >= 0"),
         "weight_magnitude_bits": (_INT, "an integer between 1 and 16"),
         "sign_by_rows": ((bool,), "true or false"),

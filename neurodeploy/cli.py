@@ -166,6 +166,9 @@ def compile_cmd(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Artifact path (.ndp).")] = None,
     dt: Annotated[float | None, typer.Option(help="Time step in seconds (default: from the file, else 1e-4).")] = None,
     reset: Annotated[str | None, typer.Option(help="Reset mode: zero or subtract.")] = None,
+    refractory: Annotated[
+        int | None, typer.Option(help="Steps a neuron stays silent after a spike (profiles with refractory).")
+    ] = None,
     rounding: Annotated[str, typer.Option(help="nearest or stochastic.")] = "nearest",
     seed: Annotated[int, typer.Option(help="Seed for stochastic rounding.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
@@ -182,7 +185,7 @@ def compile_cmd(
     graph = nd.load_nir(model)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        compiled = nd.compile(graph, profile, dt=dt, reset=reset, rounding=rounding, seed=seed)
+        compiled = nd.compile(graph, profile, dt=dt, reset=reset, refractory=refractory, rounding=rounding, seed=seed)
     out = output or model.with_suffix(".ndp")
     compiled.save(out)
     if as_json:

@@ -153,6 +153,13 @@ def _check_network(net: CoreNetwork) -> None:
                 "Lava's LIF is a spiking Loihi CUBA neuron with reset to zero; this population is "
                 f"model={pop.model!r}, reset={pop.reset!r}, spiking={pop.spiking}",
                 where=where,
+                hint="run it on the emulator (backend='emulator'), which models the subtractive reset",
+            )
+        if np.any(pop.params.get("refractory", 0)):
+            raise NeurodeployError(
+                "Lava's fixed_pt LIF has no refractory period, and this population has one",
+                where=where,
+                hint="run it on the emulator (backend='emulator'), or compile with refractory=0",
             )
         for name, (lo, hi) in _PARAM_RANGES.items():
             if name not in pop.params:
