@@ -189,7 +189,7 @@ def simulate(
             spk[pop.name][: x.shape[0]] = x != 0
 
     torch = torch_if_loaded() if kernels != "numpy" else None
-    synapses = {id(pr): Synapse(pr, net.numerics, pb[pr.dst], torch)
+    synapses = {id(pr): Synapse(pr, net.numerics, pb[pr.dst], torch, events=use_numba)
                 for pr in net.projections if pr.dst not in net.inputs}  # fmt: skip
     incoming = {p.name: [pr for pr in net.projections if pr.dst == p.name and id(pr) in synapses]
                 for p in net.populations}  # fmt: skip
@@ -249,7 +249,7 @@ def simulate(
         "v_saturations": sum(s.v_saturations for s in states.values()),
         "synaptic_events": events,
     }
-    calls = {k: sum(s.calls[k] for s in synapses.values()) for k in ("dense", "gather", "sparse", "int8")}
+    calls = {k: sum(s.calls[k] for s in synapses.values()) for k in ("dense", "gather", "sparse", "int8", "events")}
     out.paths = {"kernel_calls": calls, "block_steps": block,
                  "states": {n: type(s).__name__ for n, s in states.items()},
                  "dtypes": {s.proj.name: np.dtype(s.dtype).name for s in synapses.values()}}  # fmt: skip

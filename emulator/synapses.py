@@ -8,7 +8,10 @@ summation order, below 2^53 float64 is; the kernel picks float32 only when the b
 - dense: ``spikes @ W^T`` (BLAS), best when many sources are active;
 - gather (event-driven): only the rows of W^T of sources active in any sample of the call;
 - sparse spikes (event-driven, scipy): the call's spikes as a CSR matrix times W^T, cost linear in the
-  synaptic events; used for blocks of steps at low density.
+  synaptic events; used for blocks of steps at low density;
+- events (compiled, ``emulator.events``): each row adds the int8 synapse rows of its active sources,
+  where the compiled neuron kernel runs too; it replaces the two above and the GEMM up to
+  ``events.MAX_DENSITY``.
 
 ``weight`` may be a ``scipy.sparse`` matrix (2-D, shared by all instances); it is kept sparse.
 Per-instance weights ``(*instances, n_dst, n_src)`` are shared by the samples (the last batch axis):
@@ -22,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from neurodeploy.emulator import events
 from neurodeploy.emulator.int8gemm import MIN_MACS, Int8Weights
 from neurodeploy.emulator.loihi import ACT_SHIFT, prepare_weights
 from neurodeploy.emulator.network import CoreProjection
@@ -133,7 +137,12 @@ class Synapse:
     """
 
     def __init__(
-        self, proj: CoreProjection, numerics: str, batch_shape: tuple[int, ...], torch: Any | None = None
+        self,
+        proj: CoreProjection,
+        numerics: str,
+        batch_shape: tuple[int, ...],
+        torch: Any | None = None,
+        events: bool = False,
     ) -> None:
         self.proj = proj
         self.numerics = numerics
@@ -170,10 +179,13 @@ class Synapse:
                 wf = np.broadcast_to(wf, (*self.inst, self.n_dst, self.n_src)).reshape(self.groups, self.n_dst, -1)
             self.w = wf.reshape(-1, self.n_dst, self.n_src) if self.groups else wf.reshape(self.n_dst, self.n_src)
         self.fan_out_b = self.fan_out.reshape(*self.fan_out.shape[:-1], *([1] if self.groups else []), self.n_src)
-        self.calls = {"dense": 0, "gather": 0, "sparse": 0, "int8": 0}
+        self.calls = {"dense": 0, "gather": 0, "sparse": 0, "int8": 0, "events": 0}
         # int8 GEMM (``int8gemm``) for dense blocks when a loaded torch is handed in and the sums are exact
         self._torch = torch if self.mode == "fast" and self.dtype == np.float32 and not self.sparse else None
         self._int8: Int8Weights | None = None
+        # compiled event sums (``events``) for shared dense weights with exact float32 sums
+        self._events_ok = events and self.mode == "fast" and self.dtype == np.float32 and not self.sparse
+        self._events: Any = None
 
     @property
     def rows_t(self) -> Any:
@@ -191,6 +203,9 @@ class Synapse:
             return (bool_csr(rows, self.dtype) @ self.rows_t).toarray()
         n_rows = rows.shape[0]
         nnz = int(np.count_nonzero(rows))
+        if self._events_ok and nnz <= events.MAX_DENSITY * rows.size and self._use_events():
+            self.calls["events"] += 1
+            return self._events.sums(rows, out)
         if n_rows >= SPARSE_MIN_ROWS and nnz <= SPARSE_SPIKE_DENSITY * rows.size and _scipy_sparse() is not None:
             self.calls["sparse"] += 1
             return np.asarray(bool_csr(rows, self.dtype) @ self.rows_t)
@@ -205,6 +220,18 @@ class Synapse:
             return self._int8.matmul(rows, 0, self.dtype, out)
         self.calls["dense"] += 1
         return np.matmul(rows.astype(self.dtype), self.w.T, out=out)  # BLAS reads the transposed view as is
+
+    def _use_events(self) -> bool:
+        """Build the int8 levels on first use; weights off a 256-level grid stay on the other paths."""
+        if self._events is None:
+            mixed = self.proj.sign_mode == "mixed"
+            step = 2 ** (8 - int(self.proj.num_weight_bits) + int(mixed))
+            try:
+                self._events = events.EventWeights(self.w, step)
+            except ValueError:
+                self._events_ok = False
+                return False
+        return True
 
     def _use_int8(self, rows: np.ndarray) -> bool:
         """Dense 0/1 blocks big enough to pay for the detour, with weights that fit int8 levels."""

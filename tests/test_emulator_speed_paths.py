@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from neurodeploy.emulator import synapses
 from neurodeploy.emulator.kernels import LoihiCompiledState
+from neurodeploy.emulator.kernels import available as kernels_available
 from neurodeploy.emulator.loihi import LoihiCubaState, LoihiFastState, prepare_weights, shift_by_exp
 from neurodeploy.emulator.network import CoreNetwork, CorePopulation, CoreProjection
 from neurodeploy.emulator.simulate import simulate
@@ -138,12 +139,15 @@ def test_event_driven_and_dense_kernels_agree(monkeypatch):
     net = recurrent_net(3)
     x = np.random.default_rng(2).random((60, 2, 12)) < 0.05
     runs = {}
-    for name, gather, density in [("dense", 0.0, -1.0), ("gather", 1.0, -1.0), ("sparse", 0.0, 1.0)]:
+    cases = [("dense", 0.0, -1.0, "numpy"), ("gather", 1.0, -1.0, "numpy"), ("sparse", 0.0, 1.0, "numpy")]
+    if kernels_available():
+        cases.append(("events", 0.0, -1.0, "numba"))
+    for name, gather, density, kernels in cases:
         monkeypatch.setattr(synapses, "GATHER_FRACTION", gather)
         monkeypatch.setattr(synapses, "SPARSE_SPIKE_DENSITY", density)
-        runs[name] = simulate(net, {"in": x}, steps=64, record=REC)
+        runs[name] = simulate(net, {"in": x}, steps=64, record=REC, kernels=kernels)
         assert runs[name].paths["kernel_calls"][name] > 0, runs[name].paths
-    for name in ("gather", "sparse"):
+    for name in [c[0] for c in cases[1:]]:
         assert_same(runs[name], {k: getattr(runs["dense"], k) for k in REC})
         assert runs[name].counters == runs["dense"].counters
 
@@ -346,3 +350,22 @@ def test_input_shared_by_all_instances_is_broadcast_not_copied(monkeypatch, chun
     assert out.counters["u_wraps"] + out.counters["v_saturations"] > 0
     assert_same(out, reference(net, x, 36))
     assert_same(simulate(net, {"in": x}, steps=36, record=REC, kernels="numpy"), reference(net, x, 36))
+
+
+@pytest.mark.skipif(not kernels_available(), reason="numba (the fast extra) is not installed")
+@pytest.mark.parametrize("mode,bits", [("mixed", 8), ("excitatory", 8), ("inhibitory", 7), ("mixed", 3)])
+def test_compiled_event_sums_are_exact(mode, bits):
+    """Int8 levels (with the offset of unsigned modes) summed in int16 lanes and flushed every 255 active
+    sources: equal to the float64 sums at every density, with empty and full rows."""
+    from neurodeploy.emulator.events import EventWeights
+
+    rng = np.random.default_rng(bits)
+    w = prepare_weights(rng.integers(-256, 256, (70, 600)), bits, mode)
+    step = 2 ** (8 - bits + int(mode == "mixed"))
+    ev = EventWeights(w, step)
+    for density in (0.0, 0.02, 0.3, 1.0):  # 600 active sources: two flushes of the int16 lanes
+        rows = rng.random((9, 600)) < density
+        want = rows.astype(np.float64) @ w.T.astype(np.float64)
+        np.testing.assert_array_equal(ev.sums(rows), want)
+    with pytest.raises(ValueError, match="256 levels"):
+        EventWeights(np.array([[0, 3]]), 2)

@@ -187,3 +187,11 @@ def test_cli_compile_takes_refractory(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert "no refractory period" in " ".join(bad.stderr.split())
     assert not out.exists()
+
+
+def test_float_lava_backend_refuses_the_refractory_period() -> None:
+    from neurodeploy.emulator.backends import lava_float
+
+    held = nd.compile(if_graph([10, 8, 4], 0, 1.0), "ideal", dt=1e-3, reset="zero", refractory=2)
+    with pytest.raises(NeurodeployError, match="MismatchLIF has no refractory period"):
+        lava_float._check_network(held.core)

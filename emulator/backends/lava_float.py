@@ -96,6 +96,12 @@ def _check_network(net: CoreNetwork) -> None:
                 where=where,
                 hint="snnTorch reset rules have no Lava model; run them on the emulator",
             )
+        if np.any(pop.params.get("refractory", 0)):
+            raise NeurodeployError(
+                "MismatchLIF has no refractory period, and this population has one",
+                where=where,
+                hint="run it on the emulator (backend='emulator'), or compile with refractory=0",
+            )
         missing = {"du", "dv"} - set(pop.params)
         if missing:
             raise NeurodeployError(f"missing float parameters {sorted(missing)}", where=where)
