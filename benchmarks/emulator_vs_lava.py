@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from neurodeploy.emulator import events
 from neurodeploy.emulator.network import CoreNetwork, CorePopulation, CoreProjection
 from neurodeploy.emulator.simulate import SimulationOutput, simulate
 
@@ -106,7 +107,9 @@ def warm_up() -> str:
     simulate(build(64), {"in": inputs(64, 50)}, kernels="numpy" if KERNELS == "numpy" else "numba")
     sums = "int8 GEMM (torch)" if KERNELS != "numpy" and "torch" in sys.modules else "float32 BLAS (numpy)"
     neuron = "numba, compiled" if KERNELS != "numpy" else "numpy"
-    return (f"emulator: neuron update {neuron}; dense spike sums {sums}; one warm-up call first "
+    if KERNELS != "numpy":
+        sums = f"compiled event pass up to {events.MAX_DENSITY:.0%} spike density, else {sums}"
+    return (f"emulator: neuron update {neuron}; spike sums {sums}; one warm-up call first "
             f"({time.perf_counter() - t:.2f} s: loading numba's cached kernel and torch, once per "
             f"process)")  # fmt: skip
 

@@ -80,15 +80,22 @@ class EventWeights:
     levels Q^T = (W / step - offset)^T: half the bytes of int16, so a 1024 x 1024 matrix stays in L2."""
 
     def __init__(self, w: np.ndarray, step: int) -> None:
-        levels = np.asarray(w, dtype=np.float64) / step
-        if levels.ndim != 2:
+        # built once per run and projection: float32 arithmetic (exact for these integers), one pass each
+        w = np.asarray(w)
+        if w.ndim != 2:
             raise ValueError("event sums take one 2-D weight matrix")
-        lo, hi = float(levels.min(initial=0)), float(levels.max(initial=0))
-        if hi - lo > 255 or not np.array_equal(levels, np.round(levels)):
+        lo, hi = float(w.min(initial=0)) / step, float(w.max(initial=0)) / step
+        if hi - lo > 255:
             raise ValueError("weights do not fit 256 levels on the given grid")
         self.step = int(step)
-        self.offset = int(lo) + 128 if lo < -128 or hi > 127 else 0
-        self.qt = np.ascontiguousarray((levels - self.offset).T, dtype=np.int8)
+        self.offset = int(np.floor(lo)) + 128 if lo < -128 or hi > 127 else 0
+        levels = w.astype(np.float32) * np.float32(1.0 / step)
+        if self.offset:
+            levels -= np.float32(self.offset)
+        q = levels.astype(np.int8)
+        if not np.array_equal(q, levels):
+            raise ValueError("weights do not fit 256 levels on the given grid")
+        self.qt = np.ascontiguousarray(q.T)
 
     def sums(self, rows: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """0/1 ``rows`` (R, n_src) bool -> exact sums (R, n_dst) float32, into ``out`` if given (float32,

@@ -71,7 +71,7 @@ def test_digital_profile_without_mismatch_is_nominal_and_user_sigmas_round_to_it
         step = 2 ** (8 - pr.num_weight_bits + (pr.sign_mode == "mixed"))
         assert pr.weight.shape[0] == 6 and np.all(pr.weight % step == 0)
         assert pr.weight.min() >= -256 and pr.weight.max() <= 255
-    x = (np.random.default_rng(0).random((30, 8, compiled.core.populations[0].size)) < 0.3)
+    x = np.random.default_rng(0).random((30, 8, compiled.core.populations[0].size)) < 0.3
     out = run_core(net, x)  # the integer emulator runs the perturbed registers
     assert out.spikes[compiled.core.outputs[0]].shape[1] == 6
 

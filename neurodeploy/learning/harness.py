@@ -51,7 +51,7 @@ class LearnConfig:
     scale: int = 64
     feedback_lr: float = 0.0  # 0: the rule's default
     decay: float = -1.0  # per update, on W and B for kp/wm/ia/pal; < 0: the rule's default
-    noise_std: float = -1.0  # PAL membrane noise (thresholds, 0.3), mirror phase hidden rate (0.1); < 0: default
+    noise_std: float = -1.0  # PAL membrane noise (thresholds, 0.2), mirror phase hidden rate (0.1); < 0: default
     escape_width: float = -1.0  # escape noise width (threshold units): SAL 0.5, PAL 0.1; < 0: the rule's default
     init_gain: float = 0.0  # initial weights ~ N(0, init_gain² / fan_in); 0: the rule's default
 
@@ -76,9 +76,10 @@ class LearnConfig:
             out.init_gain = 0.5 if self.rule == "kp" else 1.0
         # PAL: noise large enough that it, not the escape noise, drives most of the firing variance
         # (the estimator's signal-to-noise ratio grows with σ/w); w small keeps training close to the
-        # deterministic network that is tested
+        # deterministic network that is tested. On loihi2 (5 seeds, 40 epochs) σ = 0.2 gave 95.6 % and
+        # 6° where σ = 0.3 gave 95.0 % and 7°: the noisier forward pass costs accuracy, not alignment.
         if out.noise_std < 0:
-            out.noise_std = 0.3 if self.rule == "pal" else 0.1
+            out.noise_std = 0.2 if self.rule == "pal" else 0.1
         if out.escape_width < 0:
             out.escape_width = 0.1 if self.rule == "pal" else 0.5
         return out
