@@ -153,7 +153,8 @@ def _refractory_rules(ir: NetworkIR, profile: Profile, spiking: list) -> list[Vi
         return []
     num = profile.numerics
     if not num.get("refractory", False):
-        capable = "loihi1 or loihi2" if profile.core_model == "loihi" else "a profile with refractory = true"
+        loihi = profile.core_model == "loihi"
+        capable = "loihi1 (its refractory counter)" if loihi else "a profile with refractory = true"
         return [
             Violation(
                 "graph",

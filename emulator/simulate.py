@@ -189,7 +189,7 @@ def simulate(
             spk[pop.name][: x.shape[0]] = x != 0
 
     torch = torch_if_loaded() if kernels != "numpy" else None
-    synapses = {id(pr): Synapse(pr, net.numerics, pb[pr.dst], torch, events=use_numba)
+    synapses = {id(pr): Synapse(pr, net.numerics, pb[pr.dst], torch, event_pass=use_numba)
                 for pr in net.projections if pr.dst not in net.inputs}  # fmt: skip
     incoming = {p.name: [pr for pr in net.projections if pr.dst == p.name and id(pr) in synapses]
                 for p in net.populations}  # fmt: skip

@@ -133,7 +133,8 @@ class Synapse:
     ``mode`` says what ``apply`` returns: "fast" the input already multiplied by 2^6, as integers in
     ``dtype`` (for ``LoihiFastState``), "int" int64 input after the weight exponent (for
     ``LoihiCubaState``), "float" the float reference sum. ``row_bound`` bounds every row's |weight|
-    sum, ``bound`` the largest input to u the projection can deliver in one step.
+    sum, ``bound`` the largest input to u the projection can deliver in one step. ``event_pass`` allows
+    the compiled event sums (``emulator.events``; numba must be loadable, as for the neuron kernel).
     """
 
     def __init__(
@@ -142,7 +143,7 @@ class Synapse:
         numerics: str,
         batch_shape: tuple[int, ...],
         torch: Any | None = None,
-        events: bool = False,
+        event_pass: bool = False,
     ) -> None:
         self.proj = proj
         self.numerics = numerics
@@ -184,7 +185,7 @@ class Synapse:
         self._torch = torch if self.mode == "fast" and self.dtype == np.float32 and not self.sparse else None
         self._int8: Int8Weights | None = None
         # compiled event sums (``events``) for shared dense weights with exact float32 sums
-        self._events_ok = events and self.mode == "fast" and self.dtype == np.float32 and not self.sparse
+        self._events_ok = event_pass and self.mode == "fast" and self.dtype == np.float32 and not self.sparse
         self._events: Any = None
 
     @property
