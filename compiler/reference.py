@@ -425,7 +425,6 @@ class _Cell:
         if not self.spiking:
             self.v = v
             return v
-        z = v > self.v_th
         if self.refractory:
             if self.count is None:
                 self.count = np.zeros(v.shape, dtype=np.int64)
@@ -433,6 +432,8 @@ class _Cell:
             v = np.where(held, self.v_reset, v)
             z = (v > self.v_th) & ~held
             self.count = np.where(z, self.refractory, np.maximum(self.count - 1, 0))
+        else:
+            z = v > self.v_th
         self.v = np.where(z, self.v_reset if self.reset == "zero" else v - self.v_th, v).astype(self.dtype)
         return z.astype(self.dtype)
 

@@ -222,13 +222,17 @@ class Synapse:
         self.calls["dense"] += 1
         return np.matmul(rows.astype(self.dtype), self.w.T, out=out)  # BLAS reads the transposed view as is
 
+    @property
+    def grid_step(self) -> int:
+        """The spacing of the prepared weights: the low bits Lava's Dense drops (``prepare_weights``)."""
+        mixed = self.proj.sign_mode == "mixed"
+        return 2 ** (8 - int(self.proj.num_weight_bits) + int(mixed))
+
     def _use_events(self) -> bool:
         """Build the int8 levels on first use; weights off a 256-level grid stay on the other paths."""
         if self._events is None:
-            mixed = self.proj.sign_mode == "mixed"
-            step = 2 ** (8 - int(self.proj.num_weight_bits) + int(mixed))
             try:
-                self._events = events.EventWeights(self.w, step)
+                self._events = events.EventWeights(self.w, self.grid_step)
             except ValueError:
                 self._events_ok = False
                 return False
@@ -239,10 +243,8 @@ class Synapse:
         if self._torch is None or rows.dtype != bool or rows[..., :1].size * self.n_src * self.n_dst < MIN_MACS:
             return False
         if self._int8 is None:
-            mixed = self.proj.sign_mode == "mixed"
-            step = 2 ** (8 - int(self.proj.num_weight_bits) + int(mixed))
             try:
-                self._int8 = Int8Weights(self._torch, self.w, step)
+                self._int8 = Int8Weights(self._torch, self.w, self.grid_step)
             except ValueError:  # not on the expected grid: stay on float32 BLAS
                 self._torch = None
                 return False

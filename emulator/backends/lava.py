@@ -136,6 +136,16 @@ def _shared_buffer(shape: tuple[int, ...], dtype: Any = np.int64) -> np.ndarray:
     return np.frombuffer(mmap.mmap(-1, nbytes), dtype=dtype, count=prod(shape)).reshape(shape)
 
 
+def refuse_refractory(pop: Any, model: str, where: str) -> None:
+    """Lava's neuron models have no refractory counter: a population with one must run on the emulator."""
+    if np.any(pop.params.get("refractory", 0)):
+        raise NeurodeployError(
+            f"{model} has no refractory period, and this population has one",
+            where=where,
+            hint="run it on the emulator (backend='emulator'), or compile with refractory=0",
+        )
+
+
 def _check_network(net: CoreNetwork) -> None:
     """Reject what Lava's fixed_pt models cannot express, instead of returning wrong numbers."""
     if net.numerics != "loihi":
@@ -155,12 +165,7 @@ def _check_network(net: CoreNetwork) -> None:
                 where=where,
                 hint="run it on the emulator (backend='emulator'), which models the subtractive reset",
             )
-        if np.any(pop.params.get("refractory", 0)):
-            raise NeurodeployError(
-                "Lava's fixed_pt LIF has no refractory period, and this population has one",
-                where=where,
-                hint="run it on the emulator (backend='emulator'), or compile with refractory=0",
-            )
+        refuse_refractory(pop, "Lava's fixed_pt LIF", where)
         for name, (lo, hi) in _PARAM_RANGES.items():
             if name not in pop.params:
                 raise NeurodeployError(f"missing Loihi parameter {name!r}", where=where)

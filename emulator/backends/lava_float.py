@@ -41,6 +41,7 @@ from neurodeploy.emulator.backends.lava import (
     _shared_buffer,
     _tiled_weights,
     available,
+    refuse_refractory,
 )
 from neurodeploy.emulator.network import CoreNetwork
 from neurodeploy.emulator.simulate import RECORDABLE, SimulationOutput, population_batches, simulate
@@ -96,12 +97,7 @@ def _check_network(net: CoreNetwork) -> None:
                 where=where,
                 hint="snnTorch reset rules have no Lava model; run them on the emulator",
             )
-        if np.any(pop.params.get("refractory", 0)):
-            raise NeurodeployError(
-                "MismatchLIF has no refractory period, and this population has one",
-                where=where,
-                hint="run it on the emulator (backend='emulator'), or compile with refractory=0",
-            )
+        refuse_refractory(pop, "MismatchLIF", where)
         missing = {"du", "dv"} - set(pop.params)
         if missing:
             raise NeurodeployError(f"missing float parameters {sorted(missing)}", where=where)
