@@ -70,6 +70,8 @@ _KNOWN: dict[str, dict[str, tuple[tuple[type, ...], str]]] = {
         "third_factor": ((bool,), "true or false"),
         "noise_source": ((bool,), "true or false"),
         "weight_bits": (_INT, "an integer"),
+        "graded_spikes": ((bool,), "true or false"),
+        "programmable_neurons": ((bool,), "true or false"),
     },
     "limits": {
         "neurons_per_core": (_INT, "a positive integer"),

@@ -1,0 +1,253 @@
+"""A learning run: the compiled learning network (``compiler.learning``) in the emulator's run loop.
+
+Each minibatch of presentations runs as follows, exactly as the chip runs them one after another:
+
+1. The spiking network (forward layers, bias neuron) runs through ``simulate``, the emulator's one run
+   loop, with the presentations as a batch axis. Weights only move at the last bAP of a minibatch, and
+   every neuron starts a presentation at rest, so presentations in a minibatch are independent.
+2. The learning neurons' error compartments run at their scheduled steps: the output compartment
+   subtracts the target spikes from its membrane and emits δ as a graded spike; feedback synapses B
+   carry graded δ into the compartments below, which gate it by their soma's spikes and relay it on.
+   These populations receive from the forward network and never drive it, so they run after it.
+3. The learning engine applies the rule strings at every step. Only the pre-spike counter d, the bAP
+   step and the tag moves do anything, so the engine evaluates those steps in closed form, in the
+   order of the presentations, with Lava's fixed-point arithmetic (``learning_rule``, ``plasticity``)
+   and stochastic rounding.
+
+On the ``ideal`` profile (``numerics == "float"``) the same network runs in float64 and the updates are
+exact: minibatch SGD on the chip's own spiking forward pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from neurodeploy.compiler.learning import GRADED_OFFSET, LearningNetwork
+from neurodeploy.emulator.learning_rule import parse_rule
+from neurodeploy.emulator.plasticity import THIRD_FACTOR_TAU, TraceSpec, apply_accumulator, decay_trace
+from neurodeploy.emulator.simulate import simulate
+
+THIRD = TraceSpec(0.0, THIRD_FACTOR_TAU)  # y1-y3 from the neuron: Lava decays them with τ = 65535
+GRADED = TraceSpec(0.0, THIRD_FACTOR_TAU)  # the graded pre trace of B (overwritten by each relay)
+COUNTER_MAX = 255  # d (tag_2) is clipped to [0, 255]
+
+
+@dataclass
+class Activity:
+    """One minibatch of presentations: spike counts, learning signals and readouts, (inst, batch, n)."""
+
+    spikes: dict[str, np.ndarray]  # (steps, inst, batch, n) bool, forward layers and the bias neuron
+    counts: dict[str, np.ndarray]
+    readout: np.ndarray  # output membrane at the emit step, in float units (score per input step)
+    delta: dict[str, np.ndarray] = field(default_factory=dict)  # δ per layer: ints (fixed) or floats
+    payload: dict[str, np.ndarray] = field(default_factory=dict)  # graded spike sent by each source
+
+
+def _shift_round(x: np.ndarray, s: int) -> np.ndarray:
+    """x / 2^s rounded half up, as a programmable neuron computes it: (x + 2^(s-1)) >> s."""
+    return (x + (1 << (s - 1))) >> s if s > 0 else x
+
+
+class LearningRun:
+    """State of one learning run: weights live in ``lnet`` (updated in place), tags and counters here."""
+
+    def __init__(self, lnet: LearningNetwork, seed: int = 0, kernels: str = "auto") -> None:
+        self.lnet, self.kernels = lnet, kernels
+        self.fixed = lnet.numerics == "loihi"
+        self.rng = np.random.default_rng([seed, 11])
+        self.steps_done = 0
+        self.tags = {name: np.zeros(self.weight(name).shape, dtype=np.int64 if self.fixed else float)
+                     for name in lnet.engine}  # fmt: skip
+        self.carry: dict[str, np.ndarray] = {}
+        self.stats = {"tag_saturations": 0, "weight_saturations": 0, "counter_saturations": 0, "delta_clips": 0}
+        self._parse()
+
+    def _parse(self) -> None:
+        self.series = {}
+        if self.fixed:
+            for name, rule in self.lnet.engine.items():
+                self.series[name] = (parse_rule(rule.dt, "dt"), parse_rule(rule.dw, "dw"))
+
+    def rates_changed(self) -> None:
+        """Call after ``compiler.learning.set_rates``: the engine reads the new rule strings."""
+        self._parse()
+
+    def weight(self, name: str) -> np.ndarray:
+        for fb in self.lnet.feedback:
+            if fb.name == name:
+                return fb.weight
+        return self.lnet.projection(name).weight
+
+    def _set_weight(self, name: str, value: np.ndarray) -> None:
+        for fb in self.lnet.feedback:
+            if fb.name == name:
+                fb.weight = value
+                return
+        self.lnet.projection(name).weight = value
+
+    # ------------------------------------------------------------------ the network
+
+    def present(self, spikes: np.ndarray, target_counts: np.ndarray | None = None) -> Activity:
+        """Run ``spikes`` (steps, batch, n_in) through the network; with ``target_counts`` (batch, n_out:
+        target spikes per presentation) also the error compartments."""
+        lnet, sched = self.lnet, self.lnet.schedule
+        batch = spikes.shape[1]
+        bias = np.zeros((sched.steps, 1, 1), dtype=bool)
+        bias[: sched.active] = True
+        names = [layer.name for layer in lnet.layers]
+        out = simulate(lnet.core, {lnet.core.inputs[0]: spikes, "bias": bias}, steps=sched.steps,
+                       record=("spikes", "v"), populations=names, kernels=self.kernels)  # fmt: skip
+        shape = (lnet.instances, batch)
+        spk = {n: out.spikes[n].reshape(sched.steps, *shape, -1) for n in names}
+        spk["bias"] = np.broadcast_to(bias[:, None], (sched.steps, 1, batch, 1))
+        spk[lnet.core.inputs[0]] = spikes[:, None] != 0
+        counts = {n: spk[n].sum(axis=0, dtype=np.int64) for n in names}
+        v_out = out.v[names[-1]].reshape(sched.steps, *shape, -1)[sched.emit]
+        unit = 64.0 * lnet.scale if self.fixed else 1.0
+        act = Activity(spk, counts, v_out / (unit * sched.active))
+        if target_counts is not None:
+            self._signals(act, v_out, np.asarray(target_counts)[None])
+        return act
+
+    def _signals(self, act: Activity, v_out: np.ndarray, target: np.ndarray) -> None:
+        lnet, sched = self.lnet, self.lnet.schedule
+        out = lnet.layers[-1]
+        if self.fixed:
+            err = v_out.astype(np.int64) - 64 * lnet.scale * target.astype(np.int64)
+            act.delta[out.name] = self._clip(_shift_round(err, out.delta_shift), out.q_max)
+            tgt = _shift_round(64 * lnet.scale * target.astype(np.int64), out.delta_shift)
+            act.payload["target"] = -np.minimum(tgt, out.q_max)
+        else:
+            act.delta[out.name] = (v_out - target) / sched.active
+            act.payload["target"] = -np.broadcast_to(target / sched.active, v_out.shape)
+        act.payload["error"] = act.delta[out.name]
+        for k in range(len(lnet.layers) - 2, -1, -1):
+            layer = lnet.layers[k]
+            fbs = lnet.feedback_of(layer.name)
+            if not fbs:
+                act.delta[layer.name] = np.zeros_like(act.counts[layer.name])
+                continue
+            apical = 0
+            for fb in fbs:
+                src = act.delta[fb.src] if fb.src in act.delta else act.payload[fb.src]
+                apical = apical + np.einsum("sbj,sij->sbi", src, fb.weight)
+            gate = act.counts[layer.name] > 0
+            if self.fixed:
+                d = self._clip(_shift_round(np.asarray(apical, dtype=np.int64), layer.delta_shift), layer.q_max)
+            else:
+                d = apical
+            act.delta[layer.name] = np.where(gate, d, 0)
+
+    def _clip(self, d: np.ndarray, q: int) -> np.ndarray:
+        self.stats["delta_clips"] += int(np.count_nonzero(np.abs(d) > q))
+        return np.clip(d, -q, q)
+
+    # ------------------------------------------------------------------ the engine
+
+    def learn(self, act: Activity) -> None:
+        """Apply the engine to a minibatch of presentations (in order); weights move at minibatch ends."""
+        lnet, sched = self.lnet, self.lnet.schedule
+        batch = next(iter(act.delta.values())).shape[1]
+        period = sched.steps * lnet.batch
+        moves = [(self.steps_done + (s + 1) * sched.steps) % period == 0 for s in range(batch)]
+        for layer in lnet.layers:
+            for name in layer.plastic:
+                pre = lnet.projection(name).src
+                d = self._counter(name, act.spikes[pre])
+                self._apply(name, moves, d=d, delta=act.delta[layer.name])
+        for fb in lnet.feedback:
+            if fb.plastic:
+                relay = self._relay_step(fb.src)
+                lower = lnet.layers[[x.name for x in lnet.layers].index(fb.dst)]
+                count = np.minimum(act.counts[lower.name], 127)
+                self._apply(fb.name, moves, graded=act.delta[fb.src], count=count, relay=relay)
+        self.steps_done += batch * sched.steps
+
+    def _relay_step(self, src: str) -> int:
+        names = [x.name for x in self.lnet.layers]
+        sched = self.lnet.schedule
+        if src in ("error", names[-1]):
+            return sched.emit
+        return sched.relay[len(names) - 2 - names.index(src)]
+
+    def _counter(self, name: str, spikes: np.ndarray) -> np.ndarray:
+        """d at each presentation's bAP: its pre spikes before the bAP step plus the previous bAP step's."""
+        steps = spikes.shape[0]
+        before = spikes[: steps - 1].sum(axis=0, dtype=np.int64)  # (inst or 1, batch, n_pre)
+        last = spikes[steps - 1].astype(np.int64)
+        carry = self.carry.get(name)
+        prev = np.concatenate([np.zeros_like(last[:, :1]) if carry is None else carry, last[:, :-1]], axis=1)
+        self.carry[name] = last[:, -1:]
+        d = before + prev
+        self.stats["counter_saturations"] += int(np.count_nonzero(d > COUNTER_MAX))
+        return np.minimum(d, COUNTER_MAX)
+
+    def _apply(self, name: str, moves: list[bool], **sig: Any) -> None:
+        w, tag = self.weight(name), self.tags[name]
+        if not self.fixed:
+            w, tag = self._apply_float(name, w, tag, moves, **sig)
+        else:
+            w, tag = self._apply_fixed(name, w, tag, moves, **sig)
+        self._set_weight(name, w)
+        self.tags[name] = tag
+
+    def _apply_float(self, name: str, w: np.ndarray, tag: np.ndarray, moves: list[bool], **sig: Any) -> tuple:
+        lnet = self.lnet
+        scale = lnet.lr / lnet.schedule.active
+        if "d" in sig:  # ΔW = −η·δ·x̄, x̄ = d / active
+            incs = -scale * sig["delta"][..., :, None] * sig["d"][..., None, :]
+        else:  # KP's B: the transpose of the forward update
+            incs = -scale * sig["graded"][..., None, :] * sig["count"][..., :, None]
+        incs = np.moveaxis(incs, 1, 0)
+        start = 0
+        for s, move in enumerate(moves):
+            if move:
+                tag = tag + incs[start:s].sum(axis=0)
+                w = w + tag - lnet.decay * w
+                tag = incs[s].copy()
+                start = s + 1
+        return w, tag + incs[start:].sum(axis=0)
+
+    def _apply_fixed(self, name: str, w: np.ndarray, tag: np.ndarray, moves: list[bool], **sig: Any) -> tuple:
+        dt, dw = self.series[name]
+        batch = len(moves)
+        if "d" in sig:
+            y = self._decayed(np.abs(sig["delta"]))
+            y2, y3 = np.where(sig["delta"] > 0, y, 0), np.where(sig["delta"] < 0, y, 0)
+            base = {"y0": np.int64(1)}
+            per = [
+                {"d": sig["d"][:, s, None, :], "y2": y2[:, s, :, None], "y3": y3[:, s, :, None]} for s in range(batch)
+            ]
+        else:
+            steps = self.lnet.schedule.steps - 1 - sig["relay"]
+            x1 = np.clip(GRADED_OFFSET + sig["graded"], 0, 127).astype(np.int64)
+            for _ in range(steps):
+                x1 = decay_trace(x1, GRADED, self.rng.random(x1.shape))
+            y1 = self._decayed(sig["count"])
+            base = {"y0": np.int64(1)}
+            per = [{"x1": x1[:, s, None, :], "y1": y1[:, s, :, None]} for s in range(batch)]
+        for s, move in enumerate(moves):
+            ops = {**base, **per[s], "u": np.int64(move), "t": tag, "w": w}
+            u = self.rng.random(w.shape)  # per-synapse rounding, shared by the variables of the step
+            acc = dt.accumulate(ops, start=tag)
+            new_tag = apply_accumulator(tag, acc, u, "tag")
+            raw_tag = (tag << 7) + acc
+            self.stats["tag_saturations"] += int(
+                np.count_nonzero((raw_tag >> 7) > 255) + np.count_nonzero((raw_tag >> 7) < -257)
+            )
+            if move:
+                acc_w = dw.accumulate(ops, start=w)
+                w = apply_accumulator(w, acc_w, u, "weight", "mixed")
+            tag = new_tag
+        return w, tag
+
+    def _decayed(self, y: np.ndarray) -> np.ndarray:
+        """A third factor as the engine reads it at the bAP: the neuron's value after one step of decay."""
+        y = np.minimum(np.asarray(y, dtype=np.int64), 127)
+        return decay_trace(y, THIRD, self.rng.random(y.shape))
+
+
+__all__ = ["LearningRun", "Activity"]
