@@ -363,15 +363,11 @@ def set_rates(lnet: LearningNetwork, lr: float, decay: float) -> None:
     lsb = lnet.layers[-1].delta_scale
     dd = "x0 - y0*d"
     if lnet.numerics == "loihi":
-        # d·y is shifted right by 5 (9 + 7 + 4 bits - 15), the graded (x1 - 64)·y1 of B by 3
+        # d·y is shifted right by 5 (9 + 7 + 4 bits - 15); KP's B multiplies (x1 - 64)·y1 by y0 twice
+        # (1-bit factors, value 1) so that its product has the same widths, the same shift and thus the
+        # same integers as W's: W - Bᵀ then keeps no truncation difference
         target = lnet.scale * lr * lsb * 2.0 ** (5 + b) / lnet.schedule.active
         m, e, real = scale_grid(target)
-        if e - 2 < -7:
-            raise NeurodeployError(
-                f"learning rate {lr:g} is below what the engine's scale register can express",
-                "lr",
-                f"use lr >= {lr * 2.0 ** (-7 - (e - 2)):.3g} or a larger --batch",
-            )
         lr_real = lr * real / target
         dec = ""
         dec_real = 0.0
@@ -381,7 +377,7 @@ def set_rates(lnet: LearningNetwork, lr: float, decay: float) -> None:
                 md, ed, dreal = 1, -7, 2.0**-7
             dec, dec_real = f" - {_term(md, ed)}*u{k}*w", dreal / 2.0**b
         fwd_dt = f"{_term(m, e)}*y0*d*y3 - {_term(m, e)}*y0*d*y2 - u{k}*t{dec}"
-        b_dt = f"-{_term(m, e - 2)}*y0*(x1-{GRADED_OFFSET})*y1 - u{k}*t{dec}"
+        b_dt = f"-{_term(m, e)}*y0*(x1-{GRADED_OFFSET})*y1*y0*y0 - u{k}*t{dec}"
         dw = f"2^-{b}*u{k}*t"
     else:
         lr_real, dec_real = lr, decay

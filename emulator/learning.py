@@ -153,18 +153,26 @@ class LearningRun:
         batch = next(iter(act.delta.values())).shape[1]
         period = sched.steps * lnet.batch
         moves = [(self.steps_done + (s + 1) * sched.steps) % period == 0 for s in range(batch)]
+        # KP: B rounds with its partner W's draws (transposed), so identical updates stay identical
+        partners = {self._partner(fb): fb.name for fb in lnet.feedback if fb.plastic}
+        self._draws: dict[str, list[np.ndarray]] = {}
         for layer in lnet.layers:
             for name in layer.plastic:
                 pre = lnet.projection(name).src
                 d = self._counter(name, act.spikes[pre])
-                self._apply(name, moves, d=d, delta=act.delta[layer.name])
+                self._apply(name, moves, d=d, delta=act.delta[layer.name], keep=name in partners)
         for fb in lnet.feedback:
             if fb.plastic:
                 relay = self._relay_step(fb.src)
                 lower = lnet.layers[[x.name for x in lnet.layers].index(fb.dst)]
                 count = np.minimum(act.counts[lower.name], 127)
-                self._apply(fb.name, moves, graded=act.delta[fb.src], count=count, relay=relay)
+                draws = [np.swapaxes(u, -1, -2) for u in self._draws.get(self._partner(fb), [])]
+                self._apply(fb.name, moves, graded=act.delta[fb.src], count=count, relay=relay, draws=draws)
         self.steps_done += batch * sched.steps
+
+    def _partner(self, fb: Any) -> str:
+        """The forward projection whose transpose a plastic B follows (lower layer -> upper layer)."""
+        return next(p.name for p in self.lnet.core.projections if p.src == fb.dst and p.dst != fb.dst)
 
     def _relay_step(self, src: str) -> int:
         names = [x.name for x in self.lnet.layers]
@@ -185,12 +193,12 @@ class LearningRun:
         self.stats["counter_saturations"] += int(np.count_nonzero(d > COUNTER_MAX))
         return np.minimum(d, COUNTER_MAX)
 
-    def _apply(self, name: str, moves: list[bool], **sig: Any) -> None:
+    def _apply(self, name: str, moves: list[bool], keep: bool = False, draws: list | None = None, **sig: Any) -> None:
         w, tag = self.weight(name), self.tags[name]
         if not self.fixed:
             w, tag = self._apply_float(name, w, tag, moves, **sig)
         else:
-            w, tag = self._apply_fixed(name, w, tag, moves, **sig)
+            w, tag = self._apply_fixed(name, w, tag, moves, keep, draws or [], **sig)
         self._set_weight(name, w)
         self.tags[name] = tag
 
@@ -211,7 +219,9 @@ class LearningRun:
                 start = s + 1
         return w, tag + incs[start:].sum(axis=0)
 
-    def _apply_fixed(self, name: str, w: np.ndarray, tag: np.ndarray, moves: list[bool], **sig: Any) -> tuple:
+    def _apply_fixed(
+        self, name: str, w: np.ndarray, tag: np.ndarray, moves: list[bool], keep: bool, draws: list, **sig: Any
+    ) -> tuple:
         dt, dw = self.series[name]
         batch = len(moves)
         if "d" in sig:
@@ -231,7 +241,9 @@ class LearningRun:
             per = [{"x1": x1[:, s, None, :], "y1": y1[:, s, :, None]} for s in range(batch)]
         for s, move in enumerate(moves):
             ops = {**base, **per[s], "u": np.int64(move), "t": tag, "w": w}
-            u = self.rng.random(w.shape)  # per-synapse rounding, shared by the variables of the step
+            u = draws[s] if draws else self.rng.random(w.shape)  # per synapse, shared by the step's variables
+            if keep:
+                self._draws.setdefault(name, []).append(u)
             acc = dt.accumulate(ops, start=tag)
             new_tag = apply_accumulator(tag, acc, u, "tag")
             raw_tag = (tag << 7) + acc

@@ -424,7 +424,13 @@ def learn_eprop(
     if tr.fixed and tr._lr is not None:
         eng["third_factor_saturations"] = tr.w_writer.saturated + tr.o_writer.saturated
         eng["tag_saturations"] = tr.w_writer.tag_saturated + tr.o_writer.tag_saturated
-    return LearnResult({"rule": "eprop", **asdict(cfg)}, history, final, eng, time.perf_counter() - t0)
+    from neurodeploy.learning.harness import host_provenance
+
+    prov = host_provenance("eprop", [data.n_in, cfg.hidden, data.n_out], cfg.active, profile)
+    prov["hidden_signal"]["how"] = "learning signal Σ B(y − y*) and eligibility traces in numpy"
+    return LearnResult(
+        {"rule": "eprop", **asdict(cfg)}, history, final, eng, time.perf_counter() - t0, prov
+    )
 
 
 def initial_score(profile: str = "ideal", task: str = "yinyang", seeds: int = 2, **overrides: Any) -> np.ndarray:

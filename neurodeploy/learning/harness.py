@@ -94,9 +94,10 @@ class LearnResult:
     final: dict[str, Any]
     engine: dict[str, Any] = field(default_factory=dict)
     wall_s: float = 0.0
+    provenance: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format": "neurodeploy.learn", "version": 1, **asdict(self)}
+        return {"format": "neurodeploy.learn", "version": 2, **asdict(self)}
 
 
 def _numerics(profile_name: str, cfg: LearnConfig) -> tuple[Numerics, Any]:
@@ -372,7 +373,17 @@ def learn(
     progress: Callable[[int, int, dict[str, Any]], None] | None = None,
     **overrides: Any,
 ) -> LearnResult:
-    """Train with ``rule`` on ``profile`` for ``seeds`` chips at once; returns history and summary."""
+    """Train with ``rule`` on ``profile`` for ``seeds`` chips at once; returns history and summary.
+
+    Rules with a chip motif (``neurodeploy.rules.CHIP_RULES``) run on the compiled network
+    (``neurodeploy.studies.chip_learning``); the others run here, with their learning signals on the host,
+    which their ``provenance`` states."""
+    from neurodeploy.rules import CHIP_RULES
+
+    if rule in CHIP_RULES:
+        from neurodeploy.studies.chip_learning import learn_chip
+
+        return learn_chip(rule, profile, task, mismatch=mismatch, seeds=seeds, progress=progress, **overrides)
     if rule == "eprop":
         from neurodeploy.learning.eprop import learn_eprop
 
@@ -400,7 +411,31 @@ def learn(
         eng["third_factor_saturations"] = tr.fwd.saturated
         eng["tag_saturations"] = sum(t.saturated for t in tr.tag.values())
         eng["decay_period_updates"] = tr.decay_w.period
-    return LearnResult(asdict(cfg), history, final, eng, time.perf_counter() - t0)
+    prov = host_provenance(rule, [data.n_in, *cfg.hidden, data.n_out], cfg.active, cfg.profile)
+    return LearnResult(asdict(cfg), history, final, eng, time.perf_counter() - t0, prov)
+
+
+def host_provenance(rule: str, sizes: list[int], steps: int, profile: str) -> dict[str, Any]:
+    """Where the signals of a rule without a chip motif are computed: its learning signals on the host.
+
+    Host operations per training sample are multiply-adds (and one exp per output for the softmax)."""
+    pairs = sum(a * b for a, b in zip(sizes[1:-1], sizes[2:], strict=False))
+    hidden = sum(sizes[1:-1])
+    host = "host (float, CPU)"
+    fb = {"pal": pairs * steps * 2 + hidden * steps, "sal": pairs * steps * 2, "wm": pairs * steps, "ia": 2 * pairs * steps}
+    sign = {"sign": pairs}
+    return {
+        "forward": {"where": f"chip numerics of {profile} in the learning simulator (not the compiled network)",
+                    "how": "integrate-and-fire layers with the engine's weights", "host_ops_per_sample": 0},
+        "output_error": {"where": host, "how": "softmax of the readout minus the target", "host_ops_per_sample": 4 * sizes[-1]},
+        "hidden_signal": {"where": host, "how": "δ through B (or Wᵀ) as a float matrix product",
+                          "host_ops_per_sample": 2 * pairs + hidden},
+        "feedback_learning": {"where": host if rule in fb or rule in sign else "none",
+                              "how": {"sign": "B = s·sign(W)ᵀ copied from W"}.get(rule, "feedback correlations in numpy"),
+                              "host_ops_per_sample": fb.get(rule, sign.get(rule, 0))},
+        "weight_write": {"where": f"chip engine of {profile} (rule strings applied to host-computed δ)",
+                         "how": "tag writes from host third factors", "host_ops_per_sample": 0},
+    }  # fmt: skip
 
 
 def train_epochs(

@@ -1,0 +1,63 @@
+"""``neurodeploy.learn``: train a network on a chip model with a local learning rule."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from neurodeploy.errors import NeurodeployError
+
+
+def learn(
+    rule: str,
+    profile: str = "loihi2",
+    task_or_data: str | Sequence[np.ndarray] = "yinyang",
+    hidden: Sequence[int] | int = (64,),
+    network: Any = None,
+    backend: str = "emulator",
+    mismatch: float = 0.0,
+    seeds: int = 1,
+    epochs: int = 40,
+    variant: str = "chip",
+    progress: Callable[[int, int, dict[str, Any]], None] | None = None,
+    **options: Any,
+) -> Any:
+    """Train with ``rule`` on ``profile``; returns a result with ``.final``, ``.history`` and ``.provenance``.
+
+    ``task_or_data``: a built-in task ("yinyang", "digits", "teacher") or the arrays ``(x_train, y_train,
+    x_test, y_test)``, x shaped (samples, features), integer labels; features are scaled into [0, 1] and
+    rate coded like the built-in tasks. ``network``: a NIR graph, a path to a NIR file or a NetworkIR (a
+    layered feed-forward chain), trained from its own weights; without it a network of ``hidden`` sizes is
+    built. ``options`` are those of ``ChipLearnConfig`` (chip rules) or ``LearnConfig`` (host rules).
+    """
+    from neurodeploy.rules import CHIP_RULES
+
+    if backend != "emulator":
+        raise NeurodeployError(
+            f"learning runs on backend {backend!r} are not available yet",
+            "backend",
+            "use backend='emulator'; the Lava backend runs inference (neurodeploy run --backend lava)",
+        )
+    if variant not in ("chip", "paper"):
+        raise NeurodeployError(f"unknown variant {variant!r}", "variant", "use 'chip' or 'paper'")
+    sizes = (int(hidden),) if isinstance(hidden, (int, np.integer)) else tuple(int(h) for h in hidden)
+    if not sizes or min(sizes) < 1:
+        raise NeurodeployError(f"hidden sizes must be positive, got {list(sizes)}", "hidden", "e.g. hidden=[64, 64]")
+    if rule in CHIP_RULES:
+        from neurodeploy.studies.chip_learning import learn_chip
+
+        return learn_chip(rule, profile, task_or_data, network=network, mismatch=mismatch, seeds=seeds,
+                          progress=progress, epochs=epochs, hidden=sizes, variant=variant, **options)  # fmt: skip
+    if network is not None or not isinstance(task_or_data, str):
+        raise NeurodeployError(
+            f"rule {rule!r} still runs its learning signals on the host and trains built-in tasks only",
+            "rule",
+            f"rules that train your own network and data on the chip: {', '.join(CHIP_RULES)}",
+        )
+    if variant != "chip":
+        raise NeurodeployError(f"rule {rule!r} has no paper variant yet", "variant", "use variant='chip'")
+    from neurodeploy.learning.harness import learn as learn_host
+
+    return learn_host(rule, profile, task_or_data, mismatch, seeds, progress, epochs=epochs, hidden=sizes, **options)

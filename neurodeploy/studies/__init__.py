@@ -1,0 +1,1 @@
+"""Studies: learning runs on the chip path (``chip_learning``); more move here as they are touched."""
