@@ -1,0 +1,159 @@
+"""Learning on the compiled chip network: motif, engine in the run loop, provenance, user networks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import neurodeploy
+from neurodeploy.compiler import learning as lp
+from neurodeploy.compiler.normalize import normalize
+from neurodeploy.emulator.learning import LearningRun
+from neurodeploy.emulator.learning_rule import parse_rule
+from neurodeploy.emulator.plasticity import apply_accumulator
+from neurodeploy.errors import NeurodeployError
+from neurodeploy.hw_profiles import get
+from neurodeploy.learning.tasks import get_task
+from neurodeploy.studies.chip_learning import builtin_graph, learn_chip
+
+QUICK = {"epochs": 2, "hidden": (16,), "lr": 0.02}
+
+
+def _net(rule: str, profile: str = "loihi2", sizes=(4, 16, 16, 3), **opt) -> lp.LearningNetwork:
+    ir = normalize(builtin_graph(list(sizes)), dt=1e-3, reset="zero")
+    return lp.build(ir, rule, get(profile), lp.LearnOptions(init_gain=1.0, **opt))
+
+
+@pytest.mark.parametrize("rule", ["fa", "dfa", "drtp", "kp"])
+def test_provenance_has_no_host_signal_on_loihi2(rule: str) -> None:
+    res = learn_chip(rule, "loihi2", "yinyang", seeds=1, epochs=1, hidden=(8, 8))
+    assert set(res.provenance) == {"forward", "output_error", "hidden_signal", "feedback_learning", "weight_write"}
+    for signal, entry in res.provenance.items():
+        assert entry["where"] == "chip", (signal, entry)
+        assert entry["host_ops_per_sample"] == 0
+    assert res.engine["numerics"] == "loihi"
+    for rule_entry in res.engine["rules"].values():  # every string parses as the engine's rule grammar
+        parse_rule(rule_entry["dt"], "dt")
+        parse_rule(rule_entry["dw"], "dw")
+
+
+def test_host_rules_say_where_their_signals_run() -> None:
+    res = neurodeploy.learn("sign", "loihi2", "yinyang", hidden=[8], epochs=1)
+    assert res.provenance["hidden_signal"]["where"].startswith("host")
+    assert res.provenance["hidden_signal"]["host_ops_per_sample"] > 0
+
+
+def test_motif_structure_for_two_hidden_layers() -> None:
+    lnet = _net("fa")
+    assert [lay.name for lay in lnet.layers] == ["if0", "if1", "if2"]
+    assert [(f.src, f.dst) for f in lnet.feedback] == [("if1", "if0"), ("if2", "if1")]
+    assert all(not f.plastic for f in lnet.feedback)
+    dfa = _net("dfa")
+    assert [(f.src, f.weight.shape) for f in dfa.feedback] == [("error", (1, 16, 3)), ("error", (1, 16, 3))]
+    kp = _net("kp", decay=5e-4)
+    assert all(f.plastic and not f.weight.any() for f in kp.feedback)  # B starts at zero
+    assert "2^-7*u9*w" in kp.engine["if1->if2"].dt and kp.engine["if1->if2"].realised_decay == 2.0**-11
+    frozen = _net("frozen")
+    assert frozen.layers[0].plastic == [] and frozen.layers[-1].plastic
+
+
+def test_engine_equals_lava_arithmetic_presentation_by_presentation() -> None:
+    """The closed-form engine is the rule strings applied at the bAP step, in presentation order."""
+    lnet = _net("fa", sizes=(4, 8, 3), batch=4)
+    run = LearningRun(lnet, seed=3)
+    task = get_task("yinyang")
+    from neurodeploy.datasets import encode_rate
+
+    x = encode_rate(task.x_train[:4], 32, 24, bias_spike=False)
+    act = run.present(x, np.eye(3)[task.y_train[:4]] * 24)
+    name = "if0->if1"
+    w0 = lnet.projection(name).weight.copy()
+    rng_state = run.rng.bit_generator.state
+    run.learn(act)
+    # replay by hand with the same draws
+    run.rng.bit_generator.state = rng_state
+    dt, dw = run.series[name]
+    spikes = act.spikes["if0"]
+    d = spikes[:-1].sum(0).astype(np.int64)  # no carry before the first presentation
+    d[:, 1:] += spikes[-1, :, :-1]
+    run_y = np.minimum(np.abs(act.delta["if1"]), 127)
+    # the first projection consumed draws before this one: redo the order of ``learn``
+    tag = np.zeros_like(w0)
+    w = w0.copy()
+    _ = run._decayed(np.abs(act.delta["if0"]))  # input->if0's third factor draws
+    for s in range(4):
+        run.rng.random(lnet.projection("input->if0").weight.shape)
+    _ = run._decayed(np.abs(act.delta["if0"]))  # bias->if0
+    for s in range(4):
+        run.rng.random(lnet.projection("bias->if0").weight.shape)
+    y = run._decayed(run_y)
+    y2, y3 = np.where(act.delta["if1"] > 0, y, 0), np.where(act.delta["if1"] < 0, y, 0)
+    for s in range(4):
+        u = run.rng.random(w.shape)
+        ops = {"y0": 1, "u": int(s == 3), "d": d[:, s, None, :], "y2": y2[:, s, :, None], "y3": y3[:, s, :, None],
+               "t": tag, "w": w}  # fmt: skip
+        new_tag = apply_accumulator(tag, dt.accumulate(ops, start=tag), u, "tag")
+        if s == 3:
+            w = apply_accumulator(w, dw.accumulate(ops, start=w), u, "weight", "mixed")
+        tag = new_tag
+    np.testing.assert_array_equal(lnet.projection(name).weight, w)
+    np.testing.assert_array_equal(run.tags[name], tag)
+
+
+def test_kp_keeps_w_and_b_transposed_updates_identical() -> None:
+    lnet = _net("kp", sizes=(4, 16, 3), batch=16)
+    run = LearningRun(lnet, seed=0)
+    task = get_task("yinyang")
+    from neurodeploy.datasets import encode_rate
+
+    w0, b0 = lnet.projection("if0->if1").weight.copy(), lnet.feedback[0].weight.copy()
+    for i in range(0, 128, 16):
+        act = run.present(encode_rate(task.x_train[i : i + 16], 32, 24, bias_spike=False),
+                          np.eye(3)[task.y_train[i : i + 16]] * 24)  # fmt: skip
+        run.learn(act)
+    dw = (lnet.projection("if0->if1").weight - w0)[0].T
+    db = (lnet.feedback[0].weight - b0)[0]
+    assert np.abs(dw).sum() > 50
+    assert np.abs(dw - db).sum() <= 0.05 * np.abs(dw).sum()  # only rare one-LSB trace decays differ
+
+
+@pytest.mark.parametrize("profile", ["ideal", "loihi2"])
+def test_kp_learns_and_aligns(profile: str) -> None:
+    res = learn_chip("kp", profile, "yinyang", seeds=2, epochs=3, hidden=(32,), lr=0.02)
+    first, last = res.history[0], res.history[-1]
+    assert np.mean(last["test_accuracy"]) > 0.72
+    assert np.mean(last["weight_angle"]["B1"]) < np.mean(first["weight_angle"]["B1"]) < 60
+    assert np.mean(last["weight_angle"]["B1"]) < 25
+
+
+def test_user_nir_network_trains_with_kp(tmp_path) -> None:
+    import nir
+
+    task = get_task("yinyang")
+    rng = np.random.default_rng(5)
+    graph = builtin_graph([4, 24, 3])
+    graph.nodes["fc0"] = nir.Linear(rng.normal(0, 0.5, (24, 4)))
+    graph.nodes["fc1"] = nir.Linear(rng.normal(0, 0.2, (3, 24)))
+    path = tmp_path / "model.nir"
+    nir.write(str(path), graph)
+    data = (task.x_train[:2000], task.y_train[:2000], task.x_test, task.y_test)
+    kp = neurodeploy.learn("kp", "loihi2", data, network=str(path), epochs=4, seeds=2, lr=0.03)
+    frozen = neurodeploy.learn("frozen", "loihi2", data, network=str(path), epochs=4, seeds=2, lr=0.03)
+    assert kp.final["test_accuracy"]["mean"] > frozen.final["test_accuracy"]["mean"] + 0.02
+
+
+def test_bad_learning_setups_get_one_clear_error() -> None:
+    with pytest.raises(NeurodeployError, match="power of two"):
+        _net("fa", batch=24)
+    with pytest.raises(NeurodeployError, match="graded spikes"):
+        _net("fa", "loihi1")
+    with pytest.raises(NeurodeployError, match="cannot run learning rule"):
+        _net("fa", "dynapse2")
+    with pytest.raises(NeurodeployError, match="steps per presentation"):
+        _net("fa", sizes=(4, 8, 8, 8, 8, 8, 3), active=28)
+    with pytest.raises(NeurodeployError, match="features"):
+        task = get_task("yinyang")
+        neurodeploy.learn("fa", "loihi2", (task.x_train, task.y_train, task.x_test[:, :2], task.y_test), epochs=1)
+    with pytest.raises(NeurodeployError, match="host"):
+        task = get_task("yinyang")
+        neurodeploy.learn("pal", "loihi2", (task.x_train, task.y_train, task.x_test, task.y_test), epochs=1)
