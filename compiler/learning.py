@@ -144,7 +144,7 @@ class LearningNetwork:
 
 def scale_grid(target: float) -> tuple[int, int, float]:
     """(m, e, m·2^e) closest to ``target`` on the engine's 4-bit-mantissa grid (m 1..7, e −7..8)."""
-    best = min(((abs(math.log(m * 2.0**e / target)), m, e) for m in _MANTISSAS for e in _EXPONENTS))
+    best = min((abs(math.log(m * 2.0**e / target)), m, e) for m in _MANTISSAS for e in _EXPONENTS)
     _, m, e = best
     return m, e, m * 2.0**e
 

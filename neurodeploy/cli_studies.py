@@ -183,7 +183,11 @@ def learn_cmd(
     mismatch: Annotated[float, typer.Option(min=0.0, help="Relative per-neuron mismatch sigma, e.g. 0.1.")] = 0.0,
     seeds: Annotated[int, typer.Option(min=1, help="Independent chips trained at once.")] = 5,
     epochs: Annotated[int, typer.Option(min=1, help="Passes over the training set.")] = 40,
-    hidden: Annotated[int, typer.Option(min=1, help="Hidden neurons.")] = 64,
+    hidden: Annotated[str, typer.Option(help="Hidden layer sizes, comma separated, e.g. 64,64.")] = "64",
+    network: Annotated[Path | None, typer.Option(help="A NIR file to train (a layered feed-forward chain).")] = None,
+    data: Annotated[
+        Path | None, typer.Option(help="An .npz with x_train, y_train, x_test, y_test instead of --task.")
+    ] = None,
     lr: Annotated[float, typer.Option(min=0.0, help="Learning rate per sample (float units).")] = 0.02,
     seed: Annotated[int, typer.Option(help="Seed of the initial weights and draws.")] = 0,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the history as JSON here.")] = None,
@@ -194,9 +198,19 @@ def learn_cmd(
 
     Example: neurodeploy learn --rule kp --profile loihi2 --task yinyang --seeds 5 -o kp.json --plot kp.html
     """
+    from neurodeploy.api_learn import learn
     from neurodeploy.atomic import atomic_write
-    from neurodeploy.learning.harness import learn
     from neurodeploy.learning.report import learn_html
+
+    try:
+        sizes = [int(h) for h in hidden.split(",")]
+    except ValueError:
+        raise NeurodeployError(
+            f"--hidden {hidden!r} is not a list of sizes", "--hidden", "e.g. --hidden 64,64"
+        ) from None
+    task_or_data: Any = task
+    if data is not None:
+        task_or_data = _load_data(data)
 
     for path, suffix in ((output, ".json"), (plot, ".html")):
         if path is not None and path.suffix.lower() != suffix:
@@ -208,9 +222,8 @@ def learn_cmd(
             score = entry.get("test_accuracy", entry.get("test_mse", [0.0]))
             bar.update(job, completed=epoch, description=f"{rule} on {profile}: {sum(score) / len(score):.3f}")
 
-        result = learn(
-            rule, profile, task, mismatch, seeds, progress=tick, epochs=epochs, hidden=(hidden,), lr=lr, seed=seed
-        )
+        result = learn(rule, profile, task_or_data, hidden=sizes, network=network, mismatch=mismatch, seeds=seeds,
+                       epochs=epochs, progress=tick, lr=lr, seed=seed)  # fmt: skip
     report = result.to_dict()
     for path, text in ((output, json.dumps(report, indent=2) + "\n"), (plot, learn_html([report]))):
         if path is not None:
@@ -232,6 +245,40 @@ def learn_cmd(
         for name, v in fin.get(group, {}).items():
             unit = "" if group == "norm_ratio" else "°"
             console.print(f"  {label} {name}: {v['mean']:.2f}{unit} ± {v['std']:.2f}{unit}")
+    _provenance_table(report.get("provenance", {}))
     for path in (output, plot):
         if path is not None:
             console.print(f"wrote [bold]{path}[/]")
+
+
+def _provenance_table(prov: dict[str, Any]) -> None:
+    """Where each signal ran: chip or host, and the host's operations per training sample."""
+    if not prov:
+        return
+    from rich.table import Table
+
+    table = Table(title="where each signal ran", width=80)
+    table.add_column("signal")
+    table.add_column("where", overflow="fold")
+    table.add_column("host ops / sample", justify="right")
+    for name, entry in prov.items():
+        table.add_row(name, str(entry.get("where", "")), str(entry.get("host_ops_per_sample", "")))
+    console.print(table)
+
+
+def _load_data(path: Path) -> tuple:
+    """x_train, y_train, x_test, y_test from an .npz the user named (no pickles)."""
+    import numpy as np
+
+    if not path.is_file():
+        raise NeurodeployError("file not found", str(path), "check the path")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in z.files]
+            if missing:
+                raise NeurodeployError(
+                    f"the archive lacks {', '.join(missing)}", str(path), "save x_train, y_train, x_test, y_test"
+                )
+            return tuple(np.asarray(z[k]) for k in ("x_train", "y_train", "x_test", "y_test"))
+    except (OSError, ValueError) as exc:
+        raise NeurodeployError(f"not a readable .npz archive ({exc})", str(path), "write it with numpy.savez") from None

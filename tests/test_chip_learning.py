@@ -81,10 +81,10 @@ def test_engine_equals_lava_arithmetic_presentation_by_presentation() -> None:
     tag = np.zeros_like(w0)
     w = w0.copy()
     _ = run._decayed(np.abs(act.delta["if0"]))  # input->if0's third factor draws
-    for s in range(4):
+    for _ in range(4):
         run.rng.random(lnet.projection("input->if0").weight.shape)
     _ = run._decayed(np.abs(act.delta["if0"]))  # bias->if0
-    for s in range(4):
+    for _ in range(4):
         run.rng.random(lnet.projection("bias->if0").weight.shape)
     y = run._decayed(run_y)
     y2, y3 = np.where(act.delta["if1"] > 0, y, 0), np.where(act.delta["if1"] < 0, y, 0)

@@ -14,7 +14,8 @@ from neurodeploy.learning import metrics
 from neurodeploy.learning.harness import learn
 from neurodeploy.learning.tasks import get_task
 
-SMALL = {"epochs": 2, "hidden": (16,), "batch": 64}
+SMALL = {"epochs": 2, "hidden": (16,)}  # chip rules (fa, dfa, drtp, kp, frozen): minibatch 16
+HOST = {**SMALL, "batch": 64}  # rules that still run their signals on the host
 
 
 def test_tasks_are_deterministic_and_split_as_published() -> None:
@@ -68,8 +69,10 @@ def test_refuses_profiles_without_learning() -> None:
     assert "[plasticity].engine" in str(err.value)
     with pytest.raises(NeurodeployError, match="not model"):
         learn("kp", "brainscales2", seeds=1, **SMALL)
-    with pytest.raises(NeurodeployError, match="longest learning epoch"):
+    with pytest.raises(NeurodeployError, match="power of two"):
         learn("fa", "loihi2", seeds=1, steps=80, active=70, **SMALL)
+    with pytest.raises(NeurodeployError, match="longest learning epoch"):
+        learn("pal", "loihi2", seeds=1, steps=80, active=70, **HOST)
     with pytest.raises(NeurodeployError, match="unknown rule"):
         learn("hebb", "loihi2", seeds=1, **SMALL)
 
@@ -79,9 +82,9 @@ def test_fa_learns_in_float_and_fixed_point(profile: str) -> None:
     r = learn("fa", profile, "yinyang", seeds=2, **SMALL)
     acc = np.asarray(r.history[-1]["test_accuracy"])
     assert (acc > 0.6).all(), acc  # chance is 1/3
-    assert r.engine["mode"] == ("float" if profile == "ideal" else "fixed")
+    assert r.engine["numerics"] == ("float" if profile == "ideal" else "loihi")
     if profile == "loihi2":
-        assert "x1*y3" in r.engine["forward_rules"][0]["rule"]
+        assert "y0*d*y3" in r.engine["rules"]["input->if0"]["dt"]
     assert set(r.history[-1]["weight_angle"]) == {"B1"}
 
 
@@ -90,14 +93,14 @@ def test_kolen_pollack_aligns_and_shares_the_rounding() -> None:
     r = learn("kp", "loihi2", "yinyang", seeds=2, **{**SMALL, "epochs": 3})
     angles = [np.mean(h["weight_angle"]["B1"]) for h in r.history]
     assert angles[-1] < angles[0] < 90.0
-    bp = learn("bp", "loihi2", "yinyang", seeds=2, **SMALL)
+    bp = learn("bp", "loihi2", "yinyang", seeds=2, **HOST)
     assert np.allclose(bp.history[-1]["signal_angle"]["h1"], 0.0, atol=1e-3)
 
 
 def test_frozen_and_sign_symmetry_signals() -> None:
     frozen = learn("frozen", "ideal", seeds=1, **SMALL)
     assert frozen.history[-1]["signal_angle"]["h1"] == [90.0]  # no hidden learning signal at all
-    sign = learn("sign", "ideal", seeds=1, **SMALL)
+    sign = learn("sign", "ideal", seeds=1, **HOST)
     assert sign.history[-1]["signal_angle"]["h1"][0] < 60.0
 
 
@@ -108,7 +111,7 @@ def test_learn_cli_writes_json_and_html(tmp_path) -> None:
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     data = json.loads(out.read_text())
-    assert data["format"] == "neurodeploy.learn" and data["version"] == 1 and len(data["history"]) == 1
+    assert data["format"] == "neurodeploy.learn" and data["version"] == 2 and len(data["history"]) == 1
     assert "<img" in page.read_text()
     bad = subprocess.run(
         [sys.executable, "-m", "neurodeploy.cli", "learn", "--rule", "fa", "--profile", "xylo-audio2", "-o", str(out)],
@@ -173,7 +176,7 @@ def test_pal_estimator_converges_to_w_transpose_after_normalisation() -> None:
 
 def test_pal_trains_on_loihi2_with_its_engine_rule() -> None:
     """PAL's decay runs through the tag of its feedback synapses; a short run already aligns B."""
-    r = learn("pal", "loihi2", "yinyang", seeds=2, **{**SMALL, "epochs": 3})
+    r = learn("pal", "loihi2", "yinyang", seeds=2, **{**HOST, "epochs": 3})
     assert r.engine["feedback_rule"] == "dt = G·C - 2^-6*u0*w; dw = 2^-3*u5*t"
     angles = [np.mean(h["weight_angle"]["B1"]) for h in r.history]
     assert angles[-1] < angles[0] < 90.0

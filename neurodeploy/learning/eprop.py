@@ -428,9 +428,7 @@ def learn_eprop(
 
     prov = host_provenance("eprop", [data.n_in, cfg.hidden, data.n_out], cfg.active, profile)
     prov["hidden_signal"]["how"] = "learning signal Σ B(y − y*) and eligibility traces in numpy"
-    return LearnResult(
-        {"rule": "eprop", **asdict(cfg)}, history, final, eng, time.perf_counter() - t0, prov
-    )
+    return LearnResult({"rule": "eprop", **asdict(cfg)}, history, final, eng, time.perf_counter() - t0, prov)
 
 
 def initial_score(profile: str = "ideal", task: str = "yinyang", seeds: int = 2, **overrides: Any) -> np.ndarray:

@@ -422,20 +422,36 @@ def host_provenance(rule: str, sizes: list[int], steps: int, profile: str) -> di
     pairs = sum(a * b for a, b in zip(sizes[1:-1], sizes[2:], strict=False))
     hidden = sum(sizes[1:-1])
     host = "host (float, CPU)"
-    fb = {"pal": pairs * steps * 2 + hidden * steps, "sal": pairs * steps * 2, "wm": pairs * steps, "ia": 2 * pairs * steps}
-    sign = {"sign": pairs}
+    fb = {"pal": pairs * steps * 2 + hidden * steps, "sal": pairs * steps * 2, "wm": pairs * steps,
+          "ia": 2 * pairs * steps, "sign": pairs}  # fmt: skip
+    feedback_how = "B = s·sign(W)ᵀ copied from W" if rule == "sign" else "feedback correlations in numpy"
     return {
-        "forward": {"where": f"chip numerics of {profile} in the learning simulator (not the compiled network)",
-                    "how": "integrate-and-fire layers with the engine's weights", "host_ops_per_sample": 0},
-        "output_error": {"where": host, "how": "softmax of the readout minus the target", "host_ops_per_sample": 4 * sizes[-1]},
-        "hidden_signal": {"where": host, "how": "δ through B (or Wᵀ) as a float matrix product",
-                          "host_ops_per_sample": 2 * pairs + hidden},
-        "feedback_learning": {"where": host if rule in fb or rule in sign else "none",
-                              "how": {"sign": "B = s·sign(W)ᵀ copied from W"}.get(rule, "feedback correlations in numpy"),
-                              "host_ops_per_sample": fb.get(rule, sign.get(rule, 0))},
-        "weight_write": {"where": f"chip engine of {profile} (rule strings applied to host-computed δ)",
-                         "how": "tag writes from host third factors", "host_ops_per_sample": 0},
-    }  # fmt: skip
+        "forward": {
+            "where": f"chip numerics of {profile} in the learning simulator (not the compiled network)",
+            "how": "integrate-and-fire layers with the engine's weights",
+            "host_ops_per_sample": 0,
+        },
+        "output_error": {
+            "where": host,
+            "how": "softmax of the readout minus the target",
+            "host_ops_per_sample": 4 * sizes[-1],
+        },
+        "hidden_signal": {
+            "where": host,
+            "how": "δ through B (or Wᵀ) as a float matrix product",
+            "host_ops_per_sample": 2 * pairs + hidden,
+        },
+        "feedback_learning": {
+            "where": host if rule in fb else "none",
+            "how": feedback_how,
+            "host_ops_per_sample": fb.get(rule, 0),
+        },
+        "weight_write": {
+            "where": f"chip engine of {profile} (rule strings applied to host-computed δ)",
+            "how": "tag writes from host third factors",
+            "host_ops_per_sample": 0,
+        },
+    }
 
 
 def train_epochs(
