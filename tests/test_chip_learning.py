@@ -157,3 +157,22 @@ def test_bad_learning_setups_get_one_clear_error() -> None:
     with pytest.raises(NeurodeployError, match="host"):
         task = get_task("yinyang")
         neurodeploy.learn("pal", "loihi2", (task.x_train, task.y_train, task.x_test, task.y_test), epochs=1)
+
+
+def test_snntorch_model_from_torch_trains_with_kp() -> None:
+    torch = pytest.importorskip("torch")
+    snn = pytest.importorskip("snntorch")
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(4, 32),
+        snn.Leaky(beta=0.95, init_hidden=True),
+        torch.nn.Linear(32, 3),
+        snn.Leaky(beta=0.95, init_hidden=True, output=True),
+    )
+    graph = neurodeploy.from_torch(model, torch.zeros(4), framework="snntorch")
+    task = get_task("yinyang")
+    data = (task.x_train[:1000], task.y_train[:1000], task.x_test, task.y_test)
+    kp = neurodeploy.learn("kp", "loihi2", data, network=graph, epochs=5, seeds=2, lr=0.03)
+    frozen = neurodeploy.learn("frozen", "loihi2", data, network=graph, epochs=5, seeds=2, lr=0.03)
+    assert kp.final["test_accuracy"]["mean"] > frozen.final["test_accuracy"]["mean"] + 0.05
+    assert kp.provenance["hidden_signal"]["where"] == "chip"
