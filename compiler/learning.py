@@ -322,7 +322,11 @@ def build(ir: NetworkIR, rule: str, profile: Any, opt: LearnOptions, variant: st
         pops.append(CorePopulation(name, pop.size, "loihi" if fixed else "float", params, spiking=not out, lag=k + 1))
         bits = 9 if fixed else 8
         projs.append(CoreProjection(pname, src, name, weight, num_weight_bits=bits))
-        bias_w = np.zeros((inst, pop.size, 1), dtype=np.int64 if fixed else float)
+        # fresh networks draw the bias neuron's weights with the others (fan-in + 1); a user's network
+        # keeps its own biases as bias currents and learns a bias synapse from zero
+        b0 = rng.normal(0.0, opt.init_gain / np.sqrt(w.shape[-1] + 1), (inst, pop.size, 1)) if opt.init_gain > 0 else 0
+        bias_w = (np.clip(2 * np.rint(b0 * lam / 2), -256, 254).astype(np.int64) if fixed
+                  else np.zeros((inst, pop.size, 1)) + b0)  # fmt: skip
         projs.append(CoreProjection(f"bias->{name}", "bias", name, bias_w, num_weight_bits=bits))
         plastic = [] if (mot.source == "none" and not out) else [pname, f"bias->{name}"]
         layers.append(LearningLayer(name, pop.size, plastic, out, shift if out else int(math.log2(lam)), lsb, q_max))

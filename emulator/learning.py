@@ -26,8 +26,17 @@ from typing import Any
 import numpy as np
 
 from neurodeploy.compiler.learning import GRADED_OFFSET, LearningNetwork
+from neurodeploy.emulator.learning_kernels import available as kernel_available
+from neurodeploy.emulator.learning_kernels import compiled as compiled_engine
+from neurodeploy.emulator.learning_kernels import draw_key, draws7, forward_family
 from neurodeploy.emulator.learning_rule import parse_rule
-from neurodeploy.emulator.plasticity import THIRD_FACTOR_TAU, TraceSpec, apply_accumulator, decay_trace
+from neurodeploy.emulator.plasticity import (
+    THIRD_FACTOR_TAU,
+    TraceSpec,
+    apply_accumulator,
+    decay_trace,
+    round_accumulator,
+)
 from neurodeploy.emulator.simulate import simulate
 
 THIRD = TraceSpec(0.0, THIRD_FACTOR_TAU)  # y1-y3 from the neuron: Lava decays them with τ = 65535
@@ -51,11 +60,18 @@ def _shift_round(x: np.ndarray, s: int) -> np.ndarray:
     return (x + (1 << (s - 1))) >> s if s > 0 else x
 
 
+def _one_sided(err: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """The output error compartment's rule: a neuron with target spikes only learns while it is below
+    its target, one without only while it is above zero (a hinge on the rate: what a softmax's error
+    does for a confident, correct answer, computed from the compartment's sign alone)."""
+    return np.where(target > 0, np.minimum(err, 0), np.maximum(err, 0))
+
+
 class LearningRun:
     """State of one learning run: weights live in ``lnet`` (updated in place), tags and counters here."""
 
     def __init__(self, lnet: LearningNetwork, seed: int = 0, kernels: str = "auto") -> None:
-        self.lnet, self.kernels = lnet, kernels
+        self.lnet, self.kernels, self.seed = lnet, kernels, int(seed)
         self.fixed = lnet.numerics == "loihi"
         self.rng = np.random.default_rng([seed, 11])
         self.steps_done = 0
@@ -116,12 +132,12 @@ class LearningRun:
         lnet, sched = self.lnet, self.lnet.schedule
         out = lnet.layers[-1]
         if self.fixed:
-            err = v_out.astype(np.int64) - 64 * lnet.scale * target.astype(np.int64)
+            err = _one_sided(v_out.astype(np.int64) - 64 * lnet.scale * target.astype(np.int64), target)
             act.delta[out.name] = self._clip(_shift_round(err, out.delta_shift), out.q_max)
             tgt = _shift_round(64 * lnet.scale * target.astype(np.int64), out.delta_shift)
             act.payload["target"] = -np.minimum(tgt, out.q_max)
         else:
-            act.delta[out.name] = (v_out - target) / sched.active
+            act.delta[out.name] = _one_sided(v_out - target, target) / sched.active
             act.payload["target"] = -np.broadcast_to(target / sched.active, v_out.shape)
         act.payload["error"] = act.delta[out.name]
         for k in range(len(lnet.layers) - 2, -1, -1):
@@ -153,21 +169,18 @@ class LearningRun:
         batch = next(iter(act.delta.values())).shape[1]
         period = sched.steps * lnet.batch
         moves = [(self.steps_done + (s + 1) * sched.steps) % period == 0 for s in range(batch)]
-        # KP: B rounds with its partner W's draws (transposed), so identical updates stay identical
-        partners = {self._partner(fb): fb.name for fb in lnet.feedback if fb.plastic}
-        self._draws: dict[str, list[np.ndarray]] = {}
+        steps = [self.steps_done + (s + 1) * sched.steps for s in range(batch)]
         for layer in lnet.layers:
             for name in layer.plastic:
                 pre = lnet.projection(name).src
                 d = self._counter(name, act.spikes[pre])
-                self._apply(name, moves, d=d, delta=act.delta[layer.name], keep=name in partners)
+                self._apply(name, moves, steps, d=d, delta=act.delta[layer.name])
         for fb in lnet.feedback:
             if fb.plastic:
                 relay = self._relay_step(fb.src)
                 lower = lnet.layers[[x.name for x in lnet.layers].index(fb.dst)]
                 count = np.minimum(act.counts[lower.name], 127)
-                draws = [np.swapaxes(u, -1, -2) for u in self._draws.get(self._partner(fb), [])]
-                self._apply(fb.name, moves, graded=act.delta[fb.src], count=count, relay=relay, draws=draws)
+                self._apply(fb.name, moves, steps, graded=act.delta[fb.src], count=count, relay=relay)
         self.steps_done += batch * sched.steps
 
     def _partner(self, fb: Any) -> str:
@@ -193,12 +206,12 @@ class LearningRun:
         self.stats["counter_saturations"] += int(np.count_nonzero(d > COUNTER_MAX))
         return np.minimum(d, COUNTER_MAX)
 
-    def _apply(self, name: str, moves: list[bool], keep: bool = False, draws: list | None = None, **sig: Any) -> None:
+    def _apply(self, name: str, moves: list[bool], steps: list[int], **sig: Any) -> None:
         w, tag = self.weight(name), self.tags[name]
         if not self.fixed:
             w, tag = self._apply_float(name, w, tag, moves, **sig)
         else:
-            w, tag = self._apply_fixed(name, w, tag, moves, keep, draws or [], **sig)
+            w, tag = self._apply_fixed(name, w, tag, moves, steps, **sig)
         self._set_weight(name, w)
         self.tags[name] = tag
 
@@ -219,37 +232,53 @@ class LearningRun:
                 start = s + 1
         return w, tag + incs[start:].sum(axis=0)
 
+    def _draw_source(self, name: str, shape: tuple[int, ...]) -> tuple[int, np.ndarray]:
+        """The key and flat synapse indices of ``name``'s rounding draws. KP's B uses its partner W's
+        draws at the transposed synapse, so identical integer updates round identically."""
+        fb = next((f for f in self.lnet.feedback if f.name == name and f.plastic), None)
+        if fb is None:
+            return draw_key(self.seed, name), np.arange(int(np.prod(shape))).reshape(shape)
+        partner = self._partner(fb)
+        w_shape = self.weight(partner).shape
+        return draw_key(self.seed, partner), np.swapaxes(np.arange(int(np.prod(w_shape))).reshape(w_shape), -1, -2)
+
     def _apply_fixed(
-        self, name: str, w: np.ndarray, tag: np.ndarray, moves: list[bool], keep: bool, draws: list, **sig: Any
+        self, name: str, w: np.ndarray, tag: np.ndarray, moves: list[bool], steps: list[int], **sig: Any
     ) -> tuple:
         dt, dw = self.series[name]
         batch = len(moves)
+        w = np.ascontiguousarray(w, dtype=np.int64)
+        tag = np.ascontiguousarray(tag, dtype=np.int64)
         if "d" in sig:
             y = self._decayed(np.abs(sig["delta"]))
             y2, y3 = np.where(sig["delta"] > 0, y, 0), np.where(sig["delta"] < 0, y, 0)
+            family = forward_family(dt, dw) if self.kernels != "numpy" and kernel_available() else None
+            if family is not None:
+                stats = np.zeros(w.shape[0] * w.shape[1], dtype=np.int64)
+                d = np.ascontiguousarray(np.broadcast_to(sig["d"], (sig["d"].shape[0], batch, w.shape[-1])).swapaxes(1, 2))
+                compiled_engine()(w, tag, d, np.ascontiguousarray(y2.swapaxes(1, 2)), np.ascontiguousarray(y3.swapaxes(1, 2)),
+                                  np.asarray(moves, dtype=np.bool_), np.asarray(steps, dtype=np.int64),
+                                  np.uint64(draw_key(self.seed, name)), *family, stats)  # fmt: skip
+                self.stats["tag_saturations"] += int(stats.sum())
+                return w, tag
             base = {"y0": np.int64(1)}
-            per = [
-                {"d": sig["d"][:, s, None, :], "y2": y2[:, s, :, None], "y3": y3[:, s, :, None]} for s in range(batch)
-            ]
+            per = [{"d": sig["d"][:, s, None, :], "y2": y2[:, s, :, None], "y3": y3[:, s, :, None]} for s in range(batch)]
         else:
-            steps = self.lnet.schedule.steps - 1 - sig["relay"]
+            hold = self.lnet.schedule.steps - 1 - sig["relay"]
             x1 = np.clip(GRADED_OFFSET + sig["graded"], 0, 127).astype(np.int64)
-            for _ in range(steps):
+            for _ in range(hold):
                 x1 = decay_trace(x1, GRADED, self.rng.random(x1.shape))
             y1 = self._decayed(sig["count"])
             base = {"y0": np.int64(1)}
             per = [{"x1": x1[:, s, None, :], "y1": y1[:, s, :, None]} for s in range(batch)]
+        key, index = self._draw_source(name, w.shape)
         for s, move in enumerate(moves):
             ops = {**base, **per[s], "u": np.int64(move), "t": tag, "w": w}
-            u = draws[s] if draws else self.rng.random(w.shape)  # per synapse, shared by the step's variables
-            if keep:
-                self._draws.setdefault(name, []).append(u)
+            u = draws7(key, steps[s], index) / 128.0  # per synapse, shared by the step's variables
             acc = dt.accumulate(ops, start=tag)
+            rounded = round_accumulator((tag << 7) + acc, u)
+            self.stats["tag_saturations"] += int(np.count_nonzero((rounded > 255) | (rounded < -257)))
             new_tag = apply_accumulator(tag, acc, u, "tag")
-            raw_tag = (tag << 7) + acc
-            self.stats["tag_saturations"] += int(
-                np.count_nonzero((raw_tag >> 7) > 255) + np.count_nonzero((raw_tag >> 7) < -257)
-            )
             if move:
                 acc_w = dw.accumulate(ops, start=w)
                 w = apply_accumulator(w, acc_w, u, "weight", "mixed")

@@ -102,15 +102,27 @@ def data_task(data: Sequence[np.ndarray]) -> Task:
                 y_tr[:n_val].astype(np.int64), scale(x_te), y_te.astype(np.int64))  # fmt: skip
 
 
-def builtin_graph(sizes: Sequence[int]) -> Any:
-    """Input → (Linear → IF) per layer → Output: the rate-coded ReLU network of the built-in tasks."""
+def builtin_graph(sizes: Sequence[int], dt: float = 1e-3, syn_steps: float = 8.0) -> Any:
+    """Input → (Linear → CubaLIF) per hidden layer → Linear → IF → Output: the rate-coded ReLU network of
+    the built-in tasks. Hidden neurons integrate without leak (τ_mem of 10^6 steps) and spread each input
+    spike's charge over a synaptic current of τ_syn = ``syn_steps`` steps (du = 511 on Loihi) at unit
+    gain (w_in = τ_syn/dt, r = τ_mem/dt): a smoother rate code than a one-step current, and the
+    larger net drive per spike keeps more hidden neurons active."""
     import nir
 
     nodes: dict[str, Any] = {"input": nir.Input(np.array([sizes[0]]))}
     edges, prev = [], "input"
+    tau_syn, tau_mem = syn_steps * dt, 1e6 * dt
+    last = len(sizes) - 2
     for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         nodes[f"fc{k}"] = nir.Linear(np.zeros((b, a)))
-        nodes[f"if{k}"] = nir.IF(r=np.ones(b), v_threshold=np.ones(b))
+        if k == last:
+            nodes[f"if{k}"] = nir.IF(r=np.ones(b), v_threshold=np.ones(b))
+        else:
+            nodes[f"if{k}"] = nir.CubaLIF(
+                tau_syn=np.full(b, tau_syn), tau_mem=np.full(b, tau_mem), r=np.full(b, tau_mem / dt),
+                v_leak=np.zeros(b), v_threshold=np.ones(b), w_in=np.full(b, tau_syn / dt),
+            )  # fmt: skip
         edges += [(prev, f"fc{k}"), (f"fc{k}", f"if{k}")]
         prev = f"if{k}"
     nodes["output"] = nir.Output(np.array([sizes[-1]]))
