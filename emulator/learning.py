@@ -255,14 +255,19 @@ class LearningRun:
             family = forward_family(dt, dw) if self.kernels != "numpy" and kernel_available() else None
             if family is not None:
                 stats = np.zeros(w.shape[0] * w.shape[1], dtype=np.int64)
-                d = np.ascontiguousarray(np.broadcast_to(sig["d"], (sig["d"].shape[0], batch, w.shape[-1])).swapaxes(1, 2))
-                compiled_engine()(w, tag, d, np.ascontiguousarray(y2.swapaxes(1, 2)), np.ascontiguousarray(y3.swapaxes(1, 2)),
-                                  np.asarray(moves, dtype=np.bool_), np.asarray(steps, dtype=np.int64),
-                                  np.uint64(draw_key(self.seed, name)), *family, stats)  # fmt: skip
+                d = np.ascontiguousarray(
+                    np.broadcast_to(sig["d"], (sig["d"].shape[0], batch, w.shape[-1])).swapaxes(1, 2)
+                )
+                y2t, y3t = np.ascontiguousarray(y2.swapaxes(1, 2)), np.ascontiguousarray(y3.swapaxes(1, 2))
+                compiled_engine()(w, tag, d, y2t, y3t, np.asarray(moves, dtype=np.bool_),
+                                  np.asarray(steps, dtype=np.int64), np.uint64(draw_key(self.seed, name)),
+                                  *family, stats)  # fmt: skip
                 self.stats["tag_saturations"] += int(stats.sum())
                 return w, tag
             base = {"y0": np.int64(1)}
-            per = [{"d": sig["d"][:, s, None, :], "y2": y2[:, s, :, None], "y3": y3[:, s, :, None]} for s in range(batch)]
+            per = [
+                {"d": sig["d"][:, s, None, :], "y2": y2[:, s, :, None], "y3": y3[:, s, :, None]} for s in range(batch)
+            ]
         else:
             hold = self.lnet.schedule.steps - 1 - sig["relay"]
             x1 = np.clip(GRADED_OFFSET + sig["graded"], 0, 127).astype(np.int64)

@@ -176,3 +176,50 @@ def test_snntorch_model_from_torch_trains_with_kp() -> None:
     frozen = neurodeploy.learn("frozen", "loihi2", data, network=graph, epochs=5, seeds=2, lr=0.03)
     assert kp.final["test_accuracy"]["mean"] > frozen.final["test_accuracy"]["mean"] + 0.05
     assert kp.provenance["hidden_signal"]["where"] == "chip"
+
+
+def test_compiled_engine_is_bit_identical_to_the_rule_strings() -> None:
+    """The numba kernel and the ProductSeries path give the same weights and tags (KP, 2 hidden layers)."""
+    pytest.importorskip("numba")
+    from neurodeploy.datasets import encode_rate
+
+    task = get_task("yinyang")
+    results = []
+    for kernels in ("numpy", "numba"):
+        lnet = _net("kp", sizes=(4, 24, 12, 3), instances=2, decay=5e-4, batch=16)
+        run = LearningRun(lnet, seed=4, kernels=kernels)
+        for i in range(0, 48, 16):
+            act = run.present(encode_rate(task.x_train[i : i + 16], 32, 24, bias_spike=False),
+                              np.eye(3)[task.y_train[i : i + 16]] * 24)  # fmt: skip
+            run.learn(act)
+        results.append(({p.name: p.weight for p in lnet.core.projections}, run.tags, [f.weight for f in lnet.feedback]))
+    (w_a, t_a, b_a), (w_b, t_b, b_b) = results
+    for name in w_a:
+        np.testing.assert_array_equal(w_a[name], w_b[name], err_msg=name)
+    for name in t_a:
+        np.testing.assert_array_equal(t_a[name], t_b[name], err_msg=name)
+    for x, y in zip(b_a, b_b, strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_learn_cli_takes_hidden_list_and_data(tmp_path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    task = get_task("yinyang")
+    npz = tmp_path / "train.npz"
+    np.savez(npz, x_train=task.x_train[:256], y_train=task.y_train[:256], x_test=task.x_test[:128],
+             y_test=task.y_test[:128])  # fmt: skip
+    out = tmp_path / "run.json"
+    cmd = [sys.executable, "-m", "neurodeploy.cli", "learn", "--rule", "dfa", "--profile", "loihi2", "--seeds", "1",
+           "--epochs", "1", "--hidden", "8,8", "--data", str(npz), "-o", str(out)]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "where each signal ran" in done.stdout and "hidden_signal" in done.stdout
+    report = json.loads(out.read_text())
+    assert report["provenance"]["hidden_signal"]["where"] == "chip"
+    assert report["config"]["hidden"] == [8, 8]
+    bad = subprocess.run([*cmd[:-4], "--data", str(tmp_path / "missing.npz")], capture_output=True, text=True,
+                         timeout=120)  # fmt: skip
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr and "missing.npz" in bad.stderr
