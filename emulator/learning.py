@@ -38,6 +38,7 @@ from neurodeploy.emulator.plasticity import (
     round_accumulator,
 )
 from neurodeploy.emulator.simulate import simulate
+from neurodeploy.errors import NeurodeployError
 
 THIRD = TraceSpec(0.0, THIRD_FACTOR_TAU)  # y1-y3 from the neuron: Lava decays them with τ = 65535
 GRADED = TraceSpec(0.0, THIRD_FACTOR_TAU)  # the graded pre trace of B (overwritten by each relay)
@@ -70,8 +71,20 @@ def _one_sided(err: np.ndarray, target: np.ndarray) -> np.ndarray:
 class LearningRun:
     """State of one learning run: weights live in ``lnet`` (updated in place), tags and counters here."""
 
-    def __init__(self, lnet: LearningNetwork, seed: int = 0, kernels: str = "auto") -> None:
-        self.lnet, self.kernels, self.seed = lnet, kernels, int(seed)
+    def __init__(self, lnet: LearningNetwork, seed: int = 0, kernels: str = "auto", draws: str = "hardware") -> None:
+        """``draws="hardware"``: every synapse rounds with its own hashed draw (``learning_kernels``);
+        ``draws="lava"``: Lava's streams, so that LearningDense replays the run bit for bit: one rounding
+        draw per step shared by all synapses (seed 2) and one third-factor decay draw per step shared by
+        all neurons (the rule's trace stream, rng_seed = ``seed``). Lava mode covers fixed feedback."""
+        if draws not in ("hardware", "lava"):
+            raise ValueError(f"draws must be 'hardware' or 'lava', got {draws!r}")
+        if draws == "lava" and any(f.plastic for f in lnet.feedback):
+            raise NeurodeployError(
+                "draws='lava' needs fixed feedback: Lava has no graded pre trace for a plastic B",
+                "draws",
+                "use draws='hardware' for Kolen-Pollack",
+            )
+        self.lnet, self.kernels, self.seed, self.draws = lnet, kernels, int(seed), draws
         self.fixed = lnet.numerics == "loihi"
         self.rng = np.random.default_rng([seed, 11])
         self.steps_done = 0
@@ -250,9 +263,10 @@ class LearningRun:
         w = np.ascontiguousarray(w, dtype=np.int64)
         tag = np.ascontiguousarray(tag, dtype=np.int64)
         if "d" in sig:
-            y = self._decayed(np.abs(sig["delta"]))
+            y = self._decayed(np.abs(sig["delta"]), steps)
             y2, y3 = np.where(sig["delta"] > 0, y, 0), np.where(sig["delta"] < 0, y, 0)
-            family = forward_family(dt, dw) if self.kernels != "numpy" and kernel_available() else None
+            fast = self.kernels != "numpy" and self.draws == "hardware" and kernel_available()
+            family = forward_family(dt, dw) if fast else None
             if family is not None:
                 stats = np.zeros(w.shape[0] * w.shape[1], dtype=np.int64)
                 d = np.ascontiguousarray(
@@ -273,13 +287,16 @@ class LearningRun:
             x1 = np.clip(GRADED_OFFSET + sig["graded"], 0, 127).astype(np.int64)
             for _ in range(hold):
                 x1 = decay_trace(x1, GRADED, self.rng.random(x1.shape))
-            y1 = self._decayed(sig["count"])
+            y1 = self._decayed(sig["count"], steps)
             base = {"y0": np.int64(1)}
             per = [{"x1": x1[:, s, None, :], "y1": y1[:, s, :, None]} for s in range(batch)]
         key, index = self._draw_source(name, w.shape)
         for s, move in enumerate(moves):
             ops = {**base, **per[s], "u": np.int64(move), "t": tag, "w": w}
-            u = draws7(key, steps[s], index) / 128.0  # per synapse, shared by the step's variables
+            if self.draws == "lava":
+                u = lava_rounding(steps[s])
+            else:
+                u = draws7(key, steps[s], index) / 128.0  # per synapse, shared by the step's variables
             acc = dt.accumulate(ops, start=tag)
             rounded = round_accumulator((tag << 7) + acc, u)
             self.stats["tag_saturations"] += int(np.count_nonzero((rounded > 255) | (rounded < -257)))
@@ -290,10 +307,42 @@ class LearningRun:
             tag = new_tag
         return w, tag
 
-    def _decayed(self, y: np.ndarray) -> np.ndarray:
-        """A third factor as the engine reads it at the bAP: the neuron's value after one step of decay."""
+    def _decayed(self, y: np.ndarray, steps: list[int] | None = None) -> np.ndarray:
+        """A third factor as the engine reads it at the bAP: the neuron's value after one step of decay
+        (Lava's three-factor replay, τ = 65535). Lava mode: one uniform per step for all neurons."""
         y = np.minimum(np.asarray(y, dtype=np.int64), 127)
+        if self.draws == "lava" and steps is not None:
+            u = lava_trace_decay(self.seed, steps).reshape(1, -1, *([1] * (y.ndim - 2)))
+            return decay_trace(y, THIRD, np.broadcast_to(u, y.shape))
         return decay_trace(y, THIRD, self.rng.random(y.shape))
+
+
+def _stream(seed: int, draws: int) -> np.ndarray:
+    """The first ``draws`` uniforms of numpy's default_rng(seed), cached (Lava's streams, drawn one by one,
+    give the same numbers)."""
+    cache = _STREAMS.get(seed)
+    if cache is None or cache.size < draws:
+        cache = _STREAMS[seed] = np.random.default_rng(seed).random(
+            max(draws, 2 * (0 if cache is None else cache.size), 4096)
+        )
+    return cache[:draws]
+
+
+_STREAMS: dict[int, np.ndarray] = {}
+LAVA_ROUNDING_SEED = 2
+
+
+def lava_rounding(step: int) -> float:
+    """Lava's synaptic rounding draw at 1-based step ``step`` with t_epoch = 1 (one draw at construction,
+    then one per epoch, from default_rng(2))."""
+    return float(_stream(LAVA_ROUNDING_SEED, step + 1)[step])
+
+
+def lava_trace_decay(rng_seed: int, steps: list[int]) -> np.ndarray:
+    """Lava's post-trace decay uniform at each 1-based step: its y-decay generator (rng_seed + 2) advances
+    once at construction and twice per step, and the replay uses the current draw."""
+    idx = np.asarray(steps, dtype=np.int64) * 2
+    return _stream(rng_seed + 2, int(idx.max()) + 1)[idx]
 
 
 __all__ = ["LearningRun", "Activity"]
