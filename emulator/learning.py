@@ -293,10 +293,8 @@ class LearningRun:
         key, index = self._draw_source(name, w.shape)
         for s, move in enumerate(moves):
             ops = {**base, **per[s], "u": np.int64(move), "t": tag, "w": w}
-            if self.draws == "lava":
-                u = lava_rounding(steps[s])
-            else:
-                u = draws7(key, steps[s], index) / 128.0  # per synapse, shared by the step's variables
+            # per synapse and shared by the step's variables; Lava: one draw for every synapse
+            u = lava_rounding(steps[s]) if self.draws == "lava" else draws7(key, steps[s], index) / 128.0
             acc = dt.accumulate(ops, start=tag)
             rounded = round_accumulator((tag << 7) + acc, u)
             self.stats["tag_saturations"] += int(np.count_nonzero((rounded > 255) | (rounded < -257)))
