@@ -1,7 +1,7 @@
 """The learning engine's per-synapse work for the forward rule family, compiled; and its rounding draws.
 
-Rounding draws are 7-bit integers hashed from (run key, projection, step, synapse index) with
-splitmix64, so every synapse of every step has its own draw (as the chip's per-synapse rounding) and
+Rounding draws are 7-bit integers hashed from (run key, projection, step, synapse index) with a
+one-multiply finaliser (the top 7 bits of a mixed 64-bit word), so every synapse of every step has its own draw (as the chip's per-synapse rounding) and
 the numpy reference path, the compiled kernel and KP's transposed B can all reproduce them without
 storing them. ``r < frac·128`` has the probability of Lava's ``uniform < frac``.
 
@@ -26,8 +26,7 @@ from neurodeploy.emulator.learning_rule import ACC_MAX, ACC_MIN, ProductSeries
 
 _MASK = (1 << 64) - 1
 _GOLDEN = 0x9E3779B97F4A7C15
-_M1 = 0xBF58476D1CE4E5B9
-_M2 = 0x94D049BB133111EB
+_MIX = 0x7FB5D329728EA185
 _STEP_MUL = 0xD6E8FEB86659FD93
 _kernel: Any = None
 
@@ -43,10 +42,7 @@ def draws7(key: int, step: int, index: np.ndarray) -> np.ndarray:
     """7-bit draws (0...127) for synapse ``index`` (flat indices in the projection's layout) at ``step``."""
     with np.errstate(over="ignore"):
         z = np.uint64((key + step * _STEP_MUL) & _MASK) + np.asarray(index, dtype=np.uint64) * np.uint64(_GOLDEN)
-        z = z + np.uint64(_GOLDEN)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(_M1)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(_M2)
-        z = z ^ (z >> np.uint64(31))
+        z = _mix(z)
     return (z >> np.uint64(57)).astype(np.int64)
 
 
@@ -72,11 +68,9 @@ def forward_family(dt: ProductSeries, dw: ProductSeries) -> tuple[int, ...] | No
     return p[0].mantissa, p[0].exponent, md, ed, dw.products[0].exponent
 
 
-def _splitmix(x):  # noqa: ANN001, ANN202
-    x = x + np.uint64(_GOLDEN)
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(_M1)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(_M2)
-    return x ^ (x >> np.uint64(31))
+def _mix(x):  # noqa: ANN001, ANN202
+    x = (x ^ (x >> np.uint64(31))) * np.uint64(_MIX)
+    return x ^ (x >> np.uint64(27))
 
 
 def _clip(x, lo, hi):  # noqa: ANN001, ANN202
@@ -113,17 +107,17 @@ def _forward_rows(w, t, d, y2, y3, moves, steps, key, m, e, md, ed, e_move, stat
                 if not mv and (dj == 0 or (p2 == 0 and p3 == 0)):
                     continue
                 acc = tt << 7
-                prod = ((dj * p3 * m) >> 5) << (e + 7)
-                acc = _clip(acc + _clip(prod, ACC_MIN, ACC_MAX), ACC_MIN, ACC_MAX)
-                prod = ((dj * p2 * -m) >> 5) << (e + 7)
-                acc = _clip(acc + _clip(prod, ACC_MIN, ACC_MAX), ACC_MIN, ACC_MAX)
+                if p3 != 0:  # δ has one sign: the other product is 0 and adds nothing
+                    acc = _clip(acc + _clip(((dj * p3 * m) >> 5) << (e + 7), ACC_MIN, ACC_MAX), ACC_MIN, ACC_MAX)
+                if p2 != 0:
+                    acc = _clip(acc + _clip(((dj * p2 * -m) >> 5) << (e + 7), ACC_MIN, ACC_MAX), ACC_MIN, ACC_MAX)
                 if mv:
                     acc = _clip(acc + _clip(-tt << 7, ACC_MIN, ACC_MAX), ACC_MIN, ACC_MAX)
                     if md != 0:
                         acc = _clip(acc + _clip((ww * -md) << (ed + 7), ACC_MIN, ACC_MAX), ACC_MIN, ACC_MAX)
                 r = np.int64(0)
                 if (acc & 127) != 0 or mv:
-                    z = _splitmix(np.uint64(key + np.uint64(steps[s]) * np.uint64(_STEP_MUL)) + idx)
+                    z = _mix(np.uint64(key + np.uint64(steps[s]) * np.uint64(_STEP_MUL)) + idx)
                     r = np.int64(z >> np.uint64(57))
                 new_t = (acc >> 7) + (1 if r < (acc & 127) else 0)
                 if new_t > 255 or new_t < -257:
@@ -151,7 +145,7 @@ def compiled() -> Any:
 
         g = globals()
         g["prange"] = numba.prange
-        g["_splitmix"] = numba.njit(cache=True, inline="always")(_splitmix)
+        g["_mix"] = numba.njit(cache=True, inline="always")(_mix)
         g["_clip"] = numba.njit(cache=True, inline="always")(_clip)
         _kernel = numba.njit(cache=True, parallel=True, nogil=True)(_forward_rows)
     return _kernel

@@ -10,7 +10,6 @@ from neurodeploy.compiler import learning as lp
 from neurodeploy.compiler.normalize import normalize
 from neurodeploy.emulator.learning import LearningRun
 from neurodeploy.emulator.learning_rule import parse_rule
-from neurodeploy.emulator.plasticity import apply_accumulator
 from neurodeploy.errors import NeurodeployError
 from neurodeploy.hw_profiles import get
 from neurodeploy.learning.tasks import get_task
@@ -55,49 +54,6 @@ def test_motif_structure_for_two_hidden_layers() -> None:
     assert "2^-7*u9*w" in kp.engine["if1->if2"].dt and kp.engine["if1->if2"].realised_decay == 2.0**-11
     frozen = _net("frozen")
     assert frozen.layers[0].plastic == [] and frozen.layers[-1].plastic
-
-
-def test_engine_equals_lava_arithmetic_presentation_by_presentation() -> None:
-    """The closed-form engine is the rule strings applied at the bAP step, in presentation order."""
-    lnet = _net("fa", sizes=(4, 8, 3), batch=4)
-    run = LearningRun(lnet, seed=3)
-    task = get_task("yinyang")
-    from neurodeploy.datasets import encode_rate
-
-    x = encode_rate(task.x_train[:4], 32, 24, bias_spike=False)
-    act = run.present(x, np.eye(3)[task.y_train[:4]] * 24)
-    name = "if0->if1"
-    w0 = lnet.projection(name).weight.copy()
-    rng_state = run.rng.bit_generator.state
-    run.learn(act)
-    # replay by hand with the same draws
-    run.rng.bit_generator.state = rng_state
-    dt, dw = run.series[name]
-    spikes = act.spikes["if0"]
-    d = spikes[:-1].sum(0).astype(np.int64)  # no carry before the first presentation
-    d[:, 1:] += spikes[-1, :, :-1]
-    run_y = np.minimum(np.abs(act.delta["if1"]), 127)
-    # the first projection consumed draws before this one: redo the order of ``learn``
-    tag = np.zeros_like(w0)
-    w = w0.copy()
-    _ = run._decayed(np.abs(act.delta["if0"]))  # input->if0's third factor draws
-    for _ in range(4):
-        run.rng.random(lnet.projection("input->if0").weight.shape)
-    _ = run._decayed(np.abs(act.delta["if0"]))  # bias->if0
-    for _ in range(4):
-        run.rng.random(lnet.projection("bias->if0").weight.shape)
-    y = run._decayed(run_y)
-    y2, y3 = np.where(act.delta["if1"] > 0, y, 0), np.where(act.delta["if1"] < 0, y, 0)
-    for s in range(4):
-        u = run.rng.random(w.shape)
-        ops = {"y0": 1, "u": int(s == 3), "d": d[:, s, None, :], "y2": y2[:, s, :, None], "y3": y3[:, s, :, None],
-               "t": tag, "w": w}  # fmt: skip
-        new_tag = apply_accumulator(tag, dt.accumulate(ops, start=tag), u, "tag")
-        if s == 3:
-            w = apply_accumulator(w, dw.accumulate(ops, start=w), u, "weight", "mixed")
-        tag = new_tag
-    np.testing.assert_array_equal(lnet.projection(name).weight, w)
-    np.testing.assert_array_equal(run.tags[name], tag)
 
 
 def test_kp_keeps_w_and_b_transposed_updates_identical() -> None:
