@@ -1,9 +1,10 @@
 """The learning engine's per-synapse work for the forward rule family, compiled; and its rounding draws.
 
 Rounding draws are 7-bit integers hashed from (run key, projection, step, synapse index) with a
-one-multiply finaliser (the top 7 bits of a mixed 64-bit word), so every synapse of every step has its own draw (as the chip's per-synapse rounding) and
-the numpy reference path, the compiled kernel and KP's transposed B can all reproduce them without
-storing them. ``r < frac·128`` has the probability of Lava's ``uniform < frac``.
+one-multiply finaliser (the top 7 bits of a mixed 64-bit word), so every synapse of every step has its
+own draw (as the chip's per-synapse rounding), and the numpy reference path, the compiled kernel and
+KP's transposed B can all reproduce them without storing them. ``r < frac·128`` has the probability
+of Lava's ``uniform < frac``.
 
 The kernel evaluates, per synapse and presentation in order, exactly what
 ``ProductSeries.accumulate`` and ``plasticity.apply_accumulator`` do for the rules the learning pass
