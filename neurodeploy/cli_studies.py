@@ -188,7 +188,7 @@ def learn_cmd(
     data: Annotated[
         Path | None, typer.Option(help="An .npz with x_train, y_train, x_test, y_test instead of --task.")
     ] = None,
-    lr: Annotated[float, typer.Option(min=0.0, help="Learning rate per sample (float units).")] = 0.02,
+    lr: Annotated[float, typer.Option(min=0.0, help="Learning rate per sample (float units); 0: 0.01.")] = 0.0,
     seed: Annotated[int, typer.Option(help="Seed of the initial weights and draws.")] = 0,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the history as JSON here.")] = None,
     plot: Annotated[Path | None, typer.Option(help="Write an HTML page with the curves here.")] = None,
@@ -223,7 +223,7 @@ def learn_cmd(
             bar.update(job, completed=epoch, description=f"{rule} on {profile}: {sum(score) / len(score):.3f}")
 
         result = learn(rule, profile, task_or_data, hidden=sizes, network=network, mismatch=mismatch, seeds=seeds,
-                       epochs=epochs, progress=tick, lr=lr, seed=seed)  # fmt: skip
+                       epochs=epochs, progress=tick, seed=seed, **({"lr": lr} if lr > 0 else {}))  # fmt: skip
     report = result.to_dict()
     for path, text in ((output, json.dumps(report, indent=2) + "\n"), (plot, learn_html([report]))):
         if path is not None:

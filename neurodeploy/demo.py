@@ -162,7 +162,10 @@ def _on_chip_learning(console: Console, out_dir: Path, quick: bool, seed: int) -
         Path(tmp).write_text(text, encoding="utf-8")
 
     atomic_write(page, write, example=page.name)
-    console.print(f"alignment curve: [bold]{page}[/]; rules of the engine: {res.engine.get('forward_rules')}")
+    rule = res.engine.get("rules", {}).get("input->if0", {})
+    console.print(f"alignment curve: [bold]{page}[/]; engine rule on input->if0: dt = {rule.get('dt')}")
+    host = [name for name, entry in res.provenance.items() if entry.get("host_ops_per_sample")]
+    console.print(f"signals computed on the host: {', '.join(host) or 'none'}")
     return {**res.final, "page": str(page)}
 
 

@@ -72,7 +72,8 @@ RULES: dict[str, RuleMotif] = {
         "kp", "Kolen-Pollack: B learns W's update transposed; both decay", "chain", True, True,
         chip_differences=(
             _GATE, _DELTA, _SGD,
-            "the decay λ is realised on the engine's grid (m·2^e per move in tag units), reported as realised_decay",
+            "decay is off by default (as in the reference code); when set, λ is realised on the engine's grid "
+            "(at least 2^-(7 + tag_bits) per move), reported as realised_decay",
             "B reads the upper δ as a signed graded spike (pre trace 64 + δ, so |δ| ≤ 63)",
         ),
     ),

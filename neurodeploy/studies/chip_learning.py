@@ -40,7 +40,7 @@ class ChipLearnConfig:
     active: int = 24
     scale: int = 64
     tag_bits: int = 4
-    decay: float = -1.0  # per weight move; < 0: the rule's default (KP 5e-4)
+    decay: float = 0.0  # per weight move, on W and B (KP); 0: off, as in the KP reference code
     init_gain: float = 0.0  # 0: the rule's default for built-in networks (KP 0.5, others 1.0)
     delta_max: float = 2.0
     variant: str = "chip"
@@ -49,7 +49,7 @@ class ChipLearnConfig:
         out = ChipLearnConfig(**asdict(self))
         out.hidden = tuple(int(h) for h in self.hidden)
         if out.decay < 0:
-            out.decay = 5e-4 if self.rule == "kp" else 0.0
+            raise NeurodeployError(f"decay must be >= 0, got {out.decay}", "decay", "e.g. decay=0.0005")
         if out.init_gain <= 0:
             out.init_gain = 0.5 if self.rule == "kp" else 1.0
         return out
