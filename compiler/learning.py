@@ -130,6 +130,7 @@ class LearningNetwork:
     instances: int
     lr: float = 0.0
     decay: float = 0.0
+    sign_copy: bool = False  # sign symmetry: the host rewrites B from sign(W) after every weight move
     provenance: dict[str, Any] = field(default_factory=dict)
 
     def projection(self, name: str) -> CoreProjection:
@@ -336,6 +337,12 @@ def build(ir: NetworkIR, rule: str, profile: Any, opt: LearnOptions, variant: st
     lnet = LearningNetwork(rule, variant, profile.name, numerics, core, layers, feedback, {}, sched, lam, opt.batch,
                            opt.tag_bits, inst, decay=opt.decay)  # fmt: skip
     lnet.provenance = mot.provenance(numerics, profile.name)
+    if mot.sign_copy:  # per move: sign and square of every W entry, one write per B entry; per sample
+        pairs = sum(f.weight[0].size for f in feedback)
+        lnet.provenance["feedback_learning"]["host_ops_per_sample"] = round(3 * pairs / opt.batch, 2)
+        lnet.sign_copy = True
+        for fb in feedback:
+            fb.weight = sign_copy(lnet, fb)
     set_rates(lnet, opt.lr, opt.decay if mot.decays else 0.0)
     return lnet
 
@@ -356,6 +363,16 @@ def _feedback(mot: Any, layers: list[LearningLayer], inst: int, lam: int, fixed:
         weight = np.clip(np.rint(b * lam), -256, 255).astype(np.int64) if fixed else b
         out.append(FeedbackProjection(f"{upper}=>{layer.name}", upper, layer.name, weight, mot.plastic_feedback))
     return out
+
+
+def sign_copy(lnet: LearningNetwork, fb: FeedbackProjection) -> np.ndarray:
+    """B = s·sign(W)ᵀ for the forward projection from ``fb.dst`` to the layer above: what the host writes."""
+    w = next(pr.weight for pr in lnet.core.projections if pr.src == fb.dst)
+    w_t = np.swapaxes(np.asarray(w, dtype=float), -1, -2)
+    rms = np.sqrt(np.mean(w_t**2, axis=(-1, -2), keepdims=True))
+    if lnet.numerics == "loihi":
+        return (np.sign(w_t) * np.maximum(np.rint(rms), 1)).astype(np.int64)
+    return np.sign(w_t) * rms
 
 
 def set_rates(lnet: LearningNetwork, lr: float, decay: float) -> None:
@@ -409,6 +426,7 @@ __all__ = [
     "LearnOptions",
     "build",
     "set_rates",
+    "sign_copy",
     "VTH_RANGE",
     "GRADED_OFFSET",
     "CorePopulation",

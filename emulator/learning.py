@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from neurodeploy.compiler.learning import GRADED_OFFSET, LearningNetwork
+from neurodeploy.compiler.learning import GRADED_OFFSET, LearningNetwork, sign_copy
 from neurodeploy.emulator.learning_kernels import available as kernel_available
 from neurodeploy.emulator.learning_kernels import compiled as compiled_engine
 from neurodeploy.emulator.learning_kernels import draw_key, draws7, forward_family
@@ -194,6 +194,9 @@ class LearningRun:
                 lower = lnet.layers[[x.name for x in lnet.layers].index(fb.dst)]
                 count = np.minimum(act.counts[lower.name], 127)
                 self._apply(fb.name, moves, steps, graded=act.delta[fb.src], count=count, relay=relay)
+        if lnet.sign_copy and any(moves):  # the host's part of sign symmetry, after the weights moved
+            for fb in lnet.feedback:
+                fb.weight = sign_copy(lnet, fb)
         self.steps_done += batch * sched.steps
 
     def _partner(self, fb: Any) -> str:

@@ -37,9 +37,13 @@ def test_provenance_has_no_host_signal_on_loihi2(rule: str) -> None:
 
 
 def test_host_rules_say_where_their_signals_run() -> None:
-    res = neurodeploy.learn("sign", "loihi2", "yinyang", hidden=[8], epochs=1)
+    res = neurodeploy.learn("wm", "loihi2", "yinyang", hidden=[8], epochs=1, batch=64)
     assert res.provenance["hidden_signal"]["where"].startswith("host")
     assert res.provenance["hidden_signal"]["host_ops_per_sample"] > 0
+    sign = neurodeploy.learn("sign", "loihi2", "yinyang", hidden=[8, 8], epochs=1)
+    assert sign.provenance["hidden_signal"]["where"] == "chip"
+    fb = sign.provenance["feedback_learning"]
+    assert fb["where"].startswith("host") and fb["host_ops_per_sample"] == 3 * (8 * 8 + 8 * 3) / 16
 
 
 def test_motif_structure_for_two_hidden_layers() -> None:

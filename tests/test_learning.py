@@ -100,7 +100,7 @@ def test_kolen_pollack_aligns_and_shares_the_rounding() -> None:
 def test_frozen_and_sign_symmetry_signals() -> None:
     frozen = learn("frozen", "ideal", seeds=1, **SMALL)
     assert frozen.history[-1]["signal_angle"]["h1"] == [90.0]  # no hidden learning signal at all
-    sign = learn("sign", "ideal", seeds=1, **HOST)
+    sign = learn("sign", "ideal", seeds=1, **SMALL)
     assert sign.history[-1]["signal_angle"]["h1"][0] < 60.0
 
 

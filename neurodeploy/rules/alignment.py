@@ -22,6 +22,7 @@ class RuleMotif:
     source: str  # where a hidden layer's feedback comes from: "chain" (the layer above), "error", "target", "none"
     plastic_feedback: bool = False  # KP: B learns with the transpose of W's update
     decays: bool = False  # KP: W and B decay
+    sign_copy: bool = False  # sign symmetry: B = s·sign(W)ᵀ, rewritten from W after every weight move
     chip_differences: tuple[str, ...] = ()
 
     def provenance(self, numerics: str, profile: str) -> dict[str, dict[str, object]]:
@@ -31,6 +32,13 @@ class RuleMotif:
         def entry(how: str) -> dict[str, object]:
             return {"where": chip, "how": how, "host_ops_per_sample": 0}
 
+        if self.sign_copy:
+            feedback = {
+                "where": "host (x86 or an embedded core)",
+                "how": "after every weight move, B = s·sign(W)ᵀ with s the RMS of W's integers, written into the "
+                "feedback synapses",
+                "host_ops_per_sample": None,  # filled in by the learning pass: 3·|W| per move / minibatch
+            }
         hidden = {
             "chain": "error compartments sum graded δ of the layer above through feedback synapses B",
             "error": "error compartments sum the output δ, broadcast through feedback synapses B",
@@ -41,7 +49,9 @@ class RuleMotif:
             "forward": entry(f"CUBA LIF neurons and dense synapses on {profile}"),
             "output_error": entry("output neurons' error compartments: own membrane minus target spikes"),
             "hidden_signal": entry(hidden),
-            "feedback_learning": entry(
+            "feedback_learning": feedback
+            if self.sign_copy
+            else entry(
                 "engine rule on B: the transposed W update from B's own pre (graded δ) and post (spike count)"
                 if self.plastic_feedback
                 else "none: B is fixed"
@@ -67,6 +77,11 @@ RULES: dict[str, RuleMotif] = {
     "drtp": RuleMotif(
         "drtp", "direct random target projection: −y* through fixed B to every layer", "target",
         chip_differences=(_GATE, _DELTA, _SGD, "B is 8-bit, drawn once"),
+    ),
+    "sign": RuleMotif(
+        "sign", "sign symmetry (uSF): B = s·sign(W)ᵀ carries δ down layer by layer", "chain", sign_copy=True,
+        chip_differences=(_GATE, _DELTA, _SGD, "B is rewritten from W's signs by the host after every weight move, "
+                          "not after every update; s is the RMS of W's integers, rounded"),
     ),
     "kp": RuleMotif(
         "kp", "Kolen-Pollack: B learns W's update transposed; both decay", "chain", True, True,
