@@ -183,16 +183,17 @@ class LearningRun:
         period = sched.steps * lnet.batch
         moves = [(self.steps_done + (s + 1) * sched.steps) % period == 0 for s in range(batch)]
         steps = [self.steps_done + (s + 1) * sched.steps for s in range(batch)]
+        counters = {}
         for layer in lnet.layers:
             for name in layer.plastic:
                 pre = lnet.projection(name).src
-                d = self._counter(name, act.spikes[pre])
+                counters[name] = d = self._counter(name, act.spikes[pre])
                 self._apply(name, moves, steps, d=d, delta=act.delta[layer.name])
         for fb in lnet.feedback:
             if fb.plastic:
                 relay = self._relay_step(fb.src)
-                lower = lnet.layers[[x.name for x in lnet.layers].index(fb.dst)]
-                count = np.minimum(act.counts[lower.name], 127)
+                # y1: the lower neuron's spikes since its last bAP, before this one: what W's d counts
+                count = np.minimum(counters[self._partner(fb)], 127)
                 self._apply(fb.name, moves, steps, graded=act.delta[fb.src], count=count, relay=relay)
         if lnet.sign_copy and any(moves):  # the host's part of sign symmetry, after the weights moved
             for fb in lnet.feedback:
