@@ -28,7 +28,7 @@ import numpy as np
 from neurodeploy.compiler.learning import GRADED_OFFSET, LearningNetwork, sign_copy
 from neurodeploy.emulator.learning_kernels import available as kernel_available
 from neurodeploy.emulator.learning_kernels import compiled as compiled_engine
-from neurodeploy.emulator.learning_kernels import draw_key, draws7, forward_family
+from neurodeploy.emulator.learning_kernels import draw_key, draws7, forward_family, graded_family
 from neurodeploy.emulator.learning_rule import parse_rule
 from neurodeploy.emulator.plasticity import (
     THIRD_FACTOR_TAU,
@@ -100,6 +100,13 @@ class LearningRun:
             for name, rule in self.lnet.engine.items():
                 self.series[name] = (parse_rule(rule.dt, "dt"), parse_rule(rule.dw, "dw"))
 
+    def _neuron_kernels(self) -> str:
+        """The compiled neuron kernel whenever the compiled engine runs too: a learning run calls
+        ``simulate`` once per minibatch, so numba's load time is paid once."""
+        if self.kernels == "auto" and self.fixed and kernel_available():
+            return "numba"
+        return self.kernels
+
     def rates_changed(self) -> None:
         """Call after ``compiler.learning.set_rates``: the engine reads the new rule strings."""
         self._parse()
@@ -128,7 +135,7 @@ class LearningRun:
         bias[: sched.active] = True
         names = [layer.name for layer in lnet.layers]
         out = simulate(lnet.core, {lnet.core.inputs[0]: spikes, "bias": bias}, steps=sched.steps,
-                       record=("spikes", "v"), populations=names, kernels=self.kernels)  # fmt: skip
+                       record=("spikes", "v"), populations=names, kernels=self._neuron_kernels())  # fmt: skip
         shape = (lnet.instances, batch)
         spk = {n: out.spikes[n].reshape(sched.steps, *shape, -1) for n in names}
         spk["bias"] = np.broadcast_to(bias[:, None], (sched.steps, 1, batch, 1))
@@ -292,6 +299,21 @@ class LearningRun:
             for _ in range(hold):
                 x1 = decay_trace(x1, GRADED, self.rng.random(x1.shape))
             y1 = self._decayed(sig["count"], steps)
+            fast = self.kernels != "numpy" and self.draws == "hardware" and kernel_available()
+            family = graded_family(dt, dw) if fast else None
+            if family is not None:  # B's products are W's with the roles swapped: run them on Bᵀ
+                delta = np.clip(x1 - GRADED_OFFSET, -128, 127)
+                partner = self._partner(next(f for f in self.lnet.feedback if f.name == name))
+                w_t = np.ascontiguousarray(np.swapaxes(w, -1, -2))
+                t_t = np.ascontiguousarray(np.swapaxes(tag, -1, -2))
+                stats = np.zeros(w_t.shape[0] * w_t.shape[1], dtype=np.int64)
+                pos = np.ascontiguousarray(np.maximum(delta, 0).swapaxes(1, 2))
+                neg = np.ascontiguousarray(np.maximum(-delta, 0).swapaxes(1, 2))
+                compiled_engine()(w_t, t_t, np.ascontiguousarray(y1.swapaxes(1, 2)), pos, neg,
+                                  np.asarray(moves, dtype=np.bool_), np.asarray(steps, dtype=np.int64),
+                                  np.uint64(draw_key(self.seed, partner)), *family, stats)  # fmt: skip
+                self.stats["tag_saturations"] += int(stats.sum())
+                return np.swapaxes(w_t, -1, -2).copy(), np.swapaxes(t_t, -1, -2).copy()
             base = {"y0": np.int64(1)}
             per = [{"x1": x1[:, s, None, :], "y1": y1[:, s, :, None]} for s in range(batch)]
         key, index = self._draw_source(name, w.shape)

@@ -69,6 +69,30 @@ def forward_family(dt: ProductSeries, dw: ProductSeries) -> tuple[int, ...] | No
     return p[0].mantissa, p[0].exponent, md, ed, dw.products[0].exponent
 
 
+def graded_family(dt: ProductSeries, dw: ProductSeries) -> tuple[int, ...] | None:
+    """(m, e, md, ed, e_move) when the rules are KP's B family, ``-M*y0*(x1-64)*y1*y0*y0 - uK*t [- D*uK*w]``.
+
+    Its product is W's with pre and post swapped (δ·count·(−m) shifted by the same 5 bits), so the
+    forward kernel computes it on Bᵀ with d := the post count and y2 / y3 := the parts of δ."""
+    p = dt.products
+    ok = (
+        len(p) in (2, 3)
+        and p[0].dependency == "y0"
+        and [(f.symbol, f.constant) for f in p[0].factors] == [("x1", -64), ("y1", 0), ("y0", 0), ("y0", 0)]
+        and not any(f.is_sign for f in p[0].factors)
+        and p[0].mantissa < 0
+        and p[1].dependency.startswith("u") and [f.symbol for f in p[1].factors] == ["t"]
+        and (p[1].mantissa, p[1].exponent) == (-1, 0)
+        and (len(p) == 2 or (p[2].dependency.startswith("u") and [f.symbol for f in p[2].factors] == ["w"]))
+        and len(dw.products) == 1 and [f.symbol for f in dw.products[0].factors] == ["t"]
+        and dw.products[0].mantissa == 1
+    )  # fmt: skip
+    if not ok or p[0].shift != 5:
+        return None
+    md, ed = (-p[2].mantissa, p[2].exponent) if len(p) == 3 else (0, 0)
+    return -p[0].mantissa, p[0].exponent, md, ed, dw.products[0].exponent
+
+
 def _mix(x):  # noqa: ANN001, ANN202
     x = (x ^ (x >> np.uint64(31))) * np.uint64(_MIX)
     return x ^ (x >> np.uint64(27))
