@@ -32,6 +32,7 @@ with reset_interval = steps); the d counter carries only a pre spike of the bAP 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -226,8 +227,8 @@ def _check(rule: str, profile: Any, opt: LearnOptions, depth: int) -> str:
     engine = plast.get("engine")
     if engine not in ("loihi", "float"):
         why = {
-            "none": "the chip has no on-chip learning",
-            "programmable": "its plasticity is software neurodeploy does not model",
+            "none": "the chip has no on-chip long-term learning",
+            "programmable": "its plasticity is programmable software that neurodeploy does not model",
         }
         raise NeurodeployError(
             f"profile {profile.name!r} cannot run learning rule {rule!r}: {why.get(engine, 'no [plasticity] engine')}",
@@ -259,6 +260,19 @@ def _check(rule: str, profile: Any, opt: LearnOptions, depth: int) -> str:
             f"lower --active to {opt.active - (need - opt.steps)} or use fewer layers",
         )
     return "loihi" if engine == "loihi" else "float"
+
+
+def _warn_if_quantised_away(name: str, w: np.ndarray, weight: np.ndarray, lam: int) -> None:
+    """A layer whose weights round to zero carries no spikes, so nothing above it learns: say so early."""
+    nonzero = np.asarray(w) != 0
+    lost = np.count_nonzero(nonzero & (weight == 0))
+    if nonzero.any() and lost > nonzero.sum() / 2:
+        warnings.warn(
+            f"{lost} of {nonzero.sum()} weights of {name!r} round to zero at {lam} units per threshold "
+            f"(largest |w|/v_th {np.abs(w).max():.3g}); the layer will barely drive its neurons. "
+            "Check the graph's dt (pass dt= when it does not record one) or raise scale (up to 128)",
+            stacklevel=3,
+        )
 
 
 def build(ir: NetworkIR, rule: str, profile: Any, opt: LearnOptions, variant: str = "chip") -> LearningNetwork:
@@ -316,6 +330,7 @@ def build(ir: NetworkIR, rule: str, profile: Any, opt: LearnOptions, variant: st
             # LearningDense truncates initial weights to 8 bits once (even values, mixed sign); learned
             # weights keep all 9 engine bits, so the projection is declared with 9 (no truncation later)
             weight = np.clip(2 * np.rint(w * lam / 2), -256, 254).astype(np.int64)
+            _warn_if_quantised_away(pname, w, weight, lam)
         else:
             params = {"du": du, "dv": dv, "v_th": gain, "v_reset": np.zeros(pop.size), "bias_u": np.zeros(pop.size),
                       "bias_v": bias + offset}  # fmt: skip
@@ -325,9 +340,10 @@ def build(ir: NetworkIR, rule: str, profile: Any, opt: LearnOptions, variant: st
         projs.append(CoreProjection(pname, src, name, weight, num_weight_bits=bits))
         # fresh networks draw the bias neuron's weights with the others (fan-in + 1); a user's network
         # keeps its own biases as bias currents and learns a bias synapse from zero
-        b0 = rng.normal(0.0, opt.init_gain / np.sqrt(w.shape[-1] + 1), (inst, pop.size, 1)) if opt.init_gain > 0 else 0
-        bias_w = (np.clip(2 * np.rint(b0 * lam / 2), -256, 254).astype(np.int64) if fixed
-                  else np.zeros((inst, pop.size, 1)) + b0)  # fmt: skip
+        b0 = np.zeros((inst, pop.size, 1))
+        if opt.init_gain > 0:
+            b0 = rng.normal(0.0, opt.init_gain / np.sqrt(w.shape[-1] + 1), b0.shape)
+        bias_w = np.clip(2 * np.rint(b0 * lam / 2), -256, 254).astype(np.int64) if fixed else b0
         projs.append(CoreProjection(f"bias->{name}", "bias", name, bias_w, num_weight_bits=bits))
         plastic = [] if (mot.source == "none" and not out) else [pname, f"bias->{name}"]
         layers.append(LearningLayer(name, pop.size, plastic, out, shift if out else int(math.log2(lam)), lsb, q_max))

@@ -102,6 +102,21 @@ def test_user_nir_network_trains_with_kp(tmp_path) -> None:
     assert kp.final["test_accuracy"]["mean"] > frozen.final["test_accuracy"]["mean"] + 0.02
 
 
+def test_builtin_graph_round_trips_and_vanishing_weights_warn(tmp_path) -> None:
+    import nir
+
+    graph = builtin_graph([4, 8, 3])
+    graph.nodes["fc0"] = nir.Linear(np.full((8, 4), 0.5))
+    graph.nodes["fc1"] = nir.Linear(np.full((3, 8), 0.5))
+    nir.write(str(tmp_path / "m.nir"), graph)
+    back = normalize(nir.read(str(tmp_path / "m.nir")))
+    assert back.conventions.dt == 1e-3 and not back.conventions.assumed
+    lp.build(back, "fa", get("loihi2"), lp.LearnOptions())  # no warning: weights survive quantisation
+    tiny = normalize(graph, dt=1e-5, reset="zero")  # a wrong dt shrinks the per-step weights 100-fold
+    with pytest.warns(UserWarning, match=r"round to zero.*pass dt="):
+        lp.build(tiny, "fa", get("loihi2"), lp.LearnOptions())
+
+
 def test_bad_learning_setups_get_one_clear_error() -> None:
     with pytest.raises(NeurodeployError, match="power of two"):
         _net("fa", batch=24)

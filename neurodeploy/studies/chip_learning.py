@@ -127,7 +127,8 @@ def builtin_graph(sizes: Sequence[int], dt: float = 1e-3, syn_steps: float = 8.0
         prev = f"if{k}"
     nodes["output"] = nir.Output(np.array([sizes[-1]]))
     edges.append((prev, "output"))
-    return nir.NIRGraph(nodes, edges)
+    # the conventions travel with the graph, so a written copy reads back as the same network
+    return nir.NIRGraph(nodes, edges, metadata={"neurodeploy.dt": dt, "neurodeploy.reset": "zero"})
 
 
 def _network_ir(network: Any, task: Task, cfg: ChipLearnConfig) -> tuple[Any, bool]:
@@ -137,7 +138,7 @@ def _network_ir(network: Any, task: Task, cfg: ChipLearnConfig) -> tuple[Any, bo
 
     if network is None:
         graph = builtin_graph([task.n_in, *cfg.hidden, task.n_out])
-        return normalize(graph, dt=1e-3, reset="zero"), True
+        return normalize(graph), True
     if isinstance(network, (str, Path)):
         from neurodeploy.nirio import load_nir
 
