@@ -131,7 +131,8 @@ class LearningNetwork:
     instances: int
     lr: float = 0.0
     decay: float = 0.0
-    sign_copy: bool = False  # sign symmetry: the host rewrites B from sign(W) after every weight move
+    host_copy: str = ""  # "sign" or "transpose": the host rewrites B from W after every weight move
+    mirror: tuple[float, ...] = ()  # WM/IA: (noise rate, η_B); () otherwise
     provenance: dict[str, Any] = field(default_factory=dict)
 
     def projection(self, name: str) -> CoreProjection:
@@ -217,6 +218,8 @@ class LearnOptions:
     init_gain: float = 0.0  # > 0: fresh weights N(0, g²/fan_in); 0: the network's own weights
     delta_max: float = 2.0  # |δ| (float units) the 7-bit third factor spans before it clips
     feedback_gain: float = 1.0  # FA/DFA/DRTP: B ~ N(0, g²/n_upper)
+    mirror_rate: float = 0.2  # WM/IA: noise spikes per input step in a mirror presentation
+    mirror_lr: float = 0.05  # WM/IA: η_B per minibatch
 
 
 def _check(rule: str, profile: Any, opt: LearnOptions, depth: int) -> str:
@@ -353,12 +356,24 @@ def build(ir: NetworkIR, rule: str, profile: Any, opt: LearnOptions, variant: st
     lnet = LearningNetwork(rule, variant, profile.name, numerics, core, layers, feedback, {}, sched, lam, opt.batch,
                            opt.tag_bits, inst, decay=opt.decay)  # fmt: skip
     lnet.provenance = mot.provenance(numerics, profile.name)
-    if mot.sign_copy:  # per move: sign and square of every W entry, one write per B entry; per sample
+    if mot.host_copy:  # per move and W entry: sign: sign, square and a write; transpose: a read and a write
         pairs = sum(f.weight[0].size for f in feedback)
-        lnet.provenance["feedback_learning"]["host_ops_per_sample"] = round(3 * pairs / opt.batch, 2)
-        lnet.sign_copy = True
+        per_entry = 3 if mot.host_copy == "sign" else 2
+        lnet.provenance["feedback_learning"]["host_ops_per_sample"] = round(per_entry * pairs / opt.batch, 2)
+        lnet.host_copy = mot.host_copy
         for fb in feedback:
-            fb.weight = sign_copy(lnet, fb)
+            fb.weight = host_copy(lnet, fb)
+    if mot.mirror:
+        from neurodeploy.emulator.learning_mirror import host_ops_per_sample
+
+        if not 0 < opt.mirror_rate < 1 or opt.mirror_lr <= 0:
+            raise NeurodeployError(
+                f"mirror_rate {opt.mirror_rate} and mirror_lr {opt.mirror_lr}: need 0 < rate < 1 and lr > 0",
+                "mirror_rate, mirror_lr",
+                "e.g. mirror_rate=0.2, mirror_lr=0.05",
+            )
+        lnet.mirror = (opt.mirror_rate, opt.mirror_lr)
+        lnet.provenance["feedback_learning"]["host_ops_per_sample"] = host_ops_per_sample(rule, feedback, opt.batch)
     set_rates(lnet, opt.lr, opt.decay if mot.decays else 0.0)
     return lnet
 
@@ -381,9 +396,12 @@ def _feedback(mot: Any, layers: list[LearningLayer], inst: int, lam: int, fixed:
     return out
 
 
-def sign_copy(lnet: LearningNetwork, fb: FeedbackProjection) -> np.ndarray:
-    """B = s·sign(W)ᵀ for the forward projection from ``fb.dst`` to the layer above: what the host writes."""
+def host_copy(lnet: LearningNetwork, fb: FeedbackProjection) -> np.ndarray:
+    """What the host writes into B from the forward projection of ``fb.dst`` into the layer above:
+    s·sign(W)ᵀ (sign symmetry) or Wᵀ itself (the BP reference)."""
     w = next(pr.weight for pr in lnet.core.projections if pr.src == fb.dst)
+    if lnet.host_copy == "transpose":
+        return np.swapaxes(np.array(w), -1, -2).copy()
     w_t = np.swapaxes(np.asarray(w, dtype=float), -1, -2)
     rms = np.sqrt(np.mean(w_t**2, axis=(-1, -2), keepdims=True))
     if lnet.numerics == "loihi":
@@ -442,7 +460,7 @@ __all__ = [
     "LearnOptions",
     "build",
     "set_rates",
-    "sign_copy",
+    "host_copy",
     "VTH_RANGE",
     "GRADED_OFFSET",
     "CorePopulation",

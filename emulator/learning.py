@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from neurodeploy.compiler.learning import GRADED_OFFSET, LearningNetwork, sign_copy
+from neurodeploy.compiler.learning import GRADED_OFFSET, LearningNetwork, host_copy
 from neurodeploy.emulator.learning_kernels import available as kernel_available
 from neurodeploy.emulator.learning_kernels import compiled as compiled_engine
 from neurodeploy.emulator.learning_kernels import draw_key, draws7, forward_family, graded_family
@@ -87,6 +87,7 @@ class LearningRun:
         self.lnet, self.kernels, self.seed, self.draws = lnet, kernels, int(seed), draws
         self.fixed = lnet.numerics == "loihi"
         self.rng = np.random.default_rng([seed, 11])
+        self.mirror_rng = np.random.default_rng([seed, 13])
         self.steps_done = 0
         self.tags = {name: np.zeros(self.weight(name).shape, dtype=np.int64 if self.fixed else float)
                      for name in lnet.engine}  # fmt: skip
@@ -202,10 +203,23 @@ class LearningRun:
                 # y1: the lower neuron's spikes since its last bAP, before this one: what W's d counts
                 count = np.minimum(counters[self._partner(fb)], 127)
                 self._apply(fb.name, moves, steps, graded=act.delta[fb.src], count=count, relay=relay)
-        if lnet.sign_copy and any(moves):  # the host's part of sign symmetry, after the weights moved
+        if lnet.mirror:
+            self._mirror(batch)
+        if lnet.host_copy and any(moves):  # the host's part of sign symmetry or BP, after the weights moved
             for fb in lnet.feedback:
-                fb.weight = sign_copy(lnet, fb)
+                fb.weight = host_copy(lnet, fb)
         self.steps_done += batch * sched.steps
+
+    def _mirror(self, samples: int) -> None:
+        """WM/IA: mirror presentations on the chip, then the host's write of B (``learning_mirror``)."""
+        from neurodeploy.emulator import learning_mirror as lm
+
+        rate, lr = self.lnet.mirror
+        unit = float(self.lnet.scale) if self.fixed else 1.0
+        for fb in self.lnet.feedback:
+            xi, r = lm.mirror_responses(self, fb.dst, fb.src, samples, rate, self.mirror_rng)
+            db = lm.mirror_update(self.lnet.rule, np.asarray(fb.weight, dtype=float) / unit, xi, r, lr)
+            fb.weight = lm.host_write(fb.weight, db, self.lnet.scale, self.mirror_rng) if self.fixed else fb.weight + db
 
     def _partner(self, fb: Any) -> str:
         """The forward projection whose transpose a plastic B follows (lower layer -> upper layer)."""

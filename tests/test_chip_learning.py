@@ -37,9 +37,16 @@ def test_provenance_has_no_host_signal_on_loihi2(rule: str) -> None:
 
 
 def test_host_rules_say_where_their_signals_run() -> None:
-    res = neurodeploy.learn("wm", "loihi2", "yinyang", hidden=[8], epochs=1, batch=64)
+    res = neurodeploy.learn("pal", "loihi2", "yinyang", hidden=[8], epochs=1, batch=64)
     assert res.provenance["hidden_signal"]["where"].startswith("host")
     assert res.provenance["hidden_signal"]["host_ops_per_sample"] > 0
+    wm = neurodeploy.learn("wm", "loihi2", "yinyang", hidden=[8, 8], epochs=1)
+    assert wm.provenance["hidden_signal"]["where"] == "chip"
+    fb = wm.provenance["feedback_learning"]
+    assert (
+        fb["where"] == "chip + host (x86 or an embedded core)"
+        and fb["host_ops_per_sample"] == 8 * 8 + 8 * 3 + 2 * (8 * 8 + 8 * 3) / 16
+    )
     sign = neurodeploy.learn("sign", "loihi2", "yinyang", hidden=[8, 8], epochs=1)
     assert sign.provenance["hidden_signal"]["where"] == "chip"
     fb = sign.provenance["feedback_learning"]
@@ -198,3 +205,21 @@ def test_learn_cli_takes_hidden_list_and_data(tmp_path) -> None:
     bad = subprocess.run([*cmd[:-4], "--data", str(tmp_path / "missing.npz")], capture_output=True, text=True,
                          timeout=120)  # fmt: skip
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and "missing.npz" in bad.stderr
+
+
+@pytest.mark.parametrize("profile", ["ideal", "loihi2"])
+def test_mirror_phase_runs_on_the_network_and_aligns_b(profile: str) -> None:
+    """WM's mirror presentations run the chip's neurons: layer l fires about one spike per noise spike,
+    and B turns towards Wᵀ; IA's B stays bounded (its fixed point is an inverse, not Wᵀ)."""
+    from neurodeploy.emulator.learning_mirror import mirror_responses
+
+    lnet = _net("wm", profile, sizes=(4, 16, 16, 3), mirror_rate=0.2)
+    run = LearningRun(lnet, seed=0)
+    xi, r = mirror_responses(run, "if0", "if1", 64, 0.2, np.random.default_rng(0))
+    assert xi.shape == (1, 64, 16) and r.shape == (1, 64, 16)
+    assert abs(xi.mean()) < 1e-9 and 0.05 < xi.std() < 0.12  # centred; one spike per noise spike: 0.08
+    res = learn_chip("wm", profile, "yinyang", seeds=2, epochs=3, hidden=(16,), lr=0.02)
+    angles = [np.mean(h["weight_angle"]["B1"]) for h in res.history]
+    assert angles[-1] < 35.0, angles
+    ia = learn_chip("ia", profile, "yinyang", seeds=1, epochs=1, hidden=(16,), lr=0.02)
+    assert ia.final["test_accuracy"]["mean"] > 0.5

@@ -14,7 +14,7 @@ from neurodeploy.learning import metrics
 from neurodeploy.learning.harness import learn
 from neurodeploy.learning.tasks import get_task
 
-SMALL = {"epochs": 2, "hidden": (16,)}  # chip rules (fa, dfa, drtp, kp, frozen): minibatch 16
+SMALL = {"epochs": 2, "hidden": (16,)}  # chip-path rules (``neurodeploy.rules.CHIP_RULES``): minibatch 16
 HOST = {**SMALL, "batch": 64}  # rules that still run their signals on the host
 
 
@@ -93,8 +93,11 @@ def test_kolen_pollack_aligns_and_shares_the_rounding() -> None:
     r = learn("kp", "loihi2", "yinyang", seeds=2, **{**SMALL, "epochs": 3})
     angles = [np.mean(h["weight_angle"]["B1"]) for h in r.history]
     assert angles[-1] < angles[0] < 90.0
-    bp = learn("bp", "loihi2", "yinyang", seeds=2, **HOST)
+    bp = learn("bp", "ideal", "yinyang", seeds=2, **SMALL)
     assert np.allclose(bp.history[-1]["signal_angle"]["h1"], 0.0, atol=1e-3)
+    bp = learn("bp", "loihi2", "yinyang", seeds=2, **SMALL)
+    assert np.allclose(bp.history[-1]["weight_angle"]["B1"], 0.0, atol=1e-3)  # the host's copy of Wᵀ
+    assert np.max(bp.history[-1]["signal_angle"]["h1"]) < 3.0  # δ's 7-bit rounding, nothing else
 
 
 def test_frozen_and_sign_symmetry_signals() -> None:

@@ -1,9 +1,11 @@
-"""Feedback-alignment family as motifs: FA, DFA, DRTP, Kolen-Pollack, and the frozen-hidden baseline.
+"""Feedback-alignment family as motifs: FA, DFA, DRTP, sign symmetry, Kolen-Pollack, the frozen-hidden
+baseline and the backprop reference.
 
 Each rule states where a hidden layer's learning signal comes from (``source``), whether its feedback
 weights learn, and the differences between the published equations (``variant="paper"``, float) and
 what the chip's engine runs (``variant="chip"``). Equations: Lillicrap et al. 2016 (FA), Nøkland 2016
-(DFA), Frenkel et al. 2021 (DRTP), Akrout et al. 2019 (KP); ``../facts/learning-rules.md`` §1.
+(DFA), Frenkel et al. 2021 (DRTP), Liao et al. 2016 and Moskovitz et al. 2018 (sign symmetry), Akrout et
+al. 2019 (KP), Rumelhart et al. 1986 (BP, whose B = Wᵀ is weight transport and so a host copy).
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ class RuleMotif:
     source: str  # where a hidden layer's feedback comes from: "chain" (the layer above), "error", "target", "none"
     plastic_feedback: bool = False  # KP: B learns with the transpose of W's update
     decays: bool = False  # KP: W and B decay
-    sign_copy: bool = False  # sign symmetry: B = s·sign(W)ᵀ, rewritten from W after every weight move
+    host_copy: str = ""  # "sign": B = s·sign(W)ᵀ; "transpose": B = Wᵀ (BP); rewritten after every weight move
+    mirror: bool = False  # WM, IA: B learns from mirror presentations (``emulator.learning_mirror``)
     chip_differences: tuple[str, ...] = ()
 
     def provenance(self, numerics: str, profile: str) -> dict[str, dict[str, object]]:
@@ -32,12 +35,24 @@ class RuleMotif:
         def entry(how: str) -> dict[str, object]:
             return {"where": chip, "how": how, "host_ops_per_sample": 0}
 
-        if self.sign_copy:
+        copy_how = {
+            "sign": "after every weight move, B = s·sign(W)ᵀ with s the RMS of W's integers, written into the "
+            "feedback synapses",
+            "transpose": "after every weight move, B = Wᵀ copied into the feedback synapses (weight transport: "
+            "the reference, not a local rule)",
+        }
+        if self.mirror:
+            feedback = {
+                "where": "chip + host (x86 or an embedded core)",
+                "how": "mirror presentations on the chip (a noise population drives layer l, layer l+1 responds "
+                "through W); the host correlates the spike counts and writes B",
+                "host_ops_per_sample": None,  # filled in by the learning pass
+            }
+        elif self.host_copy:
             feedback = {
                 "where": "host (x86 or an embedded core)",
-                "how": "after every weight move, B = s·sign(W)ᵀ with s the RMS of W's integers, written into the "
-                "feedback synapses",
-                "host_ops_per_sample": None,  # filled in by the learning pass: 3·|W| per move / minibatch
+                "how": copy_how[self.host_copy],
+                "host_ops_per_sample": None,  # filled in by the learning pass: per move / minibatch
             }
         hidden = {
             "chain": "error compartments sum graded δ of the layer above through feedback synapses B",
@@ -50,7 +65,7 @@ class RuleMotif:
             "output_error": entry("output neurons' error compartments: own membrane minus target spikes"),
             "hidden_signal": entry(hidden),
             "feedback_learning": feedback
-            if self.sign_copy
+            if self.host_copy or self.mirror
             else entry(
                 "engine rule on B: the transposed W update from B's own pre (graded δ) and post (spike count)"
                 if self.plastic_feedback
@@ -62,6 +77,11 @@ class RuleMotif:
 
 _GATE = "f′ is the chip's: 1 where the neuron fired in the presentation (bAP), 0 otherwise"
 _DELTA = "δ is quantised to 7 bits (a third-factor trace) per layer; the output error is rate − target, not softmax"
+_MIRROR = (
+    "the mirror phase runs one hidden layer at a time after every minibatch with the forward projections' "
+    "learning switched off; its noise is spikes at rate ρ per input step into layer l (not uniform noise on "
+    "the activations); the correlation and the write of B run on the host, with stochastic rounding"
+)
 _SGD = "weights move once per minibatch through the synaptic tag (9 bits), with stochastic rounding"
 
 RULES: dict[str, RuleMotif] = {
@@ -79,7 +99,7 @@ RULES: dict[str, RuleMotif] = {
         chip_differences=(_GATE, _DELTA, _SGD, "B is 8-bit, drawn once"),
     ),
     "sign": RuleMotif(
-        "sign", "sign symmetry (uSF): B = s·sign(W)ᵀ carries δ down layer by layer", "chain", sign_copy=True,
+        "sign", "sign symmetry (uSF): B = s·sign(W)ᵀ carries δ down layer by layer", "chain", host_copy="sign",
         chip_differences=(_GATE, _DELTA, _SGD, "B is rewritten from W's signs by the host after every weight move, "
                           "not after every update; s is the RMS of W's integers, rounded"),
     ),
@@ -91,6 +111,24 @@ RULES: dict[str, RuleMotif] = {
             "(at least 2^-(7 + tag_bits) per move), reported as realised_decay",
             "B reads the upper δ as a signed graded spike (pre trace 64 + δ, so |δ| ≤ 63)",
         ),
+    ),
+    "wm": RuleMotif(
+        "wm", "weight mirror: B learns Wᵀ from noise-driven mirror presentations, with decay", "chain",
+        mirror=True,
+        chip_differences=(_GATE, _DELTA, _SGD, _MIRROR,
+                          "ΔB = η_B (C/σ²_ξ − B): the Hebbian term normalised by the noise variance, decay rate η_B"),
+    ),
+    "ia": RuleMotif(
+        "ia", "information alignment: WM plus a self-prediction term, B learns to invert the response", "chain",
+        mirror=True,
+        chip_differences=(_GATE, _DELTA, _SGD, _MIRROR,
+                          "ΔB = η_B (C/σ²_ξ − B (R/σ²_r + γ I)): α = 1/σ²_ξ, 2β = 1/σ²_r, 2γ = 0.1·η_B"),
+    ),
+    "bp": RuleMotif(
+        "bp", "backprop reference: B = Wᵀ, copied by the host after every weight move, carries δ down", "chain",
+        host_copy="transpose",
+        chip_differences=(_GATE, _DELTA, _SGD, "B is rewritten from W by the host after every weight move, not "
+                          "after every update (between moves B lags W by at most one minibatch)"),
     ),
 }  # fmt: skip
 

@@ -43,6 +43,8 @@ class ChipLearnConfig:
     decay: float = 0.0  # per weight move, on W and B (KP); 0: off, as in the KP reference code
     init_gain: float = 0.0  # 0: the rule's default for built-in networks (KP 0.5, others 1.0)
     delta_max: float = 2.0
+    mirror_rate: float = 0.2  # WM/IA: noise spikes per input step in a mirror presentation
+    mirror_lr: float = 0.05  # WM/IA: η_B per minibatch
     variant: str = "chip"
 
     def resolved(self) -> ChipLearnConfig:
@@ -169,7 +171,8 @@ class ChipTrainer:
         self.opt = lp.LearnOptions(
             instances=cfg.seeds, seed=cfg.seed, lr=cfg.lr, batch=cfg.batch, steps=cfg.steps, active=cfg.active,
             scale=cfg.scale, tag_bits=cfg.tag_bits, decay=cfg.decay, mismatch=cfg.mismatch,
-            init_gain=cfg.init_gain if fresh else 0.0, delta_max=cfg.delta_max,
+            init_gain=cfg.init_gain if fresh else 0.0, delta_max=cfg.delta_max, mirror_rate=cfg.mirror_rate,
+            mirror_lr=cfg.mirror_lr,
         )  # fmt: skip
         self.lnet = lp.build(ir, cfg.rule, profile, self.opt, cfg.variant)
         self.run = LearningRun(self.lnet, seed=cfg.seed)
