@@ -245,6 +245,12 @@ def _check(rule: str, profile: Any, opt: LearnOptions, depth: int) -> str:
                 f"{profile.path}: [plasticity].{cap}",
                 "use --profile loihi2 or --profile ideal, or --rule frozen",
             )
+    if mot.mirror and not plast.get("noise_source", False):
+        raise NeurodeployError(
+            f"rule {rule!r} drives its mirror presentations from a noise source, which {profile.name!r} lacks",
+            f"{profile.path}: [plasticity].noise_source",
+            "use --profile loihi2 or --profile ideal, or a rule without noise (fa, kp)",
+        )
     period = opt.steps * opt.batch
     if opt.active >= opt.steps or opt.batch < 1 or period & (period - 1) or period > 512:
         raise NeurodeployError(

@@ -190,6 +190,10 @@ def learn_cmd(
     ] = None,
     lr: Annotated[float, typer.Option(min=0.0, help="Learning rate per sample (float units); 0: 0.01.")] = 0.0,
     seed: Annotated[int, typer.Option(help="Seed of the initial weights and draws.")] = 0,
+    mirror_rate: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="wm, ia: noise spikes per input step when mirroring; 0: 0.2.")
+    ] = 0.0,
+    mirror_lr: Annotated[float, typer.Option(min=0.0, help="wm, ia: B's learning rate per minibatch; 0: 0.05.")] = 0.0,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the history as JSON here.")] = None,
     plot: Annotated[Path | None, typer.Option(help="Write an HTML page with the curves here.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
@@ -223,7 +227,8 @@ def learn_cmd(
             bar.update(job, completed=epoch, description=f"{rule} on {profile}: {sum(score) / len(score):.3f}")
 
         result = learn(rule, profile, task_or_data, hidden=sizes, network=network, mismatch=mismatch, seeds=seeds,
-                       epochs=epochs, progress=tick, seed=seed, **({"lr": lr} if lr > 0 else {}))  # fmt: skip
+                       epochs=epochs, progress=tick, seed=seed, **_set_options(lr=lr, mirror_rate=mirror_rate,
+                                                                               mirror_lr=mirror_lr))  # fmt: skip
     report = result.to_dict()
     for path, text in ((output, json.dumps(report, indent=2) + "\n"), (plot, learn_html([report]))):
         if path is not None:
@@ -249,6 +254,11 @@ def learn_cmd(
     for path in (output, plot):
         if path is not None:
             console.print(f"wrote [bold]{path}[/]")
+
+
+def _set_options(**values: float) -> dict[str, float]:
+    """The options the user set (a 0 leaves the run's default)."""
+    return {name: value for name, value in values.items() if value > 0}
 
 
 def _provenance_table(prov: dict[str, Any]) -> None:

@@ -194,14 +194,15 @@ def test_learn_cli_takes_hidden_list_and_data(tmp_path) -> None:
     np.savez(npz, x_train=task.x_train[:256], y_train=task.y_train[:256], x_test=task.x_test[:128],
              y_test=task.y_test[:128])  # fmt: skip
     out = tmp_path / "run.json"
-    cmd = [sys.executable, "-m", "neurodeploy.cli", "learn", "--rule", "dfa", "--profile", "loihi2", "--seeds", "1",
-           "--epochs", "1", "--hidden", "8,8", "--data", str(npz), "-o", str(out)]  # fmt: skip
+    cmd = [sys.executable, "-m", "neurodeploy.cli", "learn", "--rule", "wm", "--profile", "loihi2", "--seeds", "1",
+           "--mirror-rate", "0.3", "--epochs", "1", "--hidden", "8,8", "--data", str(npz), "-o", str(out)]  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "where each signal ran" in done.stdout and "hidden_signal" in done.stdout
     report = json.loads(out.read_text())
     assert report["provenance"]["hidden_signal"]["where"] == "chip"
     assert report["config"]["hidden"] == [8, 8]
+    assert report["config"]["mirror_rate"] == 0.3 and report["config"]["mirror_lr"] == 0.05
     bad = subprocess.run([*cmd[:-4], "--data", str(tmp_path / "missing.npz")], capture_output=True, text=True,
                          timeout=120)  # fmt: skip
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and "missing.npz" in bad.stderr

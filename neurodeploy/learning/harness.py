@@ -51,7 +51,7 @@ class LearnConfig:
     scale: int = 64
     feedback_lr: float = 0.0  # 0: the rule's default
     decay: float = -1.0  # per update, on W and B for kp/wm/ia/pal; < 0: the rule's default
-    noise_std: float = -1.0  # PAL membrane noise (thresholds, 0.2), mirror phase hidden rate (0.1); < 0: default
+    noise_std: float = -1.0  # PAL membrane noise (thresholds, 0.2); < 0: default
     escape_width: float = -1.0  # escape noise width (threshold units): SAL 0.5, PAL 0.1; < 0: the rule's default
     init_gain: float = 0.0  # initial weights ~ N(0, init_gain² / fan_in); 0: the rule's default
 
@@ -240,13 +240,12 @@ class _Trainer:
             self.decay_b = onchip.DecayWriter(cfg.decay)
 
     def step(self, idx: np.ndarray, lr: float) -> None:
-        cfg, info = self.cfg, self.info
+        cfg = self.cfg
         x, y = self.task.x_train[idx], self.task.y_train[idx]
         p, _ = self.present(x, y)
         w_f = [self.net.as_float(w) for w in self.net.weights]
         b_f = [self.net.as_float(b) for b in self.feedback]
         deltas = learning_signals(cfg.rule, w_f, self.feedback_gain(b_f), p)
-        mirror = self.mirror_phase(len(idx)) if info.mirror else None
         self.writers(lr)
         updates = []
         for k in range(len(self.net.weights)):
@@ -255,7 +254,7 @@ class _Trainer:
             else:
                 dw = -lr * np.einsum("sbo,sbi->soi", deltas[k], p.pre[k])
             updates.append(dw)
-        requests = feedback_requests(cfg.rule, updates if self.fixed else [u / lr for u in updates], b_f, p, mirror)
+        requests = feedback_requests(cfg.rule, updates if self.fixed else [u / lr for u in updates], b_f, p)
         draws = [self.rng.random(w.shape) for w in self.net.weights] if self.fixed else [None] * len(updates)
         for k, dw in enumerate(updates):
             self.net.weights[k] = self.apply(self.net.weights[k], dw, cfg.rule == "kp", draws[k])
@@ -319,20 +318,6 @@ class _Trainer:
         if decays and self.cfg.decay > 0:
             z = z * (1.0 - self.cfg.decay)
         return z
-
-    def mirror_phase(self, batch: int) -> list[tuple[np.ndarray, np.ndarray]]:
-        """WM/IA: hidden neurons fire random spikes (rate ``noise_std``); the next layer's summed input
-        responds through W. Returns the centred hidden rates and the responses, per hidden layer."""
-        out = []
-        steps, rate = self.cfg.active, self.cfg.noise_std
-        for k in range(len(self.feedback)):
-            n = self.net.sizes[k + 1]
-            spikes = self.rng.random((steps, self.net.instances, batch, n)) < rate
-            xi = spikes.mean(axis=0) - rate
-            w = self.net.as_float(self.net.weights[k + 1])[..., :-1]
-            resp = xi @ np.swapaxes(w, -1, -2)  # the response's deviation from its mean drive
-            out.append((xi, resp))
-        return out
 
     # --- evaluation ------------------------------------------------------------------------------
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:

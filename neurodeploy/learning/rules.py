@@ -160,25 +160,17 @@ def feedback_requests(
     forward_updates: list[np.ndarray],
     feedback: list[np.ndarray],
     p: Presentation,
-    mirror: list[tuple[np.ndarray, np.ndarray]] | None,
 ) -> list[np.ndarray | None]:
     """The correlation each learned B follows, summed over the batch (inst, n_l, n_next); None if fixed.
 
     KP: the transpose of the forward update (its −η is applied by the caller, so this is +ΔWᵀ / −η).
-    WM: E[ξ aᵀ] of the mirror phase. IA: WM plus the self-prediction term −2β E[(B a) aᵀ].
     PAL: Σ_t q ξ (r^HP)ᵀ. SAL: the antisymmetric STDP sum. Normalisation and decay are added by the caller.
+    (WM and IA run on the compiled network: ``emulator.learning_mirror``.)
     """
     out: list[np.ndarray | None] = []
     for k in range(len(feedback)):
         if name == "kp":
             out.append(-np.swapaxes(forward_updates[k + 1][..., :-1], -1, -2))
-        elif name in ("wm", "ia") and mirror is not None:
-            xi, resp = mirror[k]  # (inst, batch, n_l), (inst, batch, n_next)
-            corr = np.einsum("sbi,sbj->sij", xi, resp)
-            if name == "ia":
-                pred = resp @ np.swapaxes(feedback[k], -1, -2)  # B a: (inst, batch, n_l)
-                corr = corr - np.einsum("sbi,sbj->sij", pred, resp)  # fixed point: least-squares B
-            out.append(corr)
         elif name == "pal" and p.noise_corr:
             out.append(p.noise_corr[k].sum(axis=1))
         elif name == "sal" and p.stdp_corr:
