@@ -1,5 +1,6 @@
 """A whole FA learning run (2 hidden layers) replayed by the engine step by step: PlasticDense, and
-Lava's own LearningDense, given the run's spikes, bAPs and third factors, write the same weights.
+Lava's own LearningDense, given the run's spikes, bAPs and third factors, write the same weights; and
+after every epoch Lava's LIF neurons and Dense synapses, given those weights, spike as the emulator does.
 
 The emulator's learning run evaluates the engine in closed form over minibatches of presentations;
 ``draws="lava"`` uses Lava's streams (one rounding draw per step for all synapses, one third-factor
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from typing import Any
 
 import numpy as np
 import pytest
@@ -133,10 +135,50 @@ def lava_replay(rule: lp.EngineRule, weights: np.ndarray, record: list, epochs: 
 @pytest.mark.lava
 @pytest.mark.skipif(not HAVE_LAVA, reason="lava-nc is not installed (make venv)")
 def test_fa_run_equals_lava_learning_dense() -> None:
-    """Every plastic projection of a 2-hidden-layer FA run, 3 epochs: Lava's weights equal ours after each."""
+    """Every plastic projection of a 2-hidden-layer FA run, 3 epochs: Lava's weights equal ours after each,
+    and with them Lava's network gives the emulator's spikes and membranes, layer by layer."""
     epochs = 3
     lnet, initial, inputs, after_epoch, _ = record_run(epochs)
     for name, rule in lnet.engine.items():
         lava = lava_replay(rule, initial[name], inputs[name], epochs)
         for e in range(epochs):
             np.testing.assert_array_equal(lava[e], after_epoch[e][name], err_msg=f"{name}, epoch {e + 1}")
+    from neurodeploy.emulator.backends.lava import run_lava
+    from neurodeploy.emulator.simulate import simulate
+
+    x = encode_rate(get_task("yinyang").x_test[:8], STEPS, ACTIVE, bias_spike=False)
+    bias = np.zeros((STEPS, 8, 1), dtype=bool)
+    bias[:ACTIVE] = True
+    drive = {lnet.core.inputs[0]: x, "bias": bias}
+    names = [layer.name for layer in lnet.layers]
+    odd = 0
+    for e, weights in enumerate(after_epoch):
+        for name, w in weights.items():
+            lnet.projection(name).weight = w[None]
+        odd += sum(int((w & 1).sum()) for w in weights.values())
+        emu = simulate(lnet.core, drive, steps=STEPS, record=("spikes", "v"), populations=names)
+        lava = run_lava(lava_network(lnet.core), drive, steps=STEPS, record=("spikes", "v"), populations=names)
+        for layer in names:
+            np.testing.assert_array_equal(lava.spikes[layer], emu.spikes[layer], err_msg=f"{layer}, epoch {e + 1}")
+            np.testing.assert_array_equal(lava.v[layer], emu.v[layer], err_msg=f"{layer} v, epoch {e + 1}")
+        assert emu.spikes[names[0]].any() and emu.spikes[names[1]].any()
+    assert odd > 0, "learned weights use the ninth bit, which the split into two Dense must carry"
+
+
+def lava_network(core: Any) -> Any:
+    """``core`` as Lava runs it: learned 9-bit weights split into an 8-bit Dense (the even part) and a
+    Dense of the lowest bit (weight 2, weight_exp −1), which add the same charge; the non-spiking readout
+    as a LIF whose threshold it never reaches (it has the largest vth)."""
+    from dataclasses import replace
+
+    from neurodeploy.emulator.network import CoreNetwork
+
+    pops = [pop if pop.spiking else replace(pop, spiking=True) for pop in core.populations]
+    projs = []
+    for pr in core.projections:
+        w = np.asarray(pr.weight)[0]
+        low = w & 1
+        projs.append(replace(pr, weight=w - low, num_weight_bits=8))
+        if low.any():
+            projs.append(replace(pr, name=f"{pr.name}:lsb", weight=2 * low, num_weight_bits=8, weight_exp=-1))
+    return CoreNetwork(pops, projs, core.inputs, core.outputs, numerics=core.numerics)
