@@ -339,7 +339,8 @@ def build(ir: NetworkIR, rule: str, profile: Any, opt: LearnOptions, variant: st
             # LearningDense truncates initial weights to 8 bits once (even values, mixed sign); learned
             # weights keep all 9 engine bits, so the projection is declared with 9 (no truncation later)
             weight = np.clip(2 * np.rint(w * lam / 2), -256, 254).astype(np.int64)
-            _warn_if_quantised_away(pname, w, weight, lam)
+            if opt.init_gain <= 0:  # the user's weights (fresh ones start small on purpose and grow)
+                _warn_if_quantised_away(pname, w, weight, lam)
         else:
             params = {"du": du, "dv": dv, "v_th": gain, "v_reset": np.zeros(pop.size), "bias_u": np.zeros(pop.size),
                       "bias_v": bias + offset}  # fmt: skip
