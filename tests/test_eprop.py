@@ -3,6 +3,8 @@ learning-signal alignment is 0 for symmetric feedback and positive for random fe
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 
@@ -50,3 +52,36 @@ def test_eprop_rejects_bad_options() -> None:
         learn_eprop(profile="ideal", bogus=1)
     with pytest.raises(NeurodeployError, match="no on-chip long-term learning"):
         learn_eprop(profile="xylo-audio2", epochs=0)
+
+
+@pytest.mark.lava
+@pytest.mark.skipif(importlib.util.find_spec("lava") is None, reason="lava-nc is not installed (make venv)")
+def test_eprop_network_runs_identically_on_lava() -> None:
+    """e-prop's recurrent network (``EpropNet.core``, 9-bit weights, mismatch) on Lava's LIF and Dense gives
+    the emulator's hidden spikes and readout membranes."""
+    from dataclasses import replace
+
+    from neurodeploy.datasets import encode_rate
+    from neurodeploy.emulator.backends.lava import run_lava
+    from neurodeploy.emulator.simulate import simulate
+    from neurodeploy.learning.eprop import EpropConfig, EpropNet
+    from neurodeploy.learning.tasks import get_task
+
+    task = get_task("yinyang")
+    cfg = EpropConfig(seeds=1, hidden=16, mismatch=0.1)
+    net = EpropNet(cfg, task, True, np.random.default_rng(4))
+    net.set_mismatch(0.1, np.random.default_rng(5))
+    net.w_h = net.w_h | 1  # odd weights use the ninth bit
+    net.w_h[:, np.arange(16), task.n_in + 1 + np.arange(16)] = 0
+    core = net.core()
+    x = encode_rate(task.x_test[:8], cfg.steps, cfg.active, bias_spike=False)
+    on = np.zeros((cfg.steps, 8, 1), dtype=bool)
+    on[: cfg.active] = True
+    drive = {"input": x, "bias": on, "always": np.ones((cfg.steps, 8, 1), dtype=bool)}
+    emu = simulate(core, drive, steps=cfg.steps, record=("spikes", "v"), populations=["hidden", "readout"])
+    lava_core = replace(core, populations=[replace(p, spiking=True) if not p.spiking else p for p in core.populations])
+    lava = run_lava(lava_core, drive, steps=cfg.steps, record=("spikes", "v"), populations=["hidden", "readout"])
+    assert emu.spikes["hidden"].any()
+    np.testing.assert_array_equal(lava.spikes["hidden"], emu.spikes["hidden"])
+    np.testing.assert_array_equal(lava.v["hidden"], emu.v["hidden"])
+    np.testing.assert_array_equal(lava.v["readout"], emu.v["readout"])

@@ -166,19 +166,9 @@ def test_fa_run_equals_lava_learning_dense() -> None:
 
 
 def lava_network(core: Any) -> Any:
-    """``core`` as Lava runs it: learned 9-bit weights split into an 8-bit Dense (the even part) and a
-    Dense of the lowest bit (weight 2, weight_exp −1), which add the same charge; the non-spiking readout
-    as a LIF whose threshold it never reaches (it has the largest vth)."""
+    """``core`` as Lava runs it: the non-spiking readout as a LIF whose threshold it never reaches (it has
+    the largest vth). The learned 9-bit weights are split by ``run_lava`` itself (``split_nine_bit``)."""
     from dataclasses import replace
 
-    from neurodeploy.emulator.network import CoreNetwork
-
     pops = [pop if pop.spiking else replace(pop, spiking=True) for pop in core.populations]
-    projs = []
-    for pr in core.projections:
-        w = np.asarray(pr.weight)[0]
-        low = w & 1
-        projs.append(replace(pr, weight=w - low, num_weight_bits=8))
-        if low.any():
-            projs.append(replace(pr, name=f"{pr.name}:lsb", weight=2 * low, num_weight_bits=8, weight_exp=-1))
-    return CoreNetwork(pops, projs, core.inputs, core.outputs, numerics=core.numerics)
+    return replace(core, populations=pops)

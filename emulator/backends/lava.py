@@ -192,6 +192,26 @@ def _check_network(net: CoreNetwork) -> None:
             raise NeurodeployError(f"num_weight_bits must be 1..8, got {pr.num_weight_bits}", where=where)
 
 
+def split_nine_bit(net: CoreNetwork) -> CoreNetwork:
+    """Projections with 9-bit mixed-sign weights (what the learning engine writes) as Lava's Dense holds
+    them: an 8-bit Dense with the even part and a Dense with the lowest bit (weight 2, weight_exp − 1),
+    which add the same charge to u. Other projections are kept as they are."""
+    from dataclasses import replace
+
+    projs = []
+    for pr in net.projections:
+        if pr.num_weight_bits != 9 or pr.sign_mode != "mixed" or is_sparse(pr.weight):
+            projs.append(pr)
+            continue
+        w = np.clip(np.asarray(pr.weight, dtype=np.int64), -256, 255)
+        low = w & 1
+        projs.append(replace(pr, weight=w - low, num_weight_bits=8))
+        if low.any():
+            projs.append(replace(pr, name=f"{pr.name}:lsb", weight=2 * low, num_weight_bits=8,
+                                 weight_exp=pr.weight_exp - 1))  # fmt: skip
+    return replace(net, projections=projs)
+
+
 def default_chunk(net: CoreNetwork, batch: int) -> int:
     """Largest number of network copies per Lava run keeping each tiled weight matrix modest."""
     biggest = max(
@@ -366,6 +386,7 @@ def run_lava(
     unknown = set(record) - set(RECORDABLE)
     if unknown:
         raise ValueError(f"cannot record {sorted(unknown)}; choose from {RECORDABLE}")
+    net = split_nine_bit(net)
     _check_network(net)
     missing = set(net.inputs) - set(inputs)
     if missing:

@@ -3,10 +3,11 @@
 Network: rate-coded inputs plus an always-on bias neuron → one recurrent layer of LIF neurons (W_in and
 W_rec, no self-connections) → a leaky, non-spiking readout (W_out, with the bias neuron). Seeds are
 independent instances on a leading axis; samples of a minibatch are data-parallel copies of one
-instance's weights. The neurons are the chip's: ``LoihiFastState`` on integer weights (threshold
-``scale``) when the profile's ``[plasticity].engine`` is "loihi", ``FloatCubaState`` (threshold 1) on
-"ideal". Both use du = 4095 (a synaptic input lasts one step, one step of Dense latency), a membrane
-decay dv giving α = 1 − dv/4096 (hidden) and κ (readout), reset to zero.
+instance's weights. The network is a ``CoreNetwork`` (``EpropNet.core``) run by ``simulate``, the
+emulator's one run loop: Loihi neurons on integer weights (threshold ``scale``) when the profile's
+``[plasticity].engine`` is "loihi", float neurons (threshold 1) on "ideal". Both use du = 4095 (a
+synaptic input lasts one step, one step of Dense latency), a membrane decay dv giving α = 1 − dv/4096
+(hidden) and κ (readout), reset to zero.
 
 Equations (threshold units, v_th = 1; Dense latency: the input of step t is the presynaptic spikes of t−1):
 
@@ -197,73 +198,90 @@ class EpropNet:
         self.vth_factor = np.maximum(1.0 + sigma * np.clip(rng.standard_normal(shape), -3, 3), 0.2)
         self.offset = 0.1 * sigma * np.clip(rng.standard_normal(shape), -3, 3)
 
-    def _states(self, batch: int) -> tuple[Any, Any, np.ndarray, float]:
-        from neurodeploy.emulator.floatcore import FloatCubaState
-        from neurodeploy.emulator.loihi import VTH_RANGE, LoihiFastState
+    def core(self) -> Any:
+        """The recurrent network as the emulator runs it: input and bias neuron (on for the active steps),
+        an always-on neuron for the readout's bias, the hidden LIF layer with its recurrent synapses and the
+        non-spiking leaky readout, all with one step of Dense latency."""
+        from neurodeploy.emulator.loihi import VTH_RANGE
+        from neurodeploy.emulator.network import CoreNetwork, CorePopulation, CoreProjection
 
-        s = self.cfg.seeds
+        cfg, n_in, n_h, n_out = self.cfg, self.n_in, self.n_h, self.n_out
         if self.fixed:
-            unit = self.cfg.scale * 64.0
-            vth = np.full((s, 1, self.n_h), VTH_RANGE[1])  # fires only through the explicit threshold below
+            unit = cfg.scale * 64.0
             bias = np.clip(np.rint(self.offset * unit), -4096, 4095).astype(np.int64)
-            hid = LoihiFastState(
-                (s, batch, self.n_h), {"du": 4095, "dv": self.dv, "vth": vth, "bias_mant": bias, "bias_exp": 0}
-            )
-            out = LoihiFastState(
-                (s, batch, self.n_out),
-                {"du": 4095, "dv": self.dv_out, "vth": VTH_RANGE[1], "bias_mant": 0, "bias_exp": 0},
-            )
-            thr = (np.rint(self.cfg.scale * self.vth_factor).astype(np.int64) << 6).astype(float)
-            return hid, out, thr, unit
-        hid = FloatCubaState(
-            (s, batch, self.n_h), {"du": 1.0, "dv": self.dv / 4096.0, "bias_v": self.offset}, "zero", False
-        )
-        out = FloatCubaState((s, batch, self.n_out), {"du": 1.0, "dv": self.dv_out / 4096.0}, "zero", False)
-        return hid, out, self.vth_factor, 1.0
+            vth = np.rint(cfg.scale * self.vth_factor).astype(np.int64)
+            hidden = {"du": 4095, "dv": self.dv, "vth": vth, "bias_mant": bias, "bias_exp": 0}
+            readout = {"du": 4095, "dv": self.dv_out, "vth": VTH_RANGE[1], "bias_mant": 0, "bias_exp": 0}
+            model = "loihi"
+        else:
+            zero = np.zeros(n_h)
+            hidden = {"du": 1.0, "dv": self.dv / 4096.0, "v_th": self.vth_factor, "v_reset": zero,
+                      "bias_u": zero, "bias_v": self.offset}  # fmt: skip
+            readout = {"du": 1.0, "dv": self.dv_out / 4096.0, "v_th": np.ones(n_out), "v_reset": np.zeros(n_out),
+                       "bias_u": np.zeros(n_out), "bias_v": np.zeros(n_out)}  # fmt: skip
+            model = "float"
+        pops = [CorePopulation("input", n_in, "input"), CorePopulation("bias", 1, "input"),
+                CorePopulation("always", 1, "input"), CorePopulation("hidden", n_h, model, hidden, lag=1),
+                CorePopulation("readout", n_out, model, readout, spiking=False, lag=2)]  # fmt: skip
+        bits = 9 if self.fixed else 8
+        w_h, w_o = self.w_h, self.w_out
+
+        def proj(src: str, dst: str, w: np.ndarray) -> CoreProjection:
+            return CoreProjection(f"{src}->{dst}", src, dst, np.ascontiguousarray(w), num_weight_bits=bits)
+
+        projs = [proj("input", "hidden", w_h[..., :n_in]), proj("bias", "hidden", w_h[..., n_in : n_in + 1]),
+                 proj("hidden", "hidden", w_h[..., n_in + 1 :]), proj("hidden", "readout", w_o[..., :n_h]),
+                 proj("always", "readout", w_o[..., n_h:])]  # fmt: skip
+        return CoreNetwork(pops, projs, ["input", "bias", "always"], ["readout"], numerics=model)
+
+    def _pre_reset(self, v: np.ndarray, u: np.ndarray, spikes: np.ndarray, net: Any) -> np.ndarray:
+        """The membrane before the reset, (steps, ..., n_h): where a neuron fired, the recorded v is the
+        reset value, so the step's v is rebuilt from the previous step's v, this step's u and the bias with
+        the neuron's own update (no recursion: every step at once)."""
+        pop = net.population("hidden")
+        prev = np.concatenate([np.zeros_like(v[:1]), v[:-1]])
+        if self.fixed:
+            from neurodeploy.emulator.loihi import effective_bias
+
+            keep = (4096 - np.asarray(pop.params["dv"], dtype=np.int64)) / 4096.0
+            bias = effective_bias(pop.params["bias_mant"], pop.params["bias_exp"]).astype(float)
+            before = np.trunc(prev * keep) + u + bias
+        else:
+            before = (1.0 - pop.params["dv"]) * prev + u + pop.params["bias_v"]
+        return np.where(spikes, before, v)
 
     def forward(self, spikes_in: np.ndarray, traces: bool = True, need_elig: bool = False) -> Pass:
-        """Present ``spikes_in`` (steps, batch, n_in); returns the readout and, with ``traces``, the
-        learning quantities (per-synapse eligibilities too with ``need_elig``)."""
+        """Present ``spikes_in`` (steps, batch, n_in) through ``simulate``, the emulator's run loop; returns
+        the readout and, with ``traces``, the learning quantities (per-synapse eligibilities too with
+        ``need_elig``)."""
+        from neurodeploy.emulator.simulate import simulate
+
         cfg = self.cfg
         steps, batch = spikes_in.shape[0], spikes_in.shape[1]
         s, n_in, n_h = cfg.seeds, self.n_in, self.n_h
-        hid, out, thr, unit = self._states(batch)
-        gain = 64.0 if self.fixed else 1.0  # a_in << 6 on the chip
-        w_h = np.swapaxes(np.asarray(self.w_h, dtype=float), -1, -2) * gain
-        w_o = np.swapaxes(np.asarray(self.w_out, dtype=float), -1, -2) * gain
-        # pres[t]: what the presynaptic neurons emit at step t, [x, bias, z]; step t receives pres[t - 1]
-        # (instance-leading, so that the sums over steps and samples below are plain matmuls)
+        unit = cfg.scale * 64.0 if self.fixed else 1.0
+        net = self.core()
+        on = np.zeros((steps, 1, 1), dtype=bool)
+        on[: cfg.active] = True
+        drive = {"input": np.where(np.arange(steps)[:, None, None] < cfg.active, spikes_in, 0), "bias": on,
+                 "always": np.ones((steps, 1, 1), dtype=bool)}  # fmt: skip
+        out = simulate(net, drive, steps=steps, record=("spikes", "u", "v"), populations=["hidden", "readout"])
+        z = out.spikes["hidden"].reshape(steps, s, batch, n_h)
+        # pres[t]: what the presynaptic neurons emit at step t, [x, bias, z] (instance-leading)
         pres = np.zeros((s, steps, batch, n_in + 1 + n_h))
         pres[:, : cfg.active, :, :n_in] = spikes_in[None, : cfg.active]
         pres[:, : cfg.active, :, n_in] = 1.0
-        drive_in = pres[..., : n_in + 1] @ w_h[:, None, : n_in + 1]  # the input part, all steps at once
-        w_rec, w_z, w_b = w_h[:, n_in + 1 :], w_o[:, :n_h], w_o[:, n_h:]
-        vs = np.empty((s, steps, batch, n_h))
-        zero_h, zero_o = np.zeros((s, batch, n_h)), np.zeros((s, batch, self.n_out))
-        z = zero_h
-        for t in range(steps):
-            if t == 0:
-                a_h, a_o = zero_h, zero_o
-            else:
-                a_h = drive_in[:, t - 1] + z @ w_rec
-                a_o = z @ w_z + w_b
-            if self.fixed:
-                hid.step(a_h, t)
-                out.step(a_o, t)
-            else:
-                hid.step(a_h)
-                out.step(a_o)
-            v = hid.v
-            vs[:, t] = v
-            spiked = v > thr
-            hid.v = np.where(spiked, 0.0, v)
-            z = spiked.astype(float)
-            pres[:, t, :, n_in + 1 :] = z
-        readout = (1.0 - self.kappa) * np.asarray(out.v, dtype=float) / unit
+        pres[..., n_in + 1 :] = np.moveaxis(z, 0, 1)
+        v_out = out.v["readout"].reshape(steps, s, batch, -1)[-1]
+        readout = (1.0 - self.kappa) * np.asarray(v_out, dtype=float) / unit
         count = pres[..., n_in + 1 :].sum(axis=1)
         if not traces:
             return Pass(readout, None, None, None, None, count / cfg.active)
-        vth_f = (thr / unit)[:, None]  # (inst, 1, 1, n_h)
+        v_h = out.v["hidden"].reshape(steps, s, batch, n_h)
+        u_h = out.u["hidden"].reshape(steps, s, batch, n_h)
+        vs = np.moveaxis(self._pre_reset(v_h, u_h, z, net), 0, 1)  # (inst, steps, batch, n_h)
+        vth = np.asarray(net.population("hidden").params["vth" if self.fixed else "v_th"], dtype=float)
+        vth_f = (vth * (64.0 if self.fixed else 1.0) / unit).reshape(s, 1, 1, n_h)
         psis = cfg.gamma * np.maximum(0.0, 1.0 - np.abs(vs / unit - vth_f) / vth_f)
         zbars = np.empty_like(pres)
         zbar = np.zeros_like(pres[:, 0])
@@ -428,6 +446,11 @@ def learn_eprop(
 
     prov = host_provenance("eprop", [data.n_in, cfg.hidden, data.n_out], cfg.active, profile)
     prov["hidden_signal"]["how"] = "learning signal Σ B(y − y*) and eligibility traces in numpy"
+    prov["forward"] = {
+        "where": "chip" if tr.fixed else "chip (float model of the ideal profile)",
+        "how": "recurrent LIF layer and leaky readout as a compiled network in the emulator's run loop",
+        "host_ops_per_sample": 0,
+    }
     return LearnResult({"rule": "eprop", **asdict(cfg)}, history, final, eng, time.perf_counter() - t0, prov)
 
 
