@@ -26,6 +26,7 @@ from neurodeploy.compiler import weights as wt
 from neurodeploy.compiler.ir import Conventions, NetworkIR, Population, Projection
 from neurodeploy.emulator.network import CoreNetwork, CorePopulation, CoreProjection
 from neurodeploy.errors import ArtifactError, NeurodeployError
+from neurodeploy.nirio import refuse_outside_storage
 
 FORMAT = "neurodeploy-compiled"
 SCHEMA_VERSION = 2  # newest layout written (2 adds CSR weights)
@@ -209,6 +210,10 @@ def read_artifact(path: str | Path) -> dict[str, Any]:
     where = str(path)
     if not path.is_file():
         raise ArtifactError("file not found", where, "check the path")
+    try:
+        refuse_outside_storage(path, where, "recompile the model with `neurodeploy compile`")
+    except NeurodeployError as exc:
+        raise ArtifactError(exc.what, where, exc.hint) from None
     try:
         f = h5py.File(path, "r")
     except OSError:

@@ -17,6 +17,68 @@ import nir
 from neurodeploy.errors import NeurodeployError
 
 PROBE_TIMEOUT_S = 60.0
+MAX_HDF5_OBJECTS = 200_000  # groups, datasets and links walked before a file counts as hostile
+MAX_HDF5_DEPTH = 64
+
+
+def refuse_outside_storage(path: str | Path, where: str, hint: str) -> None:
+    """Refuse an HDF5 file that points outside itself, before any dataset is read.
+
+    External storage (a dataset whose bytes live in another file), virtual datasets (which map other
+    files) and external links would let a shared model file read any local file (or ``/dev/zero``)
+    into the weights. Only the file's metadata is read here; the walk is bounded so that hard-link
+    cycles cannot stall it. A file h5py cannot open is left to the caller's own read, which reports it.
+    """
+    import h5py
+
+    try:
+        f = h5py.File(path, "r")
+    except OSError:
+        return
+    with f:
+        stack: list[tuple[h5py.Group, int]] = [(f, 0)]
+        walked = 0
+        while stack:
+            group, depth = stack.pop()
+            for name in group:
+                walked += 1
+                link = group.get(name, getlink=True)
+                full = f"{group.name.rstrip('/')}/{name}"
+                if isinstance(link, h5py.ExternalLink):
+                    raise NeurodeployError(
+                        f"{full!r} is an external link to {link.filename!r}: the file must hold its own data",
+                        where,
+                        hint,
+                    )
+                if isinstance(link, h5py.SoftLink):
+                    continue  # a path inside this file: its target is walked where it is stored
+                obj = group.get(name)
+                if isinstance(obj, h5py.Dataset):
+                    if obj.external:
+                        target = obj.external[0][0]
+                        target = target.decode(errors="replace") if isinstance(target, bytes) else str(target)
+                        raise NeurodeployError(
+                            f"dataset {full!r} keeps its data in another file ({target!r}): the file must hold "
+                            "its own data",
+                            where,
+                            hint,
+                        )
+                    if obj.is_virtual:
+                        raise NeurodeployError(
+                            f"dataset {full!r} is a virtual dataset that maps other files: the file must hold "
+                            "its own data",
+                            where,
+                            hint,
+                        )
+                elif isinstance(obj, h5py.Group):
+                    if depth >= MAX_HDF5_DEPTH or walked > MAX_HDF5_OBJECTS:
+                        raise NeurodeployError(
+                            f"the file nests groups deeper than {MAX_HDF5_DEPTH} or holds more than "
+                            f"{MAX_HDF5_OBJECTS} objects (a hard-link cycle?)",
+                            where,
+                            hint,
+                        )
+                    stack.append((obj, depth + 1))
 
 
 def probe_hdf5(path: str | Path) -> str | None:
@@ -88,6 +150,7 @@ def load_nir(path: str | Path) -> nir.NIRGraph:
             where,
             "export one with nir.write(path, graph) or neurodeploy.from_torch",
         )
+    refuse_outside_storage(path, where, "re-export the model with nir.write, which writes self-contained files")
     crash = probe_hdf5(path)
     if crash:
         raise NeurodeployError(
