@@ -180,8 +180,11 @@ def compile_cmd(
     import warnings
 
     import neurodeploy as nd
+    from neurodeploy.atomic import refuse_overwriting_inputs
     from neurodeploy.reports import cores_table, layers_table, violations_table
 
+    refuse_overwriting_inputs(output or model.with_suffix(".ndp"), model, Path(profile) if profile.endswith(".toml")
+                              else None)  # fmt: skip
     graph = nd.load_nir(model)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -244,7 +247,9 @@ def run_cmd(
     import numpy as np
 
     import neurodeploy as nd
+    from neurodeploy.atomic import refuse_overwriting_inputs
 
+    refuse_overwriting_inputs(output, artifact, inputs)
     compiled = nd.load_compiled(artifact)
     data = _load_spikes(inputs)
     kinds = tuple(k.strip() for k in record.split(",") if k.strip())
@@ -330,9 +335,11 @@ def report_cmd(
     import numpy as np
 
     import neurodeploy as nd
+    from neurodeploy.atomic import refuse_overwriting_inputs
     from neurodeploy.html_report import build_report, write_report
     from neurodeploy.runner import RunResult
 
+    refuse_overwriting_inputs(output, source, inputs, labels, variability_json, *(learning_json or []))
     recorded = None
     artifact = source
     if source.suffix == ".npz":

@@ -101,8 +101,10 @@ def variability_cmd(
     import numpy as np
 
     import neurodeploy as nd
-    from neurodeploy.atomic import atomic_write
+    from neurodeploy.atomic import atomic_write, refuse_overwriting_inputs
     from neurodeploy.variability import variability
+
+    refuse_overwriting_inputs(output, artifact, inputs, labels, probe)
 
     overrides = _parse_sigmas(sigma or [])
     multipliers: list[float] = []
@@ -203,8 +205,11 @@ def learn_cmd(
     Example: neurodeploy learn --rule kp --profile loihi2 --task yinyang --seeds 5 -o kp.json --plot kp.html
     """
     from neurodeploy.api_learn import learn
-    from neurodeploy.atomic import atomic_write
+    from neurodeploy.atomic import atomic_write, refuse_overwriting_inputs
     from neurodeploy.learning.report import learn_html
+
+    for out_path, flag in ((output, "-o"), (plot, "--plot")):
+        refuse_overwriting_inputs(out_path, network, data, flag=flag)
 
     try:
         sizes = [int(h) for h in hidden.split(",")]

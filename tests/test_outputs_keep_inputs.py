@@ -1,0 +1,78 @@
+"""Outputs never destroy inputs, keep the replaced file's mode, and disk errors are one clear line."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import nir
+import numpy as np
+import pytest
+
+from neurodeploy.atomic import atomic_write, refuse_overwriting_inputs
+from neurodeploy.errors import NeurodeployError
+
+
+def _cli(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "neurodeploy.cli", *argv], capture_output=True, text=True,
+                          timeout=180)  # fmt: skip
+
+
+@pytest.fixture
+def model(tmp_path: Path) -> Path:
+    graph = nir.NIRGraph.from_list(
+        nir.Input(np.array([3])), nir.Linear(np.ones((2, 3))), nir.LIF(*([np.ones(2)] * 4)), nir.Output(np.array([2]))
+    )
+    path = tmp_path / "model.nir"
+    nir.write(str(path), graph)
+    return path
+
+
+def test_compile_and_run_refuse_to_overwrite_their_inputs(model: Path, tmp_path: Path) -> None:
+    before = model.read_bytes()
+    done = _cli("compile", str(model), "--dt", "1e-3", "-o", str(model))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "also an input" in done.stderr and model.read_bytes() == before
+    art = tmp_path / "model.ndp"
+    assert _cli("compile", str(model), "--dt", "1e-3", "-o", str(art)).returncode == 0
+    spikes = tmp_path / "s.npz"
+    np.savez(spikes, input=np.zeros((4, 1, 3), dtype=np.int8))
+    kept = spikes.read_bytes()
+    done = _cli("run", str(art), "-i", str(spikes), "-o", str(spikes))
+    assert done.returncode == 2 and "also an input" in done.stderr and spikes.read_bytes() == kept
+    link = tmp_path / "alias.ndp"
+    link.symlink_to(art)
+    with pytest.raises(NeurodeployError, match="also an input"):
+        refuse_overwriting_inputs(link, art)
+
+
+def test_written_files_keep_the_old_mode_or_follow_the_umask(tmp_path: Path) -> None:
+    old = tmp_path / "old.txt"
+    old.write_text("x")
+    old.chmod(0o640)
+    atomic_write(old, lambda tmp: Path(tmp).write_text("y"))
+    assert stat.S_IMODE(old.stat().st_mode) == 0o640 and old.read_text() == "y"
+    mask = os.umask(0o027)
+    try:
+        new = atomic_write(tmp_path / "new.txt", lambda tmp: Path(tmp).write_text("z"))
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE(new.stat().st_mode) == 0o640  # 0666 & ~027, not mkstemp's 0600
+
+
+def test_a_full_disk_is_one_error_and_leaves_no_temp_file(tmp_path: Path) -> None:
+    target = tmp_path / "out.bin"
+    target.write_text("previous")
+
+    def full(tmp: str) -> None:
+        Path(tmp).write_text("partial")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with pytest.raises(NeurodeployError, match="No space left") as err:
+        atomic_write(target, full)
+    assert str(target) in str(err.value)
+    assert target.read_text() == "previous" and sorted(p.name for p in tmp_path.iterdir()) == ["out.bin"]
