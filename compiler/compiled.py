@@ -76,8 +76,7 @@ class CompiledNetwork:
             "quantization": [q.to_dict() for q in self.quantization],
             "violations": [v.to_dict() for v in self.violations],
             "evaluation": self.evaluation,
-            "compile_seconds": self.compile_seconds,
-        }
+        }  # no timings: identical compiles give byte-identical artifacts
         return write_artifact(path, self.ir, self.core, self.profile.text, _finite(extra), __version__)
 
 

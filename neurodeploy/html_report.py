@@ -187,8 +187,9 @@ def _summary(compiled: Any, source: str) -> str:
         ("synapse memory", f"{metrics.get('Footprint', '–')} bytes"),
         ("cores", metrics.get("Cores", "–")),
         ("design-rule findings", _findings(rep["violations"])),
-        ("compile time", f"{rep['compile_seconds']:.3f} s"),
     ]
+    if rep.get("compile_seconds"):  # artifacts store no timings (they stay byte-reproducible)
+        rows.append(("compile time", f"{rep['compile_seconds']:.3f} s"))
     body = (
         '<table class="kv"><tbody>'
         + "".join(f'<tr><td>{esc(k)}</td><td class="l">{esc(v)}</td></tr>' for k, v in rows)

@@ -76,3 +76,16 @@ def test_a_full_disk_is_one_error_and_leaves_no_temp_file(tmp_path: Path) -> Non
         atomic_write(target, full)
     assert str(target) in str(err.value)
     assert target.read_text() == "previous" and sorted(p.name for p in tmp_path.iterdir()) == ["out.bin"]
+
+
+def test_identical_compiles_write_byte_identical_artifacts(model: Path, tmp_path: Path) -> None:
+    import neurodeploy
+
+    blobs = []
+    for i in range(2):
+        path = neurodeploy.compile(neurodeploy.load_nir(model), "loihi2", dt=1e-3, reset="zero").save(
+            tmp_path / f"m{i}.ndp"
+        )
+        blobs.append(path.read_bytes())
+    assert blobs[0] == blobs[1]
+    assert neurodeploy.load_compiled(tmp_path / "m0.ndp").report["compile_seconds"] == 0.0
