@@ -16,6 +16,7 @@ from rich.markup import escape
 from neurodeploy.cli_common import _emit_json, _load_spikes, _progress, console, err_console
 from neurodeploy.cli_studies import _study_sections, learn_cmd, variability_cmd
 from neurodeploy.errors import NeurodeployError
+from neurodeploy.textsafe import shown
 
 app = typer.Typer(
     name="neurodeploy",
@@ -156,7 +157,9 @@ def profiles_validate(
     if as_json:
         _emit_json({"file": str(file), "valid": True, "name": prof.name, "core_model": prof.core_model})
         return
-    console.print(f"[green]ok[/]: {file} is a valid profile ({prof.name}, {prof.core_model} core model)")
+    console.print(
+        f"[green]ok[/]: {shown(file)} is a valid profile ({shown(prof.name)}, {shown(prof.core_model)} core model)"
+    )
 
 
 @app.command("compile")
@@ -195,13 +198,13 @@ def compile_cmd(
         _emit_json({**compiled.report, "artifact": str(out)})
         return
     for w in caught:
-        err_console.print(f"[yellow]warning[/]: {w.message}")
+        err_console.print(f"[yellow]warning[/]: {shown(w.message)}")
     console.print(cores_table(compiled.report))
     console.print(layers_table(compiled.report))
     table = violations_table(compiled.report)
     if table is not None:
         console.print(table)
-    console.print(f"wrote [bold]{out}[/]")
+    console.print(f"wrote [bold]{shown(out)}[/]")
 
 
 @app.command("inspect")
@@ -388,7 +391,7 @@ def report_cmd(
     if as_json:
         _emit_json({"report": str(out), "artifact": str(artifact), "bytes": len(text.encode()), "runs": list(runs)})
     else:
-        console.print(f"wrote [bold]{out}[/] ({len(text.encode()) // 1024} KiB, self-contained)")
+        console.print(f"wrote [bold]{shown(out)}[/] ({len(text.encode()) // 1024} KiB, self-contained)")
 
 
 app.command("variability")(variability_cmd)
@@ -443,7 +446,7 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)
     except NeurodeployError as exc:  # the message is user data: "[plasticity]" must not read as markup
-        err_console.print(f"[red]error[/]: {escape(str(exc))}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]error[/]: {shown(exc)}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except no_args as exc:  # bare `neurodeploy` or `neurodeploy profiles`: show help
         exc.show()

@@ -11,6 +11,7 @@ import typer
 
 from neurodeploy.cli_common import _emit_json, _load_spikes, _progress, console, err_console
 from neurodeploy.errors import NeurodeployError
+from neurodeploy.textsafe import shown
 
 
 def _read_json(path: Path, kind: str, key: str) -> dict[str, Any]:
@@ -175,7 +176,7 @@ def variability_cmd(
             f"{lv['max_rel_v']:.1e} of their scale"
         )
     if output is not None:
-        console.print(f"wrote [bold]{output}[/]")
+        console.print(f"wrote [bold]{shown(output)}[/]")
 
 
 def learn_cmd(
@@ -258,7 +259,7 @@ def learn_cmd(
     _provenance_table(report.get("provenance", {}))
     for path in (output, plot):
         if path is not None:
-            console.print(f"wrote [bold]{path}[/]")
+            console.print(f"wrote [bold]{shown(path)}[/]")
 
 
 def _set_options(**values: float) -> dict[str, float]:

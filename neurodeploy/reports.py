@@ -7,17 +7,18 @@ from typing import Any
 from rich.table import Table
 
 from neurodeploy.hw_profiles import Profile
+from neurodeploy.textsafe import shown
 
 
 def cores_table(report: dict[str, Any]) -> Table:
-    table = Table(title=f"Per-core resources on {report['profile']['name']}", title_justify="left")
+    table = Table(title=f"Per-core resources on {shown(report['profile']['name'])}", title_justify="left")
     for col in ("core", "neurons", "synapses", "mem words", "axons in", "axons out", "util %", "blocks"):
         table.add_column(col, justify="left" if col == "blocks" else "right")
     totals = [0, 0, 0, 0, 0]
     for c in report["cores"]:
         vals = [c["neurons"], c["synapses"], c["memory_words"], c["axons_in"], c["axons_out"]]
         totals = [a + b for a, b in zip(totals, vals, strict=True)]
-        table.add_row(str(c["core"]), *map(str, vals), f"{c['utilisation']:.2f}", ", ".join(c["blocks"]))
+        table.add_row(str(c["core"]), *map(str, vals), f"{c['utilisation']:.2f}", shown(", ".join(c["blocks"])))
     if len(report["cores"]) > 1:
         table.add_row("total", *map(str, totals), "", "", style="bold")
     return table
@@ -36,9 +37,9 @@ def layers_table(report: dict[str, Any]) -> Table:
             snr = layer["weight_snr_db"].get(proj, "–")
             snr_text = f"{snr:.1f}" if isinstance(snr, float) else str(snr)
             table.add_row(
-                layer["population"] if i == 0 else "",
+                shown(layer["population"]) if i == 0 else "",
                 f"{layer['scale']:.4g}" if i == 0 else "",
-                proj,
+                shown(proj),
                 str(layer["weight_exp"].get(proj, "–")),
                 snr_text,
                 str(layer["weights_saturated"].get(proj, "–")),
@@ -55,7 +56,7 @@ def violations_table(report: dict[str, Any]) -> Table | None:
     for col in ("node", "rule", "limit", "actual", "what to do"):
         table.add_column(col)
     for v in report["violations"]:
-        table.add_row(v["node"], v["rule"], v["limit"], v["actual"], v["hint"])
+        table.add_row(*(shown(v[k]) for k in ("node", "rule", "limit", "actual", "hint")))
     return table
 
 
@@ -66,10 +67,10 @@ def profiles_table(profiles: list[Profile]) -> Table:
     for p in profiles:
         n = p.limit("neurons_per_core")
         table.add_row(
-            p.name,
-            p.title,
-            p.kind,
-            p.core_model,
+            shown(p.name),
+            shown(p.title),
+            shown(p.kind),
+            shown(p.core_model),
             "unlimited" if n is None else str(n),
             str(p.numerics.get("weight_bits", "float")),
         )
@@ -77,14 +78,18 @@ def profiles_table(profiles: list[Profile]) -> Table:
 
 
 def profile_detail_table(profile: Profile) -> Table:
-    table = Table(title=f"{profile.title} ({profile.name})", title_justify="left")
+    table = Table(title=f"{shown(profile.title)} ({shown(profile.name)})", title_justify="left")
     for col in ("field", "value", "source", "verified", "note"):
         table.add_column(col)
     for section in ("numerics", "limits", "energy", "mismatch"):
         for key, value in getattr(profile, section).items():
             cite = profile.citations[f"{section}.{key}"]
             table.add_row(
-                f"{section}.{key}", str(value), cite.source, "yes" if cite.verified else "[yellow]no[/]", cite.note
+                shown(f"{section}.{key}"),
+                shown(value),
+                shown(cite.source),
+                "yes" if cite.verified else "[yellow]no[/]",
+                shown(cite.note),
             )
     return table
 
@@ -94,5 +99,5 @@ def sources_table(profile: Profile) -> Table:
     table.add_column("key")
     table.add_column("reference")
     for key, ref in profile.sources.items():
-        table.add_row(key, ref)
+        table.add_row(shown(key), shown(ref))
     return table

@@ -18,8 +18,9 @@ from neurodeploy.errors import NeurodeployError
 
 
 def _cli(*argv: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "200"}  # wide tables: names are not cut
     return subprocess.run([sys.executable, "-m", "neurodeploy.cli", *argv], capture_output=True, text=True,
-                          timeout=180)  # fmt: skip
+                          timeout=180, env=env)  # fmt: skip
 
 
 @pytest.fixture
@@ -89,3 +90,25 @@ def test_identical_compiles_write_byte_identical_artifacts(model: Path, tmp_path
         blobs.append(path.read_bytes())
     assert blobs[0] == blobs[1]
     assert neurodeploy.load_compiled(tmp_path / "m0.ndp").report["compile_seconds"] == 0.0
+
+
+def test_markup_and_control_characters_in_names_are_shown_not_obeyed(tmp_path: Path) -> None:
+    from neurodeploy.textsafe import shown
+
+    assert shown("n[/x]") == "n\\[/x]" and shown("a\x1b[31mb") == "a\\x1b[31mb" and shown("x\u202ey") == "x\\u202ey"
+    graph = nir.NIRGraph(
+        {"input": nir.Input(np.array([3])), "[red]lin": nir.Linear(np.ones((2, 3))),
+         "n[x]\u202e": nir.LIF(*([np.ones(2)] * 4)), "output": nir.Output(np.array([2]))},
+        [("input", "[red]lin"), ("[red]lin", "n[x]\u202e"), ("n[x]\u202e", "output")],
+    )  # fmt: skip
+    model = tmp_path / "m.nir"
+    nir.write(str(model), graph)
+    done = _cli("compile", str(model), "--dt", "1e-3", "--reset", "zero", "-o", str(tmp_path / "m.ndp"))
+    assert done.returncode == 0, done.stderr
+    assert "n[x]\\u202e" in done.stdout and "\u202e" not in done.stdout
+    prof = tmp_path / "odd.toml"
+    text = (Path(__file__).resolve().parents[1] / "hw_profiles" / "loihi2.toml").read_text()
+    prof.write_text(text.replace('name = "loihi2"', 'name = "n[/x]"', 1))
+    done = _cli("profiles", "show", str(prof))
+    assert done.returncode == 0, done.stderr
+    assert "n[/x]" in done.stdout
