@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from importlib import resources
 from pathlib import Path
 
@@ -22,7 +23,8 @@ def get(name_or_path: str | Path | Profile) -> Profile:
     if isinstance(name_or_path, Profile):
         return name_or_path
     text = str(name_or_path)
-    if text.endswith(".toml") or "/" in text or Path(text).is_file():
+    # a path must look like one: a bare name never picks up a file of that name in the current folder
+    if text.endswith(".toml") or "/" in text or (os.sep != "/" and os.sep in text):
         return load_profile_file(Path(text))
     if text not in available():
         raise ProfileError(

@@ -195,6 +195,8 @@ def parse_profile(text: str, path: str = "<profile>") -> Profile:
             expected = _KNOWN.get(section, {}).get(key)
             if expected is not None:
                 _check_value(path, where, value, *expected)
+            elif not _in_range(where, value):
+                raise _fail(path, where, f"got {value!r}, expected a finite value", "correct the value")
             values[key] = value
             citations[where] = Citation(
                 src, sources[src], bool(entry.get("verified", True)), str(entry.get("note", ""))
@@ -256,6 +258,50 @@ def _mismatch_entry(path: str, where: str, key: str, entry: Any) -> dict[str, An
     return {"sigma": float(sigma), "distribution": dist, "scope": scope}
 
 
+# Hardware-sensible bounds per field, inclusive: a value outside is a typo or an attack, never a chip.
+_BIG = 1 << 40
+RANGES: dict[str, tuple[float, float]] = {
+    "numerics.synaptic_latency": (0, 64),
+    "numerics.du_bits": (1, 32),
+    "numerics.dv_bits": (1, 32),
+    "numerics.vth_bits": (1, 32),
+    "numerics.bias_mant_bits": (1, 32),
+    "numerics.state_bits": (1, 64),
+    "numerics.max_refractory": (0, 1024),
+    "numerics.max_delay": (0, 1 << 20),
+    "numerics.synapse_bits": (1, 32),
+    "numerics.trim_bits": (1, 16),
+    "numerics.bias_trim_bits": (1, 16),
+    "numerics.bias_trim_range": (1e-9, 1e3),
+    "numerics.weight_exp": (-64, 64),
+    "numerics.bias_exp": (-64, 64),
+    "plasticity.trace_bits": (1, 32),
+    "plasticity.max_epoch": (1, 1 << 16),
+    "plasticity.weight_bits": (1, 16),
+    "limits.neurons_per_core": (1, 1 << 24),
+    "limits.synapse_memory_bits_per_core": (1, _BIG),
+    "limits.fan_in_axons_per_core": (1, 1 << 24),
+    "limits.fan_out_axons_per_core": (1, 1 << 24),
+    "limits.cores_per_chip": (1, 1 << 20),
+    "limits.fan_in_per_neuron": (1, 1 << 24),
+    "limits.fan_out_cores_per_neuron": (1, 1 << 20),
+    "energy.synaptic_op_pj": (0, 1e9),
+    "energy.neuron_update_pj": (0, 1e9),
+}
+
+
+def _in_range(where: str, value: Any) -> bool:
+    """Finite, and inside ``RANGES`` where the field has a range (pairs: both ends)."""
+    lo, hi = RANGES.get(where, (-float("inf"), float("inf")))
+    items = value if isinstance(value, list) else [value]
+    for v in items:
+        if isinstance(v, float) and v != v or isinstance(v, float) and v in (float("inf"), float("-inf")):
+            return False
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and not lo <= v <= hi:
+            return False
+    return True
+
+
 def _check_value(path: str, where: str, value: Any, types: tuple[type, ...], desc: str) -> None:
     ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
     if ok and isinstance(value, list) and desc.startswith("a [min, max]"):
@@ -278,6 +324,10 @@ def _check_value(path: str, where: str, value: Any, types: tuple[type, ...], des
         ok = all(v in ("zero", "subtract") for v in value)
     if not ok:
         raise _fail(path, where, f"got {value!r}, expected {desc}", "correct the value")
+    if not _in_range(where, value):
+        lo, hi = RANGES.get(where, (None, None))
+        bound = f"a finite value in [{lo:g}, {hi:g}]" if lo is not None else "a finite value"
+        raise _fail(path, where, f"got {value!r}, expected {bound}", "correct the value")
 
 
 def load_profile_file(path: Path) -> Profile:

@@ -36,6 +36,18 @@ BAD = {
     "bad_range": ('[numerics]\nweight_bits = { value = 12, source = "s" }\n', "numerics.weight_bits"),
     "bare_number": ("[limits]\nneurons_per_core = 1024\n", "limits.neurons_per_core"),
     "unknown_section": ("[stuff]\nx = 1\n", "stuff"),
+    "nan_energy": ('[energy]\nsynaptic_op_pj = { value = nan, source = "s" }\n', "energy.synaptic_op_pj"),
+    "negative_inf_energy": ('[energy]\nneuron_update_pj = { value = -inf, source = "s" }\n', "energy.neuron_update_pj"),
+    "negative_energy": ('[energy]\nsynaptic_op_pj = { value = -1.0, source = "s" }\n', "energy.synaptic_op_pj"),
+    "negative_du_bits": ('[numerics]\ndu_bits = { value = -3, source = "s" }\n', "numerics.du_bits"),
+    "huge_du_bits": ('[numerics]\ndu_bits = { value = 100000, source = "s" }\n', "numerics.du_bits"),
+    "huge_state_bits": ('[numerics]\nstate_bits = { value = 1000, source = "s" }\n', "numerics.state_bits"),
+    "huge_core": (
+        '[limits]\nneurons_per_core = { value = 1000000000000000000, source = "s" }\n',
+        "limits.neurons_per_core",
+    ),
+    "inf_unknown_field": ('[numerics]\nmystery = { value = inf, source = "s" }\n', "numerics.mystery"),
+    "wide_exp": ('[numerics]\nweight_exp = { value = [-1000, 7], source = "s" }\n', "numerics.weight_exp"),
 }
 HEADER = 'schema_version = 1\nname = "t"\ntitle = "T"\nkind = "digital"\ncore_model = "loihi"\n[sources]\ns = "ref"\n'
 
@@ -48,6 +60,13 @@ def test_bad_profile_reports_file_and_field(tmp_path: Path, case: str):
     with pytest.raises(ProfileError) as err:
         profiles.get(str(path))
     assert field in str(err.value) and str(path) in str(err.value)
+
+
+def test_a_bare_name_never_loads_a_file_of_that_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    (tmp_path / "loihi2").write_text(HEADER)
+    monkeypatch.chdir(tmp_path)
+    assert profiles.get("loihi2").title.startswith("Intel Loihi 2")
+    assert profiles.get("./loihi2").name == "t"  # a path says it is one
 
 
 def test_user_profile_by_path(tmp_path: Path):
