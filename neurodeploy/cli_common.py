@@ -38,8 +38,11 @@ def _load_spikes(path: Path, what: str = "input spikes") -> Any:
     """Input spikes from .npy (one array) or .npz (one array per input population)."""
     import numpy as np
 
+    from neurodeploy.limits import check_numpy_file
+
     if not path.is_file():
         raise NeurodeployError("input file not found", str(path), f"pass a .npy or .npz file of {what}")
+    check_numpy_file(path)
     try:
         loaded = np.load(path, allow_pickle=False)
         return {k: loaded[k] for k in loaded.files} if isinstance(loaded, np.lib.npyio.NpzFile) else loaded

@@ -286,8 +286,11 @@ def _load_data(path: Path) -> tuple:
     """x_train, y_train, x_test, y_test from an .npz the user named (no pickles)."""
     import numpy as np
 
+    from neurodeploy.limits import check_numpy_file
+
     if not path.is_file():
         raise NeurodeployError("file not found", str(path), "check the path")
+    check_numpy_file(path)
     try:
         with np.load(path, allow_pickle=False) as z:
             missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in z.files]

@@ -22,7 +22,8 @@ MAX_HDF5_DEPTH = 64
 
 
 def refuse_outside_storage(path: str | Path, where: str, hint: str) -> None:
-    """Refuse an HDF5 file that points outside itself, before any dataset is read.
+    """Refuse an HDF5 file that points outside itself or declares more data than the input limit
+    (``neurodeploy.limits``), before any dataset is read.
 
     External storage (a dataset whose bytes live in another file), virtual datasets (which map other
     files) and external links would let a shared model file read any local file (or ``/dev/zero``)
@@ -36,8 +37,12 @@ def refuse_outside_storage(path: str | Path, where: str, hint: str) -> None:
     except OSError:
         return
     with f:
+        from neurodeploy.limits import check_declared, max_input_bytes
+
         stack: list[tuple[h5py.Group, int]] = [(f, 0)]
         walked = 0
+        declared = 0
+        limit = max_input_bytes()
         while stack:
             group, depth = stack.pop()
             for name in group:
@@ -63,6 +68,9 @@ def refuse_outside_storage(path: str | Path, where: str, hint: str) -> None:
                             where,
                             hint,
                         )
+                    declared += int(obj.size) * obj.dtype.itemsize
+                    if declared > limit:
+                        check_declared(declared, f"the file's data (at dataset {full!r})", where)
                     if obj.is_virtual:
                         raise NeurodeployError(
                             f"dataset {full!r} is a virtual dataset that maps other files: the file must hold "
