@@ -11,6 +11,7 @@ import os
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import nir
 
@@ -37,56 +38,68 @@ def refuse_outside_storage(path: str | Path, where: str, hint: str) -> None:
     except OSError:
         return
     with f:
-        from neurodeploy.limits import check_declared, max_input_bytes
+        try:
+            _walk(f, where, hint)
+        except NeurodeployError:
+            raise
+        except Exception as exc:  # h5py raises RuntimeError/KeyError/ValueError on damaged metadata
+            raise NeurodeployError(f"the file's structure is damaged ({type(exc).__name__}: {exc})", where,
+                                   hint) from None  # fmt: skip
 
-        stack: list[tuple[h5py.Group, int]] = [(f, 0)]
-        walked = 0
-        declared = 0
-        limit = max_input_bytes()
-        while stack:
-            group, depth = stack.pop()
-            for name in group:
-                walked += 1
-                link = group.get(name, getlink=True)
-                full = f"{group.name.rstrip('/')}/{name}"
-                if isinstance(link, h5py.ExternalLink):
+
+def _walk(f: Any, where: str, hint: str) -> None:
+    """The metadata walk of ``refuse_outside_storage`` (no dataset is read)."""
+    import h5py
+
+    from neurodeploy.limits import check_declared, max_input_bytes
+
+    stack: list[tuple[h5py.Group, int]] = [(f, 0)]
+    walked = 0
+    declared = 0
+    limit = max_input_bytes()
+    while stack:
+        group, depth = stack.pop()
+        for name in group:
+            walked += 1
+            link = group.get(name, getlink=True)
+            full = f"{group.name.rstrip('/')}/{name}"
+            if isinstance(link, h5py.ExternalLink):
+                raise NeurodeployError(
+                    f"{full!r} is an external link to {link.filename!r}: the file must hold its own data",
+                    where,
+                    hint,
+                )
+            if isinstance(link, h5py.SoftLink):
+                continue  # a path inside this file: its target is walked where it is stored
+            obj = group.get(name)
+            if isinstance(obj, h5py.Dataset):
+                if obj.external:
+                    target = obj.external[0][0]
+                    target = target.decode(errors="replace") if isinstance(target, bytes) else str(target)
                     raise NeurodeployError(
-                        f"{full!r} is an external link to {link.filename!r}: the file must hold its own data",
+                        f"dataset {full!r} keeps its data in another file ({target!r}): the file must hold "
+                        "its own data",
                         where,
                         hint,
                     )
-                if isinstance(link, h5py.SoftLink):
-                    continue  # a path inside this file: its target is walked where it is stored
-                obj = group.get(name)
-                if isinstance(obj, h5py.Dataset):
-                    if obj.external:
-                        target = obj.external[0][0]
-                        target = target.decode(errors="replace") if isinstance(target, bytes) else str(target)
-                        raise NeurodeployError(
-                            f"dataset {full!r} keeps its data in another file ({target!r}): the file must hold "
-                            "its own data",
-                            where,
-                            hint,
-                        )
-                    declared += int(obj.size) * obj.dtype.itemsize
-                    if declared > limit:
-                        check_declared(declared, f"the file's data (at dataset {full!r})", where)
-                    if obj.is_virtual:
-                        raise NeurodeployError(
-                            f"dataset {full!r} is a virtual dataset that maps other files: the file must hold "
-                            "its own data",
-                            where,
-                            hint,
-                        )
-                elif isinstance(obj, h5py.Group):
-                    if depth >= MAX_HDF5_DEPTH or walked > MAX_HDF5_OBJECTS:
-                        raise NeurodeployError(
-                            f"the file nests groups deeper than {MAX_HDF5_DEPTH} or holds more than "
-                            f"{MAX_HDF5_OBJECTS} objects (a hard-link cycle?)",
-                            where,
-                            hint,
-                        )
-                    stack.append((obj, depth + 1))
+                declared += int(obj.size) * obj.dtype.itemsize
+                if declared > limit:
+                    check_declared(declared, f"the file's data (at dataset {full!r})", where)
+                if obj.is_virtual:
+                    raise NeurodeployError(
+                        f"dataset {full!r} is a virtual dataset that maps other files: the file must hold its own data",
+                        where,
+                        hint,
+                    )
+            elif isinstance(obj, h5py.Group):
+                if depth >= MAX_HDF5_DEPTH or walked > MAX_HDF5_OBJECTS:
+                    raise NeurodeployError(
+                        f"the file nests groups deeper than {MAX_HDF5_DEPTH} or holds more than "
+                        f"{MAX_HDF5_OBJECTS} objects (a hard-link cycle?)",
+                        where,
+                        hint,
+                    )
+                stack.append((obj, depth + 1))
 
 
 def probe_hdf5(path: str | Path) -> str | None:
@@ -116,6 +129,11 @@ def probe_hdf5(path: str | Path) -> str | None:
                     obj[()]
 
             with h5py.File(path, "r") as f:
+                try:
+                    _walk(f, str(path), "")
+                except NeurodeployError:
+                    code = 3  # points outside itself or too big: no data is touched; the caller says why
+                    raise
                 touch("/", f)
                 f.visititems(touch)
             code = 0
@@ -158,14 +176,14 @@ def load_nir(path: str | Path) -> nir.NIRGraph:
             where,
             "export one with nir.write(path, graph) or neurodeploy.from_torch",
         )
-    refuse_outside_storage(path, where, "re-export the model with nir.write, which writes self-contained files")
-    crash = probe_hdf5(path)
+    crash = probe_hdf5(path)  # first: a damaged file may crash the HDF5 library on its metadata alone
     if crash:
         raise NeurodeployError(
             f"the NIR file is corrupted: {crash}",
             where,
             "re-export the model; the file is damaged beyond what HDF5 can read",
         )
+    refuse_outside_storage(path, where, "re-export the model with nir.write, which writes self-contained files")
     try:
         graph = nir.read(str(path))
     except Exception as exc:  # nir raises bare KeyError/ValueError/TypeError for malformed content
