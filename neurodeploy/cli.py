@@ -461,8 +461,8 @@ def main() -> None:
             markup=True,
         )
         sys.exit(2)
-    except typer.Abort:
-        err_console.print("[red]error[/]: aborted", highlight=False)
+    except (typer.Abort, KeyboardInterrupt):  # Ctrl-C: any output in progress was left as it was
+        err_console.print("[red]error[/]: interrupted (outputs are written whole or not at all)", highlight=False)
         sys.exit(130)
     if isinstance(code, int) and code:
         sys.exit(code)

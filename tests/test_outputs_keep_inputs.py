@@ -112,3 +112,30 @@ def test_markup_and_control_characters_in_names_are_shown_not_obeyed(tmp_path: P
     done = _cli("profiles", "show", str(prof))
     assert done.returncode == 0, done.stderr
     assert "n[/x]" in done.stdout
+
+
+def test_ctrl_c_is_one_line_and_exit_130(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    from neurodeploy import cli
+
+    def interrupted(**_: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "app", interrupted)
+    with pytest.raises(SystemExit) as done:
+        cli.main()
+    assert done.value.code == 130
+    err = capsys.readouterr().err
+    assert "interrupted" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_an_interrupted_write_keeps_the_old_file_and_no_temp(tmp_path: Path) -> None:
+    target = tmp_path / "out.bin"
+    target.write_text("previous")
+
+    def interrupted(tmp: str) -> None:
+        Path(tmp).write_text("partial")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(target, interrupted)
+    assert target.read_text() == "previous" and [p.name for p in tmp_path.iterdir()] == ["out.bin"]
