@@ -88,6 +88,7 @@ class LearningRun:
         self.fixed = lnet.numerics == "loihi"
         self.rng = np.random.default_rng([seed, 11])
         self.mirror_rng = np.random.default_rng([seed, 13])
+        self.mirror_noise: dict[str, np.ndarray] = {}  # WM/IA: the noise synapses per layer (learning_mirror)
         self.steps_done = 0
         self.tags = {name: np.zeros(self.weight(name).shape, dtype=np.int64 if self.fixed else float)
                      for name in lnet.engine}  # fmt: skip

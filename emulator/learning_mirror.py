@@ -49,11 +49,14 @@ def mirror_responses(run: Any, lower: str, upper: str, samples: int, rate: float
     core = lnet.core
     lo, up = core.population(lower), core.population(upper)
     w_fwd = next(pr for pr in core.projections if pr.src == lower and pr.dst == upper)
-    diag = noise_weight(lo, lnet.numerics)  # (inst, 1, n) or (n,)
-    diag = np.broadcast_to(diag, (lnet.instances, 1, lo.size))[:, 0]
-    w_noise = np.zeros((lnet.instances, lo.size, lo.size), dtype=diag.dtype)
-    idx = np.arange(lo.size)
-    w_noise[:, idx, idx] = diag
+    w_noise = run.mirror_noise.get(lower)
+    if w_noise is None:  # the neurons' parameters never change: built once per layer and run
+        diag = noise_weight(lo, lnet.numerics)  # (inst, 1, n) or (n,)
+        diag = np.broadcast_to(diag, (lnet.instances, 1, lo.size))[:, 0]
+        w_noise = np.zeros((lnet.instances, lo.size, lo.size), dtype=diag.dtype)
+        idx = np.arange(lo.size)
+        w_noise[:, idx, idx] = diag
+        run.mirror_noise[lower] = w_noise
     pops = [CorePopulation("noise", lo.size, "input"), replace(lo, lag=1), replace(up, lag=2)]
     projs = [CoreProjection("noise->" + lower, "noise", lower, w_noise, num_weight_bits=9 if run.fixed else 8),
              replace(w_fwd)]  # fmt: skip
@@ -87,7 +90,7 @@ def mirror_update(rule: str, b: np.ndarray, xi: np.ndarray, r: np.ndarray, lr: f
 
 
 def host_write(b_int: np.ndarray, db: np.ndarray, scale: int, rng: np.random.Generator) -> np.ndarray:
-    """The host's write of B + ΔB into 8-bit signed synapses, rounding stochastically (unbiased)."""
+    """The host's write of B + ΔB into the feedback synapses' integers, rounding stochastically (unbiased)."""
     z = b_int + db * scale
     low = np.floor(z)
     z = low + (rng.random(z.shape) < (z - low))
