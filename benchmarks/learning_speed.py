@@ -6,8 +6,7 @@ Kolen-Pollack on ``loihi2``, minibatch 16. Prints milliseconds per training samp
 - the emulator's learning run (compiled network + engine, ``emulator.learning``), one chip and
   several chips at once (per chip);
 - a float PyTorch implementation of the same rule and network (same spiking forward pass and
-  minibatch, float updates) on the same CPU;
-- the learning simulator that the chip rules used before (``neurodeploy.learning.harness``).
+  minibatch, float updates) on the same CPU.
 
 Run: ``python benchmarks/learning_speed.py`` (``--samples`` per measurement, ``--instances`` for the
 parallel run). The first minibatch of each is a warm-up (kernel loading) and is not timed.
@@ -105,27 +104,10 @@ def torch_ms(samples: int) -> float:
     return 1000 * (time.perf_counter() - t0) / samples
 
 
-def old_harness_ms(samples: int) -> float:
-    """The learning simulator the chip rules used before (its own forward loop, host δ)."""
-    from neurodeploy.learning.harness import LearnConfig, _Trainer
-    from neurodeploy.learning.tasks import Task
-
-    x, y = data(samples + 32)
-    task = Task("speed", "classification", x, y, x[:32], y[:32], x[:32], y[:32])
-    cfg = LearnConfig(rule="kp", profile="loihi2", seeds=1, hidden=(SIZES[1],), batch=BATCH).resolved()
-    trainer = _Trainer(cfg, task)
-    trainer.step(np.arange(BATCH), cfg.lr)
-    t0 = time.perf_counter()
-    for i in range(0, samples, BATCH):
-        trainer.step(np.arange(i, i + BATCH), cfg.lr)
-    return 1000 * (time.perf_counter() - t0) / samples
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--samples", type=int, default=256)
     ap.add_argument("--instances", type=int, default=4)
-    ap.add_argument("--skip-old", action="store_true", help="leave out the old learning simulator")
     args = ap.parse_args()
     print(f"learning speed, {'-'.join(map(str, SIZES))}, {STEPS} steps per sample, KP on loihi2, minibatch {BATCH}")
     print(f"CPU: {os.cpu_count()} cores visible, python {platform.python_version()}, numpy {np.__version__}")
@@ -142,9 +124,6 @@ def main() -> None:
         ),
         ("PyTorch float, same rule", ref, f"emulator / torch {one / ref:.2f}"),
     ]
-    if not args.skip_old:
-        old = old_harness_ms(args.samples)
-        rows.append(("old learning simulator", old, f"old / emulator {old / one:.2f}"))
     print(f"{'implementation':<34} {'ms per sample':>14}   ratio")
     for name, ms, ratio in rows:
         print(f"{name:<34} {ms:>14.3f}   {ratio}")

@@ -1,6 +1,6 @@
 """Rules × {float, fixed point on loihi2, fixed point + 10 % mismatch} on Yin-Yang, mean ± std over seeds.
 
-Every cell is one ``neurodeploy.learning.learn`` call training ``--seeds`` chips at once (4-64-3
+Every cell is one ``neurodeploy.learn`` call training ``--seeds`` chips at once (4-64-3
 spiking network, 40 epochs by default; ``eprop`` trains a recurrent 4-64-3 network). The float column
 runs on the ``ideal`` profile; the fixed-point columns run the loihi2 learning engine (8-bit weights,
 7-bit traces, stochastic rounding). ``frozen`` (only the
@@ -30,11 +30,11 @@ CONDITIONS = [("float", "ideal", 0.0), ("loihi2", "loihi2", 0.0), ("loihi2 + 10 
 
 
 def cell(args: tuple[str, str, float, int, int, str]) -> dict[str, Any]:
-    from neurodeploy.learning.harness import learn
+    from neurodeploy.api_learn import learn
 
     rule, profile, mismatch, seeds, epochs, task = args
     t0 = time.perf_counter()
-    result = learn(rule, profile, task, mismatch, seeds, epochs=epochs)
+    result = learn(rule, profile, task, mismatch=mismatch, seeds=seeds, epochs=epochs)
     fin = result.final
     return {
         "rule": rule,

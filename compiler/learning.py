@@ -133,6 +133,7 @@ class LearningNetwork:
     decay: float = 0.0
     host_copy: str = ""  # "sign" or "transpose": the host rewrites B from W after every weight move
     mirror: tuple[float, ...] = ()  # WM/IA: (noise rate, η_B); () otherwise
+    train_noise: tuple[float, ...] = ()  # PAL/SAL: (rate, charge, η_B, τ_a, τ_b) of ``learning_noise``
     provenance: dict[str, Any] = field(default_factory=dict)
 
     def projection(self, name: str) -> CoreProjection:
@@ -220,6 +221,11 @@ class LearnOptions:
     feedback_gain: float = 1.0  # FA/DFA/DRTP: B ~ N(0, g²/n_upper)
     mirror_rate: float = 0.2  # WM/IA: noise spikes per input step in a mirror presentation
     mirror_lr: float = 0.05  # WM/IA: η_B per minibatch
+    noise_rate: float = 0.2  # PAL/SAL: noise spikes per input step and channel (+ and −) into each hidden neuron
+    noise_charge: float = 2.0  # PAL/SAL: thresholds of charge per noise spike
+    noise_lr: float = 0.001  # PAL/SAL: the running sums' decay per minibatch (α)
+    noise_tau: float = 8.0  # PAL: τ_ξ of the noise trace; SAL: τ of the spike-timing kernel (steps)
+    hp_tau: float = 8.0  # PAL: τ_HP of the upper layer's high-pass (steps)
 
 
 def _check(rule: str, profile: Any, opt: LearnOptions, depth: int) -> str:
@@ -245,9 +251,9 @@ def _check(rule: str, profile: Any, opt: LearnOptions, depth: int) -> str:
                 f"{profile.path}: [plasticity].{cap}",
                 "use --profile loihi2 or --profile ideal, or --rule frozen",
             )
-    if mot.mirror and not plast.get("noise_source", False):
+    if (mot.mirror or mot.noise) and not plast.get("noise_source", False):
         raise NeurodeployError(
-            f"rule {rule!r} drives its mirror presentations from a noise source, which {profile.name!r} lacks",
+            f"rule {rule!r} drives its hidden layers from a noise source, which {profile.name!r} lacks",
             f"{profile.path}: [plasticity].noise_source",
             "use --profile loihi2 or --profile ideal, or a rule without noise (fa, kp)",
         )
@@ -381,8 +387,50 @@ def build(ir: NetworkIR, rule: str, profile: Any, opt: LearnOptions, variant: st
             )
         lnet.mirror = (opt.mirror_rate, opt.mirror_lr)
         lnet.provenance["feedback_learning"]["host_ops_per_sample"] = host_ops_per_sample(rule, feedback, opt.batch)
+    if mot.noise:
+        _add_training_noise(lnet, opt)
     set_rates(lnet, opt.lr, opt.decay if mot.decays else 0.0)
     return lnet
+
+
+def _add_training_noise(lnet: LearningNetwork, opt: LearnOptions) -> None:
+    """PAL/SAL: a noise population of two channels (+, −) per layer with feedback, one to one into its
+    synaptic current at ±``noise_charge`` thresholds per spike (``emulator.learning_noise``)."""
+    from neurodeploy.emulator.learning_mirror import noise_weight
+    from neurodeploy.emulator.learning_noise import host_ops_per_sample
+
+    ok = (0 < opt.noise_rate < 1 and 0 < opt.noise_charge <= 4 and 0 < opt.noise_lr <= 1
+          and opt.noise_tau >= 1 and opt.hp_tau >= 1)  # fmt: skip
+    if not ok:
+        raise NeurodeployError(
+            f"noise_rate {opt.noise_rate}, noise_charge {opt.noise_charge}, noise_lr {opt.noise_lr}, "
+            f"noise_tau {opt.noise_tau}, hp_tau {opt.hp_tau} out of range",
+            "noise_rate, noise_charge, noise_lr, noise_tau, hp_tau",
+            "need 0 < rate < 1, 0 < charge <= 4, 0 < lr <= 1, taus >= 1 step; e.g. 0.1, 0.5, 0.05, 8, 8",
+        )
+    core = lnet.core
+    for fb in lnet.feedback:
+        pop = core.population(fb.dst)
+        fixed = lnet.numerics == "loihi"
+        if fixed:
+            du = (np.asarray(pop.params["du"], dtype=float) + 1) / 4096.0
+            diag = np.clip(np.rint(opt.noise_charge * np.asarray(pop.params["vth"], dtype=float) * du), 1, 254)
+            diag = diag.astype(np.int64)
+        else:
+            diag = opt.noise_charge * noise_weight(pop, "float")
+        diag = np.broadcast_to(diag, (lnet.instances, 1, pop.size))[:, 0]
+        w = np.zeros((lnet.instances, pop.size, 2 * pop.size), dtype=diag.dtype)
+        idx = np.arange(pop.size)
+        w[:, idx, idx] = diag
+        w[:, idx, pop.size + idx] = -diag
+        name = f"noise:{fb.dst}"
+        core.populations.append(CorePopulation(name, 2 * pop.size, "input"))
+        core.projections.append(CoreProjection(f"{name}->{fb.dst}", name, fb.dst, w, num_weight_bits=9 if fixed else 8))
+        core.inputs.append(name)
+    lnet.train_noise = (opt.noise_rate, opt.noise_charge, opt.noise_lr, opt.noise_tau, opt.hp_tau)
+    lnet.provenance["feedback_learning"]["host_ops_per_sample"] = host_ops_per_sample(
+        lnet.rule, lnet.feedback, lnet.schedule.steps, opt.batch
+    )
 
 
 def _feedback(mot: Any, layers: list[LearningLayer], inst: int, lam: int, fixed: bool, opt: LearnOptions,

@@ -29,6 +29,7 @@ from neurodeploy.compiler.learning import GRADED_OFFSET, LearningNetwork, host_c
 from neurodeploy.emulator.learning_kernels import available as kernel_available
 from neurodeploy.emulator.learning_kernels import compiled as compiled_engine
 from neurodeploy.emulator.learning_kernels import draw_key, draws7, forward_family, graded_family
+from neurodeploy.emulator.learning_noise import noise_spikes
 from neurodeploy.emulator.learning_rule import parse_rule
 from neurodeploy.emulator.plasticity import (
     THIRD_FACTOR_TAU,
@@ -54,6 +55,10 @@ class Activity:
     readout: np.ndarray  # output membrane at the emit step, in float units (score per input step)
     delta: dict[str, np.ndarray] = field(default_factory=dict)  # δ per layer: ints (fixed) or floats
     payload: dict[str, np.ndarray] = field(default_factory=dict)  # graded spike sent by each source
+    noise: dict[str, np.ndarray] = field(
+        default_factory=dict
+    )  # PAL/SAL: noise spikes per layer (steps, inst, batch, 2n)
+    v_out: np.ndarray | None = None  # PAL/SAL: the output membrane per step (steps, inst, batch, n_out)
 
 
 def _shift_round(x: np.ndarray, s: int) -> np.ndarray:
@@ -89,6 +94,8 @@ class LearningRun:
         self.rng = np.random.default_rng([seed, 11])
         self.mirror_rng = np.random.default_rng([seed, 13])
         self.mirror_noise: dict[str, np.ndarray] = {}  # WM/IA: the noise synapses per layer (learning_mirror)
+        self.noise_rng = np.random.default_rng([seed, 17])  # PAL/SAL: the noise populations' spikes
+        self.noise_sums: dict[str, tuple] = {}  # PAL/SAL: the host's running sums behind each B
         self.steps_done = 0
         self.tags = {name: np.zeros(self.weight(name).shape, dtype=np.int64 if self.fixed else float)
                      for name in lnet.engine}  # fmt: skip
@@ -128,16 +135,30 @@ class LearningRun:
 
     # ------------------------------------------------------------------ the network
 
-    def present(self, spikes: np.ndarray, target_counts: np.ndarray | None = None) -> Activity:
+    def present(
+        self, spikes: np.ndarray, target_counts: np.ndarray | None = None, noise: bool | None = None
+    ) -> Activity:
         """Run ``spikes`` (steps, batch, n_in) through the network; with ``target_counts`` (batch, n_out:
-        target spikes per presentation) also the error compartments."""
+        target spikes per presentation) also the error compartments. PAL/SAL's noise populations fire
+        when ``noise`` is true (default: while training, i.e. with targets)."""
         lnet, sched = self.lnet, self.lnet.schedule
         batch = spikes.shape[1]
         bias = np.zeros((sched.steps, 1, 1), dtype=bool)
         bias[: sched.active] = True
         names = [layer.name for layer in lnet.layers]
-        out = simulate(lnet.core, {lnet.core.inputs[0]: spikes, "bias": bias}, steps=sched.steps,
-                       record=("spikes", "v"), populations=names, kernels=self._neuron_kernels())  # fmt: skip
+        inputs = {lnet.core.inputs[0]: spikes, "bias": bias}
+        noisy = bool(lnet.train_noise) and (target_counts is not None if noise is None else noise)
+        trains: dict[str, np.ndarray] = {}
+        for name in lnet.core.inputs[2:]:  # the noise populations (compiler.learning._add_training_noise)
+            size = lnet.core.population(name).size
+            if noisy:
+                trains[name] = noise_spikes((lnet.instances, batch, size), sched.steps, sched.active,
+                                            lnet.train_noise[0], self.noise_rng)  # fmt: skip
+                inputs[name] = trains[name]
+            else:
+                inputs[name] = np.zeros((sched.steps, 1, size), dtype=bool)
+        out = simulate(lnet.core, inputs, steps=sched.steps, record=("spikes", "v"), populations=names,
+                       kernels=self._neuron_kernels())  # fmt: skip
         shape = (lnet.instances, batch)
         spk = {n: out.spikes[n].reshape(sched.steps, *shape, -1) for n in names}
         spk["bias"] = np.broadcast_to(bias[:, None], (sched.steps, 1, batch, 1))
@@ -146,6 +167,9 @@ class LearningRun:
         v_out = out.v[names[-1]].reshape(sched.steps, *shape, -1)[sched.emit]
         unit = 64.0 * lnet.scale if self.fixed else 1.0
         act = Activity(spk, counts, v_out / (unit * sched.active))
+        if noisy:
+            act.noise = {name.split(":", 1)[1]: t for name, t in trains.items()}
+            act.v_out = out.v[names[-1]].reshape(sched.steps, *shape, -1)
         if target_counts is not None:
             self._signals(act, v_out, np.asarray(target_counts)[None])
         return act
@@ -206,6 +230,8 @@ class LearningRun:
                 self._apply(fb.name, moves, steps, graded=act.delta[fb.src], count=count, relay=relay)
         if lnet.mirror:
             self._mirror(batch)
+        if act.noise:
+            self._noise_update(act)
         if lnet.host_copy and any(moves):  # the host's part of sign symmetry or BP, after the weights moved
             for fb in lnet.feedback:
                 fb.weight = host_copy(lnet, fb)
@@ -221,6 +247,38 @@ class LearningRun:
             xi, r = lm.mirror_responses(self, fb.dst, fb.src, samples, rate, self.mirror_rng)
             db = lm.mirror_update(self.lnet.rule, np.asarray(fb.weight, dtype=float) / unit, xi, r, lr)
             fb.weight = lm.host_write(fb.weight, db, self.lnet.scale, self.mirror_rng) if self.fixed else fb.weight + db
+
+    def _noise_update(self, act: Activity) -> None:
+        """PAL/SAL: the host adds the minibatch's correlations of the recorded trains to its running sums
+        and writes B's rounding into the feedback synapses (``learning_noise``). The sums keep the small
+        steps that a rounded write would lose: the estimate averages over many minibatches."""
+        from neurodeploy.emulator import learning_mirror as lm
+        from neurodeploy.emulator import learning_noise as ln
+
+        _, _, lr, tau_a, tau_b = self.lnet.train_noise
+        names = [layer.name for layer in self.lnet.layers]
+        for fb in self.lnet.feedback:
+            if fb.src == names[-1]:  # the output layer: its input per step, in thresholds
+                v = act.v_out.astype(np.float32) / (64.0 * self.lnet.scale if self.fixed else 1.0)
+                r = np.diff(v, axis=0, prepend=np.zeros_like(v[:1]))
+            else:
+                r = act.spikes[fb.src].astype(np.float32)
+            z = act.spikes[fb.dst].astype(np.float32)
+            if self.lnet.rule == "pal":
+                corr, norm = ln.pal_correlations(ln.signed(act.noise[fb.dst]), z, r, tau_a, tau_b)
+            else:
+                corr, norm = ln.sal_correlations(z, r, tau_a, self.lnet.schedule.active)
+            prev = self.noise_sums.get(fb.name)
+            if prev is not None:
+                corr, norm = prev[0] + lr * (corr - prev[0]), prev[1] + lr * (norm - prev[1])
+            else:
+                corr, norm = lr * corr, lr * norm
+            self.noise_sums[fb.name] = (corr, norm)
+            b = ln.feedback_estimate(self.lnet.rule, corr, norm)
+            if self.fixed:
+                fb.weight = lm.host_write(np.zeros_like(fb.weight), b, self.lnet.scale, self.noise_rng)
+            else:
+                fb.weight = b
 
     def _partner(self, fb: Any) -> str:
         """The forward projection whose transpose a plastic B follows (lower layer -> upper layer)."""

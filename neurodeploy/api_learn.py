@@ -30,7 +30,7 @@ def learn(
     x_test, y_test)``, x shaped (samples, features), integer labels; features are scaled into [0, 1] and
     rate coded like the built-in tasks. ``network``: a NIR graph, a path to a NIR file or a NetworkIR (a
     layered feed-forward chain), trained from its own weights; without it a network of ``hidden`` sizes is
-    built. ``options`` are those of ``ChipLearnConfig`` (chip rules) or ``LearnConfig`` (host rules).
+    built. ``options`` are those of ``ChipLearnConfig`` (``EpropConfig`` for e-prop).
     """
     from neurodeploy.rules import CHIP_RULES
 
@@ -45,19 +45,26 @@ def learn(
     sizes = (int(hidden),) if isinstance(hidden, (int, np.integer)) else tuple(int(h) for h in hidden)
     if not sizes or min(sizes) < 1:
         raise NeurodeployError(f"hidden sizes must be positive, got {list(sizes)}", "hidden", "e.g. hidden=[64, 64]")
-    if rule in CHIP_RULES:
-        from neurodeploy.studies.chip_learning import learn_chip
+    if rule == "eprop":
+        if network is not None or not isinstance(task_or_data, str):
+            raise NeurodeployError(
+                "e-prop trains its own recurrent network on built-in tasks only",
+                "rule",
+                f"rules that train your own network and data on the chip: {', '.join(CHIP_RULES)}",
+            )
+        if variant != "chip":
+            raise NeurodeployError("e-prop has no paper variant yet", "variant", "use variant='chip'")
+        from neurodeploy.learning.eprop import learn_eprop
 
-        return learn_chip(rule, profile, task_or_data, network=network, mismatch=mismatch, seeds=seeds,
-                          progress=progress, epochs=epochs, hidden=sizes, variant=variant, **options)  # fmt: skip
-    if network is not None or not isinstance(task_or_data, str):
-        raise NeurodeployError(
-            f"rule {rule!r} still runs its learning signals on the host and trains built-in tasks only",
-            "rule",
-            f"rules that train your own network and data on the chip: {', '.join(CHIP_RULES)}",
-        )
-    if variant != "chip":
-        raise NeurodeployError(f"rule {rule!r} has no paper variant yet", "variant", "use variant='chip'")
-    from neurodeploy.learning.harness import learn as learn_host
+        if len(sizes) != 1:
+            raise NeurodeployError(
+                f"e-prop trains one recurrent hidden layer, got {len(sizes)}", "hidden", "e.g. hidden=[64]"
+            )
+        return learn_eprop(profile=profile, task=task_or_data, mismatch=mismatch, seeds=seeds, progress=progress,
+                           epochs=epochs, hidden=sizes[0], **options)  # fmt: skip
+    if rule not in CHIP_RULES:
+        raise NeurodeployError(f"unknown rule {rule!r}", "rule", f"rules: {', '.join(CHIP_RULES)}, eprop")
+    from neurodeploy.studies.chip_learning import learn_chip
 
-    return learn_host(rule, profile, task_or_data, mismatch, seeds, progress, epochs=epochs, hidden=sizes, **options)
+    return learn_chip(rule, profile, task_or_data, network=network, mismatch=mismatch, seeds=seeds,
+                      progress=progress, epochs=epochs, hidden=sizes, variant=variant, **options)  # fmt: skip

@@ -182,7 +182,7 @@ def variability_cmd(
 def learn_cmd(
     rule: Annotated[str, typer.Option(help="bp, frozen, fa, dfa, drtp, sign, kp, wm, ia, pal, sal or eprop.")],
     profile: Annotated[str, typer.Option(help="loihi2 (fixed point) or ideal (float).")] = "loihi2",
-    task: Annotated[str, typer.Option(help="yinyang, digits or teacher.")] = "yinyang",
+    task: Annotated[str, typer.Option(help="yinyang, digits, or teacher (e-prop only).")] = "yinyang",
     mismatch: Annotated[float, typer.Option(min=0.0, help="Relative per-neuron mismatch sigma, e.g. 0.1.")] = 0.0,
     seeds: Annotated[int, typer.Option(min=1, help="Independent chips trained at once.")] = 5,
     epochs: Annotated[int, typer.Option(min=1, help="Passes over the training set.")] = 40,
@@ -197,6 +197,15 @@ def learn_cmd(
         float, typer.Option(min=0.0, max=1.0, help="wm, ia: noise spikes per input step when mirroring; 0: 0.2.")
     ] = 0.0,
     mirror_lr: Annotated[float, typer.Option(min=0.0, help="wm, ia: B's learning rate per minibatch; 0: 0.05.")] = 0.0,
+    noise_rate: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="pal, sal: noise spikes per step and channel while training.")
+    ] = 0.0,
+    noise_charge: Annotated[
+        float, typer.Option(min=0.0, max=4.0, help="pal, sal: thresholds of charge per noise spike.")
+    ] = 0.0,
+    noise_lr: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="pal, sal: B's averaging rate per minibatch.")
+    ] = 0.0,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the history as JSON here.")] = None,
     plot: Annotated[Path | None, typer.Option(help="Write an HTML page with the curves here.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
@@ -233,8 +242,9 @@ def learn_cmd(
             bar.update(job, completed=epoch, description=f"{rule} on {profile}: {sum(score) / len(score):.3f}")
 
         result = learn(rule, profile, task_or_data, hidden=sizes, network=network, mismatch=mismatch, seeds=seeds,
-                       epochs=epochs, progress=tick, seed=seed, **_set_options(lr=lr, mirror_rate=mirror_rate,
-                                                                               mirror_lr=mirror_lr))  # fmt: skip
+                       epochs=epochs, progress=tick, seed=seed,
+                       **_set_options(lr=lr, mirror_rate=mirror_rate, mirror_lr=mirror_lr, noise_rate=noise_rate,
+                                      noise_charge=noise_charge, noise_lr=noise_lr))  # fmt: skip
     report = result.to_dict()
     for path, text in ((output, json.dumps(report, indent=2) + "\n"), (plot, learn_html([report]))):
         if path is not None:

@@ -117,8 +117,8 @@ def run_demo(
 
 def _on_chip_learning(console: Console, out_dir: Path, quick: bool, seed: int) -> dict:
     """Kolen-Pollack learning on the loihi2 engine: accuracy and ∠(B, Wᵀ) per epoch, with the curve page."""
+    from neurodeploy.api_learn import learn
     from neurodeploy.atomic import atomic_write
-    from neurodeploy.learning.harness import learn
     from neurodeploy.learning.report import learn_html
 
     epochs = 4 if quick else 12

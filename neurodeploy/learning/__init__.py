@@ -1,6 +1,7 @@
-"""On-chip local learning: tasks, the chip's spiking forward pass, credit-assignment rules, metrics.
+"""Learning runs: built-in tasks, the e-prop network, metrics and the shared epoch loop.
 
-``learn(rule, profile, task, ...)`` is the entry point; heavy parts load on use.
+``learn(rule, profile, task, ...)`` is the entry point (``neurodeploy.learn``); heavy parts load on use.
+The rules' motifs live in ``neurodeploy.rules``, their networks in ``compiler.learning``.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ __all__ = ["learn", "RULES", "TASKS"]
 
 def __getattr__(name: str) -> Any:
     if name == "learn":
-        from neurodeploy.learning.harness import learn
+        from neurodeploy.api_learn import learn
 
         return learn
     if name == "RULES":
-        from neurodeploy.learning.rules import RULES
+        from neurodeploy.rules.alignment import RULES
 
         return RULES
     if name == "TASKS":

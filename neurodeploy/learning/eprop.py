@@ -43,9 +43,10 @@ from typing import Any
 import numpy as np
 
 from neurodeploy.datasets import encode_rate
+from neurodeploy.emulator.plasticity import clip_variable
 from neurodeploy.errors import NeurodeployError
-from neurodeploy.learning import metrics, onchip
-from neurodeploy.learning.harness import LearnConfig, LearnResult, _final, _numerics, train_epochs
+from neurodeploy.learning import metrics
+from neurodeploy.learning.epochs import LearnResult, check_profile, final_summary, train_epochs
 from neurodeploy.learning.tasks import Task, get_task
 
 TRACE_MAX = 127
@@ -306,9 +307,8 @@ class _Eprop:
 
     def __init__(self, cfg: EpropConfig, task: Task) -> None:
         self.cfg, self.task = cfg, task
-        probe_cfg = LearnConfig(rule="eprop", profile=cfg.profile, steps=cfg.steps, scale=cfg.scale, du=cfg.du)
-        self.numerics, self.profile = _numerics(cfg.profile, probe_cfg)
-        self.fixed = self.numerics.mode == "fixed"
+        self.mode, self.profile = check_profile(cfg.profile, "eprop", cfg.steps)
+        self.fixed = self.mode == "fixed"
         self.rng = np.random.default_rng([cfg.seed, 7919])
         init_rng = np.random.default_rng([cfg.seed, 1])
         self.net = EpropNet(cfg, task, self.fixed, init_rng)
@@ -316,7 +316,7 @@ class _Eprop:
             self.net.set_mismatch(cfg.mismatch, np.random.default_rng([cfg.seed, 2]))
         b = init_rng.normal(0.0, cfg.feedback_gain * self.net.out_std, (cfg.seeds, cfg.hidden, task.n_out))
         self.b_random = self.net.to_storage(b, init_rng)  # feedback synapses: stored like weights
-        self.engine: dict[str, Any] = {"mode": self.numerics.mode, "alpha": self.net.alpha, "kappa": self.net.kappa}
+        self.engine: dict[str, Any] = {"mode": self.mode, "alpha": self.net.alpha, "kappa": self.net.kappa}
         self._lr: float | None = None
 
     # --- data ------------------------------------------------------------------------------------
@@ -374,8 +374,8 @@ class _Eprop:
                 self._rules_logged = True
                 self.engine.setdefault("hidden_rules", []).append(self.w_writer.info())
                 self.engine.setdefault("readout_rules", []).append(self.o_writer.info())
-            self.net.w_h = onchip.apply(self.net.w_h, d_h)  # the engine's 8-bit clamp
-            self.net.w_out = onchip.apply(self.net.w_out, d_o)
+            self.net.w_h = clip_variable(self.net.w_h + d_h, "weight", "mixed")  # the engine's 8-bit clamp
+            self.net.w_out = clip_variable(self.net.w_out + d_o, "weight", "mixed")
         else:
             s, t, b, j = p.psi_k.shape
             a = (p.psi_k * sig[:, None]).reshape(s, t * b, j)
@@ -437,21 +437,35 @@ def learn_eprop(
     t0 = time.perf_counter()
     n = len(data.x_train) if cfg.train_samples <= 0 else min(cfg.train_samples, len(data.x_train))
     history = train_epochs(tr, data, cfg.epochs, cfg.lr, cfg.batch, n, 0.2, progress)
-    final = _final(data, history, tr) if history else {}  # type: ignore[arg-type]
+    final = final_summary(data, history) if history else {}
     eng = dict(tr.engine)
     if tr.fixed and tr._lr is not None:
         eng["third_factor_saturations"] = tr.w_writer.saturated + tr.o_writer.saturated
         eng["tag_saturations"] = tr.w_writer.tag_saturated + tr.o_writer.tag_saturated
-    from neurodeploy.learning.harness import host_provenance
+    prov = provenance([data.n_in, cfg.hidden, data.n_out], cfg.active, tr.fixed)
+    return LearnResult({"rule": "eprop", **asdict(cfg)}, history, final, eng, prov, time.perf_counter() - t0)
 
-    prov = host_provenance("eprop", [data.n_in, cfg.hidden, data.n_out], cfg.active, profile)
-    prov["hidden_signal"]["how"] = "learning signal Σ B(y − y*) and eligibility traces in numpy"
-    prov["forward"] = {
-        "where": "chip" if tr.fixed else "chip (float model of the ideal profile)",
-        "how": "recurrent LIF layer and leaky readout as a compiled network in the emulator's run loop",
-        "host_ops_per_sample": 0,
-    }
-    return LearnResult({"rule": "eprop", **asdict(cfg)}, history, final, eng, time.perf_counter() - t0, prov)
+
+def provenance(sizes: list[int], steps: int, fixed: bool) -> dict[str, Any]:
+    """Where e-prop's signals are computed: the forward pass on the chip model, the learning signal and
+    the eligibility traces on the host, the weight writes through the engine's arithmetic. Host operations
+    per training sample are multiply-adds (and one exp per output for the softmax)."""
+    n_in, n_h, n_out = sizes
+    host = "host (float, CPU)"
+    chip = "chip" if fixed else "chip (float model of the ideal profile)"
+    elig = (n_in + 1 + n_h) * n_h  # hidden synapses; per step ψ·z̄ and the κ filter on each
+    return {
+        "forward": {"where": chip, "how": "recurrent LIF layer and leaky readout as a compiled network in the "
+                    "emulator's run loop", "host_ops_per_sample": 0},
+        "output_error": {"where": host, "how": "softmax of the readout minus the target",
+                         "host_ops_per_sample": 4 * n_out},
+        "hidden_signal": {"where": host, "how": "learning signal Σ B(y − y*) and eligibility traces in numpy",
+                          "host_ops_per_sample": 2 * n_h * n_out + 2 * elig * steps + n_h * steps},
+        "feedback_learning": {"where": "none", "how": "B is fixed (random e-prop) or Wᵀ (symmetric)",
+                              "host_ops_per_sample": 0},
+        "weight_write": {"where": f"{chip} engine arithmetic", "how": "tag writes from host eligibilities with "
+                         "the engine's stochastic rounding", "host_ops_per_sample": 0},
+    }  # fmt: skip
 
 
 def initial_score(profile: str = "ideal", task: str = "yinyang", seeds: int = 2, **overrides: Any) -> np.ndarray:

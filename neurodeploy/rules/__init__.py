@@ -1,7 +1,8 @@
 """Credit-assignment rules as network motifs plus engine rules (see ``compiler.learning``).
 
-``CHIP_RULES`` are the rules whose every signal runs in the compiled network; the others still run
-their learning signals on the host (``neurodeploy.learning``) and say so in their provenance.
+``CHIP_RULES`` are the rules that run on the compiled network; each result's ``provenance`` says which
+signals the chip computes and which the host does. e-prop trains its own recurrent network
+(``neurodeploy.learning.eprop``).
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ class RuleMotif:
     decays: bool = False  # KP: W and B decay
     host_copy: str = ""  # "sign": B = s·sign(W)ᵀ; "transpose": B = Wᵀ (BP); rewritten after every weight move
     mirror: bool = False  # WM, IA: B learns from mirror presentations (``emulator.learning_mirror``)
+    noise: bool = False  # PAL, SAL: noise populations drive the hidden layers while training (``learning_noise``)
     chip_differences: tuple[str, ...] = ()
 
     def provenance(self, numerics: str, profile: str) -> dict[str, dict[str, object]]:
@@ -48,6 +49,14 @@ class RuleMotif:
                 "through W); the host correlates the spike counts and writes B",
                 "host_ops_per_sample": None,  # filled in by the learning pass
             }
+        elif self.noise:
+            feedback = {
+                "where": "chip + host (x86 or an embedded core)",
+                "how": "noise populations drive every hidden layer while it trains; the host correlates the "
+                "recorded spike trains per step (PAL: noise with the upper layer's high-passed activity; SAL: "
+                "the spike-timing kernel) and writes B",
+                "host_ops_per_sample": None,  # filled in by the learning pass
+            }
         elif self.host_copy:
             feedback = {
                 "where": "host (x86 or an embedded core)",
@@ -65,7 +74,7 @@ class RuleMotif:
             "output_error": entry("output neurons' error compartments: own membrane minus target spikes"),
             "hidden_signal": entry(hidden),
             "feedback_learning": feedback
-            if self.host_copy or self.mirror
+            if self.host_copy or self.mirror or self.noise
             else entry(
                 "engine rule on B: the transposed W update from B's own pre (graded δ) and post (spike count)"
                 if self.plastic_feedback
@@ -81,6 +90,12 @@ _MIRROR = (
     "the mirror phase runs one hidden layer at a time after every minibatch with the forward projections' "
     "learning switched off; its noise is spikes at rate ρ per input step into layer l (not uniform noise on "
     "the activations); the correlation and the write of B run on the host, with stochastic rounding"
+)
+_NOISE = (
+    "the noise is spikes at rate ρ per input step in two channels (±q thresholds) into the synaptic current "
+    "of every hidden neuron, low-passed by the current (not an Ornstein-Uhlenbeck process on the voltage), "
+    "on while training and off for tests; the correlation and the write of B run on the host after every "
+    "minibatch, with stochastic rounding, as B ← B + η_B (C − B)"
 )
 _SGD = "weights move once per minibatch through the synaptic tag (9 bits), with stochastic rounding"
 
@@ -123,6 +138,23 @@ RULES: dict[str, RuleMotif] = {
         mirror=True,
         chip_differences=(_GATE, _DELTA, _SGD, _MIRROR,
                           "ΔB = η_B (C/σ²_ξ − B (R/σ²_r + γ I)): α = 1/σ²_ξ, 2β = 1/σ²_r, 2γ = 0.1·η_B"),
+    ),
+    "pal": RuleMotif(
+        "pal", "phaseless alignment: B learns from private noise and the upper layer's high-passed response",
+        "chain", noise=True,
+        chip_differences=(_GATE, _DELTA, _SGD, _NOISE,
+                          "C = Σ_t ξ̃ (r^HP)ᵀ / (q Σ_t ξ²) per minibatch, with traces of τ_ξ and τ_HP steps; the "
+                          "decay α is η_B, so B settles at C (the paper's σ²/α scale is set by the normaliser)"),
+    ),
+    "sal": RuleMotif(
+        "sal", "spike-based alignment: an anti-symmetric spike-timing rule on B, with private noise", "chain",
+        noise=True,
+        chip_differences=(_GATE, _DELTA, _SGD, _NOISE,
+                          "the kernel pairs lower spikes with the upper layer's activity (the output layer: its "
+                          "input per step), τ steps, + causal / − anti-causal as seen from W; B does not act in "
+                          "the forward dynamics, so the anti-causal half removes shared-input correlation only",
+                          "C is normalised by the lower neuron's own spike count (a local gain) and decays at η_B; "
+                          "the neurons are deterministic CUBA LIF driven by the noise, not escape-noise neurons"),
     ),
     "bp": RuleMotif(
         "bp", "backprop reference: B = Wᵀ, copied by the host after every weight move, carries δ down", "chain",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ import numpy as np
 
 from neurodeploy.errors import NeurodeployError
 from neurodeploy.learning import metrics
+from neurodeploy.learning.epochs import LearnResult, final_summary, train_epochs
 from neurodeploy.learning.tasks import Task, get_task
 
 
@@ -45,6 +46,11 @@ class ChipLearnConfig:
     delta_max: float = 2.0
     mirror_rate: float = 0.2  # WM/IA: noise spikes per input step in a mirror presentation
     mirror_lr: float = 0.05  # WM/IA: η_B per minibatch
+    noise_rate: float = 0.2  # PAL/SAL: noise spikes per input step and channel into each hidden neuron
+    noise_charge: float = 2.0  # PAL/SAL: thresholds of charge per noise spike
+    noise_lr: float = 0.001  # PAL/SAL: the running sums' decay per minibatch (α)
+    noise_tau: float = 8.0  # PAL: the noise trace's τ; SAL: the spike-timing kernel's τ (steps)
+    hp_tau: float = 8.0  # PAL: the upper layer's high-pass τ (steps)
     variant: str = "chip"
 
     def resolved(self) -> ChipLearnConfig:
@@ -55,21 +61,6 @@ class ChipLearnConfig:
         if out.init_gain <= 0:
             out.init_gain = 0.5 if self.rule == "kp" else 1.0
         return out
-
-
-@dataclass
-class LearnResult:
-    """Configuration, per-epoch history, final summary, engine rules and the provenance of every signal."""
-
-    config: dict[str, Any]
-    history: list[dict[str, Any]]
-    final: dict[str, Any]
-    engine: dict[str, Any] = field(default_factory=dict)
-    provenance: dict[str, Any] = field(default_factory=dict)
-    wall_s: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"format": "neurodeploy.learn", "version": 2, **asdict(self)}
 
 
 def data_task(data: Sequence[np.ndarray]) -> Task:
@@ -172,7 +163,8 @@ class ChipTrainer:
             instances=cfg.seeds, seed=cfg.seed, lr=cfg.lr, batch=cfg.batch, steps=cfg.steps, active=cfg.active,
             scale=cfg.scale, tag_bits=cfg.tag_bits, decay=cfg.decay, mismatch=cfg.mismatch,
             init_gain=cfg.init_gain if fresh else 0.0, delta_max=cfg.delta_max, mirror_rate=cfg.mirror_rate,
-            mirror_lr=cfg.mirror_lr,
+            mirror_lr=cfg.mirror_lr, noise_rate=cfg.noise_rate, noise_charge=cfg.noise_charge,
+            noise_lr=cfg.noise_lr, noise_tau=cfg.noise_tau, hp_tau=cfg.hp_tau,
         )  # fmt: skip
         self.lnet = lp.build(ir, cfg.rule, profile, self.opt, cfg.variant)
         self.run = LearningRun(self.lnet, seed=cfg.seed)
@@ -209,7 +201,7 @@ class ChipTrainer:
 
     def alignment(self, probe: tuple[np.ndarray, np.ndarray]) -> dict[str, Any]:
         x, y = probe
-        act = self.run.present(self.encode(x), np.eye(self.task.n_out)[y] * self.lnet.schedule.active)
+        act = self.run.present(self.encode(x), np.eye(self.task.n_out)[y] * self.lnet.schedule.active, noise=False)
         lnet = self.lnet
         out: dict[str, Any] = {"signal_angle": {}, "weight_angle": {}, "norm_ratio": {}}
         layers = lnet.layers
@@ -244,8 +236,6 @@ def learn_chip(
     **overrides: Any,
 ) -> LearnResult:
     """Train ``network`` (or a built-in one of ``hidden`` sizes) with ``rule`` on ``profile``."""
-    from neurodeploy.learning.harness import _final, train_epochs
-
     unknown = set(overrides) - set(ChipLearnConfig.__dataclass_fields__)
     if unknown:
         raise NeurodeployError(f"unknown learning option {sorted(unknown)[0]!r}", "learn()", "see ChipLearnConfig")
@@ -261,7 +251,7 @@ def learn_chip(
     trainer = ChipTrainer(cfg, task, network)
     t0 = time.perf_counter()
     history = train_epochs(trainer, task, cfg.epochs, cfg.lr, cfg.batch, len(task.x_train), 0.25, progress)
-    final = _final(task, history, trainer)  # type: ignore[arg-type]
+    final = final_summary(task, history)
     engine = {
         "rules": {n: r.to_dict() for n, r in trainer.lnet.engine.items()},
         "rate_changes": trainer.rules_used,
