@@ -8,7 +8,8 @@ output layer learns) is the baseline each rule's gain is measured against; ``bp`
 Cells run in parallel worker processes. The markdown table is printed and, with ``--write``, stored as
 ``docs/learning-table.md`` together with the command that produced it.
 
-    .venv/bin/python benchmarks/learning_table.py [--epochs 40] [--seeds 5] [--rules bp,fa,kp] [--write]
+    .venv/bin/python benchmarks/learning_table.py [--epochs 40] [--seeds 5] [--rules bp,fa,kp] \
+        [--conditions loihi2] [--write]
 """
 
 from __future__ import annotations
@@ -65,16 +66,26 @@ def main() -> None:
     ap.add_argument("--task", default="yinyang")
     ap.add_argument("--rules", default=",".join(RULES))
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument(
+        "--conditions",
+        default=",".join(name for name, _, _ in CONDITIONS),
+        help="columns to run, comma separated: " + ", ".join(name for name, _, _ in CONDITIONS),
+    )
     ap.add_argument("--json", type=Path, default=None, help="also write every cell as JSON here")
     ap.add_argument("--reuse", type=Path, default=None, help="cells of an earlier --json run for rules not in --rules")
     ap.add_argument("--write", action="store_true", help="store the table as docs/learning-table.md")
     args = ap.parse_args()
     rules = [r.strip() for r in args.rules.split(",") if r.strip()]
+    wanted = [c.strip() for c in args.conditions.split(",") if c.strip()]
+    unknown = [c for c in wanted if c not in {name for name, _, _ in CONDITIONS}]
+    if unknown:
+        ap.error(f"unknown condition {unknown[0]!r}; choose from {', '.join(n for n, _, _ in CONDITIONS)}")
+    conditions = [c for c in CONDITIONS if c[0] in wanted]
     # read the earlier cells before the long run, so a wrong path fails at once
     reused = json.loads(args.reuse.read_text(encoding="utf-8")) if args.reuse else []
     reused = [c for c in reused if c["rule"] not in rules]
-    jobs = [(r, prof, mm, args.seeds, args.epochs, args.task) for r in rules for _, prof, mm in CONDITIONS]
-    jobs.sort(key=lambda j: j[0] not in ("pal", "sal", "eprop"))  # the slow cells first
+    jobs = [(r, prof, mm, args.seeds, args.epochs, args.task) for r in rules for _, prof, mm in conditions]
+    jobs.sort(key=lambda j: j[0] not in ("pal", "sal", "wm", "ia"))  # the slow cells first
     t0 = time.perf_counter()
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         cells = list(pool.map(cell, jobs))
@@ -82,10 +93,10 @@ def main() -> None:
     cells = reused + cells
     rules = [r for r in RULES if r in {c["rule"] for c in cells}]
     by_key = {(c["rule"], c["profile"], c["mismatch"]): c for c in cells}
-    head = "| rule | " + " | ".join(name for name, _, _ in CONDITIONS) + " |"
-    lines = [head, "|" + "---|" * (len(CONDITIONS) + 1)]
+    head = "| rule | " + " | ".join(name for name, _, _ in conditions) + " |"
+    lines = [head, "|" + "---|" * (len(conditions) + 1)]
     for r in rules:
-        row = [fmt(by_key[(r, prof, mm)]) for _, prof, mm in CONDITIONS]
+        row = [fmt(by_key[(r, prof, mm)]) for _, prof, mm in conditions]
         lines.append(f"| {r} | " + " | ".join(row) + " |")
     command = "python benchmarks/learning_table.py " + " ".join(sys.argv[1:])
     if reused:

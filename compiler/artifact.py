@@ -27,6 +27,7 @@ from neurodeploy.compiler.ir import Conventions, NetworkIR, Population, Projecti
 from neurodeploy.emulator.network import CoreNetwork, CorePopulation, CoreProjection
 from neurodeploy.errors import ArtifactError, NeurodeployError
 from neurodeploy.nirio import refuse_outside_storage
+from neurodeploy.textsafe import shown
 
 FORMAT = "neurodeploy-compiled"
 SCHEMA_VERSION = 2  # newest layout written (2 adds CSR weights)
@@ -200,6 +201,17 @@ def _members(group: h5py.Group, kind: str) -> list[h5py.Group]:
     return [group[kind][k] for k in sorted(group[kind])] if kind in group else []
 
 
+def _size(g: Any, where: str) -> int:
+    """A population's declared size, refused before anything is allocated for it when over the limit."""
+    from neurodeploy.limits import check_count
+
+    size, name = int(g.attrs["size"]), shown(str(g.attrs["name"]))
+    if size < 0:
+        raise ArtifactError(f"population {name!r} declares {size} neurons", where, "recompile the model")
+    check_count(size, "neurons", f"population {name!r}", where)
+    return size
+
+
 def _params(group: h5py.Group) -> dict[str, np.ndarray]:
     return {k: group[k][()] for k in group}
 
@@ -247,7 +259,7 @@ def read_artifact(path: str | Path) -> dict[str, Any]:
             ir_pops = [
                 Population(
                     name=str(g.attrs["name"]),
-                    size=int(g.attrs["size"]),
+                    size=_size(g, where),
                     kind=str(g.attrs["kind"]),
                     reset=str(g.attrs["reset"]),
                     source_node=str(g.attrs["source_node"]),
@@ -277,7 +289,7 @@ def read_artifact(path: str | Path) -> dict[str, Any]:
             core_pops = [
                 CorePopulation(
                     str(g.attrs["name"]),
-                    int(g.attrs["size"]),
+                    _size(g, where),
                     str(g.attrs["model"]),
                     _params(g),
                     str(g.attrs["reset"]),

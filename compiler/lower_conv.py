@@ -14,6 +14,7 @@ import numpy as np
 
 from neurodeploy.compiler import weights as wt
 from neurodeploy.errors import CompileError
+from neurodeploy.limits import check_count
 
 Shape = tuple[int, ...]
 
@@ -96,6 +97,8 @@ def _conv_matrix(
             f"node {name!r}",
             "use a smaller kernel or more padding",
         )
+    check_count(c_out * ho * wo, "neurons", "its output", f"node {name!r}")
+    check_count(c_out * ho * wo * c_group * kh * kw, "synapses", "the expanded convolution", f"node {name!r}")
     co = np.arange(c_out)[:, None, None, None]
     cl = np.arange(c_group)[None, :, None, None]
     ci = (co // (c_out // groups)) * c_group + cl

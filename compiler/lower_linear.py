@@ -8,6 +8,7 @@ Delay is the identity with per-element integer step counts delay/dt.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import nir
@@ -17,6 +18,7 @@ from neurodeploy.compiler import weights as wt
 from neurodeploy.compiler.lower_conv import conv_map, conv_out_shape, pool_map
 from neurodeploy.compiler.lower_neurons import NEURON_TYPES, neuron_shape, vector
 from neurodeploy.errors import CompileError
+from neurodeploy.limits import check_count
 
 CONV_TYPES = (nir.Conv1d, nir.Conv2d)
 POOL_TYPES = (nir.SumPool2d, nir.AvgPool2d)
@@ -116,6 +118,9 @@ def infer_shapes(nodes: dict[str, nir.NIRNode], edges: list[tuple[str, str]]) ->
             known = [shapes[p] for p in preds[name] if p in shapes]
             arriving = max(known, key=len) if known else None
             shape = output_shape(name, node, arriving)
+            if shape is not None:
+                size = math.prod(int(d) for d in shape)
+                check_count(size, "neurons", f"output shape {list(shape)}", f"node {name!r}")
             if shape is not None and shapes.get(name) != shape:
                 shapes[name] = shape
                 changed = True

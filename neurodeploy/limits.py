@@ -4,6 +4,11 @@ A small file can declare a huge array (an .npy header, an HDF5 dataset's shape, 
 member). Each reader checks the declared size against ``max_input_bytes()`` first, so a hostile or
 mistaken file costs a header read, not gigabytes. The limit defaults to 4 GiB and is raised (or
 lowered) with the environment variable ``NEURODEPLOY_MAX_INPUT_BYTES``, e.g. ``=16G``.
+
+A network can also declare more than it stores: a 3×3 convolution over a 10⁵×10⁵ input is a few bytes
+of weights and 10¹¹ synapses once expanded. Shape inference checks every node's neurons against
+``NEURODEPLOY_MAX_NEURONS`` (16 M by default) and the conv lowering checks its synapses against
+``NEURODEPLOY_MAX_SYNAPSES`` (256 M) before it builds anything.
 """
 
 from __future__ import annotations
@@ -33,6 +38,40 @@ def max_input_bytes() -> int:
     if not value > 0:
         raise NeurodeployError(f"{ENV} must be positive, got {os.environ[ENV]!r}", ENV, "write e.g. 16G")
     return int(value)
+
+
+NEURON_ENV, SYNAPSE_ENV = "NEURODEPLOY_MAX_NEURONS", "NEURODEPLOY_MAX_SYNAPSES"
+DEFAULT_MAX_NEURONS, DEFAULT_MAX_SYNAPSES = 1 << 24, 1 << 28
+
+
+def _count_limit(env: str, default: int) -> int:
+    text = os.environ.get(env, "").strip().upper()
+    if not text:
+        return default
+    unit = {"K": 1e3, "M": 1e6, "G": 1e9}.get(text[-1], 1)
+    try:
+        value = float(text[:-1] if unit != 1 else text) * unit
+    except ValueError:
+        raise NeurodeployError(f"{env}={os.environ[env]!r} is not a count", env, "write e.g. 50M or 2G") from None
+    if not value >= 1:
+        raise NeurodeployError(f"{env} must be at least 1, got {os.environ[env]!r}", env, "write e.g. 50M")
+    return int(value)
+
+
+def check_count(count: int, kind: str, what: str, where: str) -> None:
+    """One clear error when ``what`` declares more ``kind`` ("neurons" or "synapses") than the limit."""
+    env, default = (NEURON_ENV, DEFAULT_MAX_NEURONS) if kind == "neurons" else (SYNAPSE_ENV, DEFAULT_MAX_SYNAPSES)
+    limit = _count_limit(env, default)
+    if count > limit:
+        raise NeurodeployError(
+            f"{what} declares {count:,} {kind}, over the limit of {limit:,}",
+            where,
+            f"check the declared shapes; if you mean it, raise the limit: {env}={_count_text(2 * count)}",
+        )
+
+
+def _count_text(n: int) -> str:
+    return f"{math.ceil(n / 1e9)}G" if n >= 1e9 else f"{math.ceil(n / 1e6)}M"
 
 
 def check_declared(nbytes: int, what: str, where: str) -> None:
