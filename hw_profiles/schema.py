@@ -330,9 +330,30 @@ def _check_value(path: str, where: str, value: Any, types: tuple[type, ...], des
         raise _fail(path, where, f"got {value!r}, expected {bound}", "correct the value")
 
 
+MAX_PROFILE_BYTES = 1 << 20  # a profile is a few KB of TOML; the shipped ones are under 10 KB
+
+
 def load_profile_file(path: Path) -> Profile:
+    """A user's profile file: a regular file of at most ``MAX_PROFILE_BYTES``, read in one go. Devices,
+    pipes and oversized files are refused before reading (``/dev/zero`` would never end)."""
+    import stat
+
     try:
-        text = path.read_text(encoding="utf-8")
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise ProfileError("a profile must be a regular file, not a device, pipe or folder", str(path),
+                               "pass the path of a .toml profile file")  # fmt: skip
+        if info.st_size > MAX_PROFILE_BYTES:
+            raise ProfileError(
+                f"profile file is {info.st_size:,} bytes, over the {MAX_PROFILE_BYTES:,}-byte limit",
+                str(path),
+                "a profile is a few KB of TOML; check that this is the right file",
+            )
+        with path.open("rb") as fh:
+            text = fh.read(MAX_PROFILE_BYTES + 1).decode("utf-8")
+        if len(text) > MAX_PROFILE_BYTES:
+            raise ProfileError("profile file grew past the size limit while being read", str(path),
+                               "pass a regular, finished .toml file")  # fmt: skip
     except FileNotFoundError:
         raise ProfileError("profile file not found", str(path), "check the path, or use a profile name") from None
     except (OSError, UnicodeDecodeError) as exc:

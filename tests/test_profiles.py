@@ -230,3 +230,20 @@ def test_mismatch_entry_defaults(tmp_path: Path):
     prof = profiles.get(str(path))
     assert prof.mismatch["tau"] == {"sigma": 0.05, "distribution": "normal", "scope": "neuron"}
     assert not prof.citations["mismatch.tau"].verified
+
+
+def test_profile_paths_that_are_not_small_regular_files_are_refused_before_reading(tmp_path: Path):
+    import os
+    import time
+
+    big = tmp_path / "big.toml"
+    with big.open("wb") as fh:  # sparse: 2 GB declared, nothing written
+        fh.truncate(2 << 30)
+    fifo = tmp_path / "pipe.toml"
+    os.mkfifo(fifo)  # opening it for reading would block forever
+    cases = {Path("/dev/zero"): "regular file", fifo: "regular file", tmp_path: "regular file", big: "limit"}
+    for path, words in cases.items():
+        t0 = time.perf_counter()
+        with pytest.raises(ProfileError, match=words) as err:
+            profiles.get(path)
+        assert time.perf_counter() - t0 < 1.0 and str(path) in str(err.value)
