@@ -170,9 +170,27 @@ def write_artifact(
             f.attrs["checksum"] = _digest(f)
 
     try:
-        return atomic_write(path, write, example="model.ndp")
+        return atomic_write(path, write, example="model.ndp", size_hint=_artifact_bytes(ir, core, profile_text))
     except NeurodeployError as err:
         raise ArtifactError(err.what, err.where, err.hint) from None
+
+
+def _artifact_bytes(ir: NetworkIR, core: CoreNetwork, profile_text: str) -> int:
+    """About what the artifact takes on disk: every array it stores plus the metadata."""
+    total = len(profile_text.encode()) + (64 << 10)
+    for pr in [*ir.projections, *core.projections]:
+        w = pr.weight
+        if wt.is_sparse(w):
+            c = wt.csr(w)
+            total += c.data.nbytes + c.indices.nbytes + c.indptr.nbytes
+        else:
+            total += np.asarray(w).nbytes
+        total += 1024
+    for pop in core.populations:
+        total += sum(np.asarray(v).nbytes for v in pop.params.values()) + 1024
+    for ipop in ir.populations:
+        total += sum(v.nbytes for v in vars(ipop).values() if isinstance(v, np.ndarray)) + 1024
+    return total
 
 
 def _json_default(obj: object) -> object:

@@ -139,3 +139,52 @@ def test_an_interrupted_write_keeps_the_old_file_and_no_temp(tmp_path: Path) -> 
     with pytest.raises(KeyboardInterrupt):
         atomic_write(target, interrupted)
     assert target.read_text() == "previous" and [p.name for p in tmp_path.iterdir()] == ["out.bin"]
+
+
+def test_a_killed_writer_s_temp_file_is_swept_by_the_next_write(tmp_path: Path) -> None:
+    import signal
+    import textwrap
+
+    from neurodeploy import atomic
+
+    target = tmp_path / "model.ndp"
+    code = textwrap.dedent(f"""
+        import time
+        from pathlib import Path
+        from neurodeploy.atomic import atomic_write
+
+        def slow(tmp):
+            Path(tmp).write_bytes(b"x" * 4096)
+            print("writing", flush=True)
+            time.sleep(60)
+
+        atomic_write({str(target)!r}, slow)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "writing"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    left = [p for p in tmp_path.iterdir() if p.name.startswith(".model.ndp.")]
+    assert len(left) == 1 and not target.exists()  # SIGKILL cannot clean up after itself
+    os.utime(left[0], (0, 0))  # older than STALE_AGE_S
+    mine = tmp_path / f".model.ndp.{os.getpid()}.abcd.tmp.ndp"  # a live writer's temp: never touched
+    mine.write_text("in progress")
+    os.utime(mine, (0, 0))
+    atomic.atomic_write(target, lambda tmp: Path(tmp).write_text("new"))
+    assert target.read_text() == "new" and not left[0].exists() and mine.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([target.name, mine.name])
+
+
+def test_a_write_that_cannot_fit_is_refused_before_it_starts(tmp_path: Path, monkeypatch) -> None:
+    import shutil
+
+    from neurodeploy import atomic
+
+    target = tmp_path / "model.ndp"
+    target.write_text("old")
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(atomic.shutil, "disk_usage", lambda _: usage._replace(free=5 << 20))
+    with pytest.raises(NeurodeployError, match="not enough free space") as err:
+        atomic.atomic_write(target, lambda tmp: Path(tmp).write_text("new"), size_hint=50 << 20)
+    assert str(tmp_path) in str(err.value) and "-o" in err.value.hint
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["model.ndp"]
