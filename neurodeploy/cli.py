@@ -6,7 +6,20 @@ no traceback, and no partial output file.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import sys
+
+# first: the imports below take a while
+from neurodeploy.cli_signals import (
+    INTERRUPTED,
+    interrupted_while_starting,
+    is_the_command_line,
+    redeliver_lost_interrupts,
+)
+
+# isort: split
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -438,13 +451,30 @@ def demo_cmd(
         _emit_json(asdict(result))
 
 
+def _exit_interrupted() -> None:
+    """One line and exit 130, at once: every write in progress has already removed its temp file, and
+    the interpreter's own shutdown would report a KeyboardInterrupt it saw earlier as death by SIGINT."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os.write(2, INTERRUPTED)
+    if is_the_command_line():
+        os._exit(130)
+    sys.exit(130)  # called from Python (tests, notebooks): leave the caller's interpreter running
+
+
 def main() -> None:
     """Entry point: user errors, usage errors included, become one line on stderr and exit status 2."""
     # typer >= 0.20 vendors click as typer._click; older releases re-export click's own: take whichever it uses
     click_exc = sys.modules[typer.BadParameter.__module__]
     no_args = getattr(click_exc, "NoArgsIsHelpError", ())
+    if signal.getsignal(signal.SIGINT) is interrupted_while_starting:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # from here on, cleanups run on Ctrl-C
+        redeliver_lost_interrupts()
     try:
         code = app(standalone_mode=False)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # done: outputs are complete, exit as the command says
     except NeurodeployError as exc:  # the message is user data: "[plasticity]" must not read as markup
         err_console.print(f"[red]error[/]: {shown(exc)}", highlight=False, soft_wrap=True)
         sys.exit(2)
@@ -462,8 +492,9 @@ def main() -> None:
         )
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):  # Ctrl-C: any output in progress was left as it was
-        err_console.print("[red]error[/]: interrupted (outputs are written whole or not at all)", highlight=False)
-        sys.exit(130)
+        _exit_interrupted()
+    if code == 130:  # typer turns a KeyboardInterrupt inside a command into exit code 130, silently
+        _exit_interrupted()
     if isinstance(code, int) and code:
         sys.exit(code)
 

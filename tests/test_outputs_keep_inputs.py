@@ -16,6 +16,8 @@ import pytest
 from neurodeploy.atomic import atomic_write, refuse_overwriting_inputs
 from neurodeploy.errors import NeurodeployError
 
+INTERRUPTED_LINE = "error: interrupted (outputs are written whole or not at all)"
+
 
 def _cli(*argv: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "COLUMNS": "200"}  # wide tables: names are not cut
@@ -114,7 +116,7 @@ def test_markup_and_control_characters_in_names_are_shown_not_obeyed(tmp_path: P
     assert "n[/x]" in done.stdout
 
 
-def test_ctrl_c_is_one_line_and_exit_130(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+def test_ctrl_c_is_one_line_and_exit_130(monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture) -> None:
     from neurodeploy import cli
 
     def interrupted(**_: object) -> None:
@@ -124,7 +126,7 @@ def test_ctrl_c_is_one_line_and_exit_130(monkeypatch: pytest.MonkeyPatch, capsys
     with pytest.raises(SystemExit) as done:
         cli.main()
     assert done.value.code == 130
-    err = capsys.readouterr().err
+    err = capfd.readouterr().err
     assert "interrupted" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
@@ -188,3 +190,35 @@ def test_a_write_that_cannot_fit_is_refused_before_it_starts(tmp_path: Path, mon
         atomic.atomic_write(target, lambda tmp: Path(tmp).write_text("new"), size_hint=50 << 20)
     assert str(tmp_path) in str(err.value) and "-o" in err.value.hint
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["model.ndp"]
+
+
+@pytest.mark.parametrize("delay", [0.2, 0.5, 0.8, 1.0, 1.2, 1.6])
+def test_a_real_sigint_during_compile_keeps_the_old_file_or_finishes(tmp_path: Path, delay: float) -> None:
+    """SIGINT at a few points of a compile (start-up, lowering, the write): exit 130 with one line, or a
+    clean finish; the output is the old artifact or the complete new one (an interrupt that lands after
+    the rename still exits 130), never a traceback or a temp file."""
+    import signal
+    import time
+
+    graph = nir.NIRGraph.from_list(
+        nir.Input(np.array([300])), nir.Linear(np.random.default_rng(0).normal(size=(2000, 300))),
+        nir.LIF(*([np.ones(2000)] * 4)), nir.Output(np.array([2000])),
+    )  # fmt: skip
+    model = tmp_path / "big.nir"
+    nir.write(str(model), graph)
+    out = tmp_path / "big.ndp"
+    out.write_bytes(b"the previous artifact")
+    proc = subprocess.Popen([sys.executable, "-m", "neurodeploy.cli", "compile", str(model), "--dt", "1e-3",
+                             "-o", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=180)
+    assert "Traceback" not in err, err
+    assert proc.returncode in (0, 130), (proc.returncode, err)
+    if proc.returncode == 130:  # the one error line (after any warning the compile gave before it)
+        assert [line for line in err.splitlines() if line.startswith("error:")] == [INTERRUPTED_LINE]
+    if out.read_bytes() != b"the previous artifact":
+        import neurodeploy as nd
+
+        assert nd.load_compiled(out).core.population(nd.load_compiled(out).core.outputs[0]).size == 2000
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.ndp", "big.nir"]
