@@ -325,6 +325,50 @@ def _run_input(rng: np.random.Generator, n: int) -> tuple[object, dict, str]:
     return arr, kwargs, f"shape {shape} dtype {np.dtype(dtype).str} value {value} pick {pick}"
 
 
+def _hostile(base: Path, rng: np.random.Generator, tmp: Path, i: int) -> tuple[str, Callable[[], object]]:
+    """One file built to hurt: data stored outside the file, a declared-huge dataset or convolution, a
+    decompression bomb or an absurd .npy header. Each must be refused (never read, never allocated)."""
+    from neurodeploy.limits import check_numpy_file
+
+    pick = int(rng.integers(5))
+    path = tmp / f"h{i % 8}.nir"
+    shutil.copy(base / "m.nir", path)
+    if pick in (0, 1):
+        with h5py.File(path, "a") as f:
+            names: list[str] = []
+            f.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) and o.size > 1 else None)
+            name = names[int(rng.integers(len(names)))]
+            shape, dtype = f[name].shape, f[name].dtype
+            del f[name]
+            if pick == 0:
+                target = ["/dev/zero", "/etc/passwd", str(base / "m.ndp")][int(rng.integers(3))]
+                f.create_dataset(name, shape=shape, dtype=dtype, external=[(target, 0, int(np.prod(shape)) * 8)])
+                what = f"{name} stored in {target}"
+            else:
+                big = tuple(int(d) for d in rng.integers(10**4, 10**6, size=max(len(shape), 1)))
+                f.create_dataset(name, shape=big, dtype=dtype, chunks=tuple(min(d, 64) for d in big),
+                                 compression="gzip")  # fmt: skip
+                what = f"{name} declared as {big}"
+        return what, lambda: nd.compile(nd.load_nir(path), "loihi2")
+    if pick == 2:
+        side = int(rng.integers(5000, 10**6))
+        conv = nir.Conv2d(input_shape=(side, side), weight=np.ones((2, 1, 3, 3)), stride=1, padding=1, dilation=1,
+                          groups=1, bias=np.zeros(2))  # fmt: skip
+        nodes = {"input": nir.Input(np.array([1, side, side])), "conv": conv}
+        nodes["output"] = nir.Output(np.array([2, side, side]))
+        graph = nir.NIRGraph(nodes, [("input", "conv"), ("conv", "output")])
+        return f"conv over {side} x {side}", lambda: nd.compile(graph, "loihi2", dt=1e-3)
+    if pick == 3:
+        bomb = tmp / f"bomb{i % 8}.npz"
+        np.savez_compressed(bomb, input=np.zeros(int(rng.integers(5 << 30, 8 << 30)) // 1024, dtype=np.uint8))
+        return "npz bomb", lambda: check_numpy_file(bomb)  # about 5-8 MiB, under a 4 MiB limit (set below)
+    header = tmp / f"n{i % 8}.npy"
+    shape = tuple(int(d) for d in rng.integers(10**3, 10**7, size=int(rng.integers(1, 4))))
+    with header.open("wb") as fh:
+        np.lib.format.write_array_header_1_0(fh, {"descr": "<f8", "fortran_order": False, "shape": shape})
+    return f"npy header {shape}", lambda: check_numpy_file(header)
+
+
 def _cases(base: Path, rng: np.random.Generator, tmp: Path) -> Iterator[tuple[str, str, Callable[[], object]]]:
     """Endless mix of cases, round-robin over the groups: (group, description, call)."""
     nir_bytes = (base / "m.nir").read_bytes()
@@ -379,6 +423,9 @@ def _cases(base: Path, rng: np.random.Generator, tmp: Path) -> Iterator[tuple[st
         ][int(rng.integers(12))]
         yield "compile-args", repr(kw), lambda kw=kw: nd.compile(lif_graph(hidden=4), "loihi2", **kw)
 
+        what, call = _hostile(base, rng, tmp, i)
+        yield "hostile", what, call
+
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory) -> Path:
@@ -388,7 +435,8 @@ def base(tmp_path_factory) -> Path:
     return folder
 
 
-def test_fuzz_api_only_raises_neurodeploy_error(base: Path, tmp_path: Path):
+def test_fuzz_api_only_raises_neurodeploy_error(base: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("NEURODEPLOY_MAX_INPUT_BYTES", "4M")  # the bombs stay small on disk and in memory
     tally = Tally()
     rng = np.random.default_rng(SEED)
     deadline = time.monotonic() + BUDGET_S
@@ -425,7 +473,7 @@ CLI_CASES: list[tuple[list[str], str]] = [
     (["report", "{base}/m.nir", "-o", "{tmp}/out.html"], "not a neurodeploy compiled artifact"),
     (["report", "{base}/m.ndp", "-o", "{tmp}/out.pdf"], "HTML"),
     (["profiles", "validate", "{base}/m.nir"], "cannot read profile"),
-    (["profiles", "validate", "{base}"], "cannot read profile"),
+    (["profiles", "validate", "{base}"], "regular file"),
     (["no-such-verb"], "No such command"),
 ]
 
