@@ -29,6 +29,8 @@ def atomic_write(path: str | Path, write: Callable[[str], None], example: str = 
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise NeurodeployError("the output folder does not exist", str(folder), "create it first")
+    if not os.access(folder, os.W_OK):
+        raise NeurodeployError("cannot write here: the folder is read-only or not writable", str(folder), _DISK_HINT)
     sweep_stale_temps(path)
     if size_hint > 0:
         _check_free_space(folder, size_hint)

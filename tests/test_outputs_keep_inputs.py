@@ -222,3 +222,52 @@ def test_a_real_sigint_during_compile_keeps_the_old_file_or_finishes(tmp_path: P
 
         assert nd.load_compiled(out).core.population(nd.load_compiled(out).core.outputs[0]).size == 2000
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.ndp", "big.nir"]
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A 2 MiB tmpfs (needs mount rights: root in a container; skipped elsewhere)."""
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", str(mnt)], capture_output=True)
+
+
+def _big_model(path: Path) -> Path:
+    graph = nir.NIRGraph.from_list(
+        nir.Input(np.array([300])), nir.Linear(np.random.default_rng(0).normal(size=(2000, 300))),
+        nir.LIF(*([np.ones(2000)] * 4)), nir.Output(np.array([2000])),
+    )  # fmt: skip
+    nir.write(str(path), graph)
+    return path
+
+
+def test_a_real_full_disk_is_one_line_and_leaves_nothing(small_disk: Path, tmp_path: Path) -> None:
+    model = _big_model(tmp_path / "big.nir")
+    done = _cli("compile", str(model), "--dt", "1e-3", "-o", str(small_disk / "big.ndp"))
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert "not enough free space" in done.stderr and str(small_disk) in done.stderr
+    assert list(small_disk.iterdir()) == []
+    # the estimate passes but the disk fills while writing (another writer took the space): still one line
+    (small_disk / "filler").write_bytes(b"\0" * (1 << 20))
+    small = tmp_path / "small.nir"
+    graph = nir.NIRGraph.from_list(
+        nir.Input(np.array([200])), nir.Linear(np.ones((400, 200))), nir.LIF(*([np.ones(400)] * 4)),
+        nir.Output(np.array([400])),
+    )  # fmt: skip
+    nir.write(str(small), graph)
+    done = _cli("compile", str(small), "--dt", "1e-3", "-o", str(small_disk / "small.ndp"))
+    assert done.returncode in (0, 2) and "Traceback" not in done.stderr and done.returncode != 139, done.stderr
+    assert sorted(p.name for p in small_disk.iterdir()) in (["filler"], ["filler", "small.ndp"])
+
+
+def test_a_read_only_disk_is_one_line(small_disk: Path, tmp_path: Path) -> None:
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    done = _cli("compile", str(_big_model(tmp_path / "m.nir")), "--dt", "1e-3", "-o", str(small_disk / "m.ndp"))
+    assert done.returncode == 2 and "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) <= 2
+    assert "cannot write" in done.stderr and str(small_disk) in done.stderr
