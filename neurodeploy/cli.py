@@ -264,14 +264,18 @@ def run_cmd(
 
     import neurodeploy as nd
     from neurodeploy.atomic import refuse_overwriting_inputs
+    from neurodeploy.limits import check_numpy_file
+    from neurodeploy.runner import check_run_memory
 
     refuse_overwriting_inputs(output, artifact, inputs)
     compiled = nd.load_compiled(artifact)
-    data = _load_spikes(inputs)
     kinds = tuple(k.strip() for k in record.split(",") if k.strip())
     bad = [k for k in kinds if k not in ("spikes", "u", "v")]
     if bad:
         raise NeurodeployError(f"cannot record {bad}", "--record", "choose from spikes, u, v")
+    if inputs.is_file():  # from the headers, before a byte of the arrays is loaded
+        check_run_memory(compiled.core, check_numpy_file(inputs), kinds)
+    data = _load_spikes(inputs)
     result = _run_chunked(compiled, data, backend, kinds, artifact.name, show=not as_json)
     if output is not None:
         arrays = {f"{kind}/{name}": arr for kind in kinds for name, arr in getattr(result, kind).items()}

@@ -85,12 +85,15 @@ def check_declared(nbytes: int, what: str, where: str) -> None:
         )
 
 
-def check_numpy_file(path: str | Path) -> None:
-    """Declared sizes of an .npy (its header) or .npz (each member's header and uncompressed size)."""
+def check_numpy_file(path: str | Path) -> dict[str, tuple[int, ...]]:
+    """Declared sizes of an .npy (its header) or .npz (each member's header and uncompressed size);
+    returns the declared shapes ({"": shape} for an .npy, {member: shape} for an .npz; {} when the file is
+    not numpy's, which numpy's own read then reports)."""
     import numpy as np
 
     path = Path(path)
     where = str(path)
+    shapes: dict[str, tuple[int, ...]] = {}
     if zipfile.is_zipfile(path):
         try:
             with zipfile.ZipFile(path) as archive:
@@ -99,26 +102,29 @@ def check_numpy_file(path: str | Path) -> None:
                 for info in infos:
                     if info.filename.endswith(".npy"):
                         with archive.open(info) as fh:
-                            check_declared(_npy_bytes(np, fh), f"member {info.filename!r}", where)
+                            shape, nbytes = _npy_header(np, fh)
+                        check_declared(nbytes, f"member {info.filename!r}", where)
+                        shapes[info.filename[:-4]] = shape
         except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
             raise NeurodeployError(f"cannot read the archive: {exc}", where, "save it with numpy.savez") from None
-        return
+        return shapes
     try:
         with path.open("rb") as fh:
-            nbytes = _npy_bytes(np, fh)
+            shape, nbytes = _npy_header(np, fh)
     except (ValueError, OSError, EOFError):
-        return  # not an .npy: numpy's own read reports it
+        return shapes
     check_declared(nbytes, "the array", where)
+    return {"": shape}
 
 
-def _npy_bytes(np: object, fh: object) -> int:
+def _npy_header(np: object, fh: object) -> tuple[tuple[int, ...], int]:
     fmt = np.lib.format  # type: ignore[attr-defined]
     version = fmt.read_magic(fh)
     shape, _, dtype = fmt._read_array_header(fh, version)
     count = 1
     for n in shape:
         count *= int(n)
-    return count * dtype.itemsize
+    return tuple(int(n) for n in shape), count * dtype.itemsize
 
 
 def _size_text(n: int) -> str:

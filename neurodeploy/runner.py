@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -118,6 +119,7 @@ def run_core(
                 f"choose from {sorted(latency)}",
             )
     steps = t_in + max(latency[n] for n in names)
+    check_run_memory(core, {n: a.shape for n, a in checked.items()}, record, names)
     start = time.perf_counter()
     if backend == "emulator":
         from neurodeploy.emulator.simulate import simulate
@@ -146,6 +148,40 @@ def run_core(
         {n: latency[n] for n in names},
         list(core.outputs),
     )
+
+
+RUN_COPIES = 3  # a recording, its aligned view's copy and the written output: measured peaks are within this
+
+
+def check_run_memory(
+    core: CoreNetwork,
+    shapes: Mapping[str, tuple[int, ...]],
+    record: Iterable[str] = ("spikes",),
+    populations: Iterable[str] | None = None,
+) -> None:
+    """Refuse, before anything is loaded or run, a run whose recordings would not fit: steps × batch ×
+    recorded neurons × bytes per recorded variable (spikes 1, u and v 8 each), a few copies, against the
+    input limit. ``shapes``: the input arrays' (declared) shapes (time, *batch, neurons)."""
+    from neurodeploy.limits import ENV, _human, _size_text, max_input_bytes
+
+    if not shapes or any(len(s) < 2 for s in shapes.values()):
+        return  # malformed: the input check says what is wrong
+    latency = core.latency()
+    names = [n for n in (populations if populations is not None else latency) if n in latency]
+    steps = max(s[0] for s in shapes.values()) + max((latency[n] for n in names), default=0)
+    batch = max(math.prod(s[1:-1]) for s in shapes.values())
+    per_neuron = sum({"spikes": 1, "u": 8, "v": 8}.get(r, 8) for r in record)
+    neurons = sum(core.population(n).size for n in names)
+    need = steps * batch * (neurons * per_neuron * RUN_COPIES + sum(s[-1] for s in shapes.values()))
+    limit = max_input_bytes()
+    if need > limit:
+        raise NeurodeployError(
+            f"the run would hold about {_human(need)} of recordings ({steps:,} steps x {batch:,} samples x "
+            f"{neurons:,} neurons), over the limit of {_human(limit)}",
+            "inputs",
+            f"split the input into shorter runs or smaller batches, record less (--record spikes), or raise "
+            f"the limit: {ENV}={_size_text(2 * need)}",
+        )
 
 
 def run(

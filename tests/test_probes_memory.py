@@ -90,6 +90,12 @@ def _npz_bomb(d: Path) -> list[str]:
     return ["run", str(_artifact(d)), "-i", str(bomb), "-o", str(d / "out.npz")]  # ... with a 1 MiB limit below
 
 
+def _run_too_big(d: Path) -> list[str]:
+    spikes = d / "long.npz"  # 90 MB of spikes in about 100 KB: under the input limit, but its run is not
+    np.savez_compressed(spikes, input=np.zeros((3 * 10**7, 1, 3), dtype=bool))
+    return ["run", str(_artifact(d)), "-i", str(spikes), "-o", str(d / "out.npz")]
+
+
 def _profile_device(d: Path) -> list[str]:
     return ["profiles", "show", "/dev/zero"]
 
@@ -102,6 +108,11 @@ PROBES: dict[str, tuple[Callable[[Path], list[str]], str, dict[str, str]]] = {
     ".ndp declaring 1e9 neurons": (_billion_neurons, "1,000,000,000 neurons", {}),
     ".npy header of 1e12 steps": (_npy_header, "declares", {}),
     ".npz decompression bomb": (_npz_bomb, "declares", {"NEURODEPLOY_MAX_INPUT_BYTES": "1M"}),
+    "a run whose recordings would not fit": (
+        _run_too_big,
+        "the run would hold",
+        {"NEURODEPLOY_MAX_INPUT_BYTES": "100M"},
+    ),
     "profile path /dev/zero": (_profile_device, "regular file", {}),
 }
 
