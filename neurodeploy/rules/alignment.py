@@ -95,7 +95,8 @@ _NOISE = (
     "the noise is spikes at rate ρ per input step in two channels (±q thresholds) into the synaptic current "
     "of every hidden neuron, low-passed by the current (not an Ornstein-Uhlenbeck process on the voltage), "
     "on while training and off for tests; the correlation and the write of B run on the host after every "
-    "minibatch, with stochastic rounding, as B ← B + η_B (C − B)"
+    "minibatch: running sums that decay by η_B per minibatch (the paper's −αB), B their ratio, written with "
+    "stochastic rounding"
 )
 _SGD = "weights move once per minibatch through the synaptic tag (9 bits), with stochastic rounding"
 
@@ -143,8 +144,9 @@ RULES: dict[str, RuleMotif] = {
         "pal", "phaseless alignment: B learns from private noise and the upper layer's high-passed response",
         "chain", noise=True,
         chip_differences=(_GATE, _DELTA, _SGD, _NOISE,
-                          "C = Σ_t ξ̃ (r^HP)ᵀ / (q Σ_t ξ²) per minibatch, with traces of τ_ξ and τ_HP steps; the "
-                          "decay α is η_B, so B settles at C (the paper's σ²/α scale is set by the normaliser)"),
+                          "C = Σ_t ξ̃ (r^HP)ᵀ with traces of τ_ξ and τ_HP steps settles at D Wᵀ (the paper's "
+                          "fixed point); B = C / rms(D), D each neuron's measured response to its own noise, "
+                          "instead of the paper's σ²/α scale"),
     ),
     "sal": RuleMotif(
         "sal", "spike-based alignment: an anti-symmetric spike-timing rule on B, with private noise", "chain",
@@ -153,7 +155,7 @@ RULES: dict[str, RuleMotif] = {
                           "the kernel pairs lower spikes with the upper layer's activity (the output layer: its "
                           "input per step), τ steps, + causal / − anti-causal as seen from W; B does not act in "
                           "the forward dynamics, so the anti-causal half removes shared-input correlation only",
-                          "C is normalised by the lower neuron's own spike count (a local gain) and decays at η_B; "
+                          "C is normalised by the lower neuron's own spike count (a local gain); "
                           "the neurons are deterministic CUBA LIF driven by the noise, not escape-noise neurons"),
     ),
     "bp": RuleMotif(
