@@ -43,6 +43,24 @@ profiles_app = typer.Typer(help="List, show and validate hardware profiles.", in
 app.add_typer(profiles_app, name="profiles")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from neurodeploy import __version__
+
+        console.print(f"neurodeploy {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Compile spiking networks (NIR, snnTorch, Norse) onto neuromorphic chip models, emulate them
+    bit-exactly, and measure what the chip loses."""
+
+
 def _atomic_npz(path: Path, arrays: dict) -> None:
     import numpy as np
 

@@ -237,9 +237,20 @@ def learn_cmd(
     with _progress() as bar:
         job = bar.add_task(f"{rule} on {profile}", total=epochs)
 
+        done: list[dict[str, Any]] = []
+
         def tick(epoch: int, total: int, entry: dict[str, Any]) -> None:
             score = entry.get("test_accuracy", entry.get("test_mse", [0.0]))
             bar.update(job, completed=epoch, description=f"{rule} on {profile}: {sum(score) / len(score):.3f}")
+            done.append(entry)
+            if output is not None and epoch < total:  # an interrupted run keeps the epochs it finished
+                partial = {"format": "neurodeploy.learn", "version": 2, "partial": True, "rule": rule,
+                           "profile": profile, "epochs_done": epoch, "epochs": total, "history": done}  # fmt: skip
+
+                def write(tmp: str, text: str = json.dumps(partial, indent=2) + "\n") -> None:
+                    Path(tmp).write_text(text, encoding="utf-8")
+
+                atomic_write(output, write, example=output.name)
 
         result = learn(rule, profile, task_or_data, hidden=sizes, network=network, mismatch=mismatch, seeds=seeds,
                        epochs=epochs, progress=tick, seed=seed,

@@ -105,3 +105,29 @@ def test_learn_cli_writes_json_and_html(tmp_path) -> None:
     )
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and "[plasticity].engine" in bad.stderr
     assert json.loads(out.read_text())["history"], "a failed run must not touch the earlier output"
+
+
+def test_an_interrupted_learn_keeps_the_epochs_it_finished(tmp_path) -> None:
+    import signal
+    import time
+
+    out = tmp_path / "run.json"
+    cmd = [sys.executable, "-m", "neurodeploy.cli", "learn", "--rule", "fa", "--profile", "ideal", "--seeds", "1"]
+    cmd += ["--epochs", "200", "--hidden", "8", "-o", str(out)]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while not out.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in err
+    data = json.loads(out.read_text())
+    assert data["partial"] is True and data["epochs"] == 200 and data["epochs_done"] == len(data["history"]) >= 1
+    assert {"test_accuracy", "signal_angle"} <= set(data["history"][0])
+
+
+def test_version() -> None:
+    done = subprocess.run([sys.executable, "-m", "neurodeploy.cli", "--version"], capture_output=True, text=True)
+    from neurodeploy import __version__
+
+    assert done.returncode == 0 and done.stdout.strip() == f"neurodeploy {__version__}"
