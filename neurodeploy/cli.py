@@ -38,8 +38,11 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,
 )
-profiles_app = typer.Typer(help="List, show and validate hardware profiles.", invoke_without_command=True)
+profiles_app = typer.Typer(
+    help="List, show and validate hardware profiles.", invoke_without_command=True, rich_markup_mode=None
+)
 app.add_typer(profiles_app, name="profiles")
 
 

@@ -118,6 +118,7 @@ def test_every_verb_has_help_with_an_example():
     for verb in ("compile", "inspect", "run", "report", "variability", "learn", "boards", "demo"):
         done = cli(verb, "--help")
         assert done.returncode == 0 and "Example" in done.stdout, verb
+        assert "<bool>" not in done.stdout, verb  # flags take no value: no metavar
 
 
 @pytest.mark.slow
