@@ -275,11 +275,14 @@ def run_cmd(
     backend: Annotated[str, typer.Option(help="emulator, lava or board.")] = "emulator",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write recorded spikes to this .npz.")] = None,
     record: Annotated[str, typer.Option(help="Comma-separated: spikes,u,v.")] = "spikes",
+    labels: Annotated[
+        Path | None, typer.Option(help=".npy of integer labels (batch,): prints the accuracy of the output.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
 ) -> None:
     """Run a compiled network on input spikes.
 
-    Example: neurodeploy run model.ndp --inputs spikes.npy --backend emulator -o out.npz
+    Example: neurodeploy run model.ndp --inputs spikes.npy --labels labels.npy -o out.npz
     """
     import numpy as np
 
@@ -288,7 +291,7 @@ def run_cmd(
     from neurodeploy.limits import check_numpy_file
     from neurodeploy.runner import check_run_memory
 
-    refuse_overwriting_inputs(output, artifact, inputs)
+    refuse_overwriting_inputs(output, artifact, inputs, labels)
     compiled = nd.load_compiled(artifact)
     kinds = tuple(k.strip() for k in record.split(",") if k.strip())
     bad = [k for k in kinds if k not in ("spikes", "u", "v")]
@@ -309,17 +312,56 @@ def run_cmd(
             }
         )
         _atomic_npz(output, arrays)
-    summary = {
+    summary: dict[str, Any] = {
         "backend": result.backend,
         "wall_seconds": round(result.wall_seconds, 4),
         "spike_counts": {n: int(a.sum()) for n, a in result.spikes.items()},
         "counters": result.counters,
         "output": str(output) if output else None,
     }
+    if labels is not None:
+        summary["accuracy"] = _accuracy(result, labels)
     if as_json:
         _emit_json(summary)
-    else:
-        console.print(summary)
+        return
+    _print_run_summary(compiled, result, summary)
+
+
+def _accuracy(result: Any, path: Path) -> float:
+    """Accuracy of the output's most-spiking neuron against integer labels from an .npy."""
+    import numpy as np
+
+    labels = _load_spikes(path, "labels")
+    if isinstance(labels, dict) or labels.ndim != 1 or labels.dtype.kind not in "iu":
+        raise NeurodeployError("labels must be one .npy of integers, shaped (batch,)", str(path),
+                               "save them with numpy.save('labels.npy', y.astype(int))")  # fmt: skip
+    predictions = result.predictions()
+    if predictions.ndim != 1 or len(labels) != len(predictions):
+        raise NeurodeployError(
+            f"{len(labels)} labels for {predictions.shape[0] if predictions.ndim else 1} samples",
+            str(path),
+            "give one label per sample of the input's batch axis",
+        )
+    return float(np.mean(predictions == labels))
+
+
+def _print_run_summary(compiled: Any, result: Any, summary: dict[str, Any]) -> None:
+    """Spikes per population as a table, then the accuracy and the output file."""
+    from rich.table import Table
+
+    table = Table(title=f"run on {result.backend} ({summary['wall_seconds']:.2f} s)", title_justify="left")
+    for col in ("population", "neurons", "spikes", "per neuron and step"):
+        table.add_column(col, justify="left" if col == "population" else "right")
+    for name, arr in result.spikes.items():
+        size = compiled.core.population(name).size
+        rate = float(arr.mean()) if arr.size else 0.0
+        label = shown(name) + (" (output)" if name in compiled.core.outputs else "")
+        table.add_row(label, f"{size:,}", f"{int(arr.sum()):,}", f"{rate:.4f}")
+    console.print(table)
+    if "accuracy" in summary:
+        console.print(f"accuracy {summary['accuracy']:.4f} (most-spiking output neuron against the labels)")
+    if summary["output"]:
+        console.print(f"wrote [bold]{shown(summary['output'])}[/]")
 
 
 def _recorded_run(path: Path) -> tuple[Path, Path | None, dict[str, Any], str]:

@@ -70,6 +70,11 @@ def test_compile_inspect_run(model: Path, tmp_path: Path):
     with np.load(result) as data:
         assert data["spikes/lif_1"].shape == (40, 16, 3) and "v/lif" in data
     assert json.loads(ran.stdout)["backend"] == "emulator"
+    labels = tmp_path / "labels.npy"
+    np.save(labels, np.zeros(16, dtype=np.int64))
+    table = cli("run", str(out), "-i", str(model.parent / "spikes.npy"), "--labels", str(labels))
+    assert table.returncode == 0 and "lif_1 (output)" in table.stdout and "accuracy" in table.stdout, table.stderr
+    assert "{" not in table.stdout  # a table, not a dict repr
 
 
 def test_compile_bad_inputs(model: Path, tmp_path: Path):
