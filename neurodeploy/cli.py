@@ -10,6 +10,7 @@ import contextlib
 import os
 import signal
 import sys
+import warnings
 
 # first: the imports below take a while
 from neurodeploy.cli_signals import (
@@ -518,6 +519,11 @@ def demo_cmd(
         _emit_json(asdict(result))
 
 
+def _show_warning(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+    """Every warning as one line, ``warning: ...``, without the file and line of the code that raised it."""
+    err_console.print(f"[yellow]warning[/]: {shown(message)}", highlight=False, soft_wrap=True)
+
+
 def _exit_interrupted() -> None:
     """One line and exit 130, at once: every write in progress has already removed its temp file, and
     the interpreter's own shutdown would report a KeyboardInterrupt it saw earlier as death by SIGINT."""
@@ -536,6 +542,7 @@ def main() -> None:
     # typer >= 0.20 vendors click as typer._click; older releases re-export click's own: take whichever it uses
     click_exc = sys.modules[typer.BadParameter.__module__]
     no_args = getattr(click_exc, "NoArgsIsHelpError", ())
+    warnings.showwarning = _show_warning
     if signal.getsignal(signal.SIGINT) is interrupted_while_starting:
         signal.signal(signal.SIGINT, signal.default_int_handler)  # from here on, cleanups run on Ctrl-C
         redeliver_lost_interrupts()

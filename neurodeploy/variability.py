@@ -137,6 +137,15 @@ def variability(
     start = time.perf_counter()
     truth = _labels(labels, _batch(compiled, inputs))
     spec = mismatch_spec(compiled.profile, sigma)
+    if not any(c.get("sigma", 0) > 0 for comps in spec.values() for c in comps):
+        import warnings
+
+        warnings.warn(
+            f"profile {getattr(compiled.profile, 'name', '?')!r} declares no mismatch and no sigma was given: "
+            f"all {instances} instances are identical. Set one with --sigma v_threshold=0.05 "
+            "(Python: sigma={'v_threshold': 0.05})",
+            stacklevel=2,
+        )
     nominal, _ = _accuracy(compiled.core, inputs, truth)
     net = sample(compiled, compiled.profile, instances, seed, sigma)
     acc, rates = _accuracy(net, inputs, truth)

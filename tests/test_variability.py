@@ -245,3 +245,15 @@ def test_cli_variability_help_has_an_example():
         env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
     )
     assert done.returncode == 0 and "Example" in done.stdout
+
+
+def test_a_profile_without_mismatch_says_every_instance_is_identical():
+    compiled = nd.compile(small_graph(), "loihi2")
+    x = spikes(steps=10, batch=4, n=compiled.core.population(compiled.core.inputs[0]).size)
+    with pytest.warns(UserWarning, match=r"all 3 instances are identical.*--sigma v_threshold="):
+        variability(compiled, x, np.zeros(4, dtype=int), instances=3)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a sigma: no such warning
+        variability(compiled, x, np.zeros(4, dtype=int), instances=3, sigma={"v_threshold": 0.05})
