@@ -40,6 +40,7 @@ class CompiledNetwork:
     violations: list[Violation] = field(default_factory=list)
     evaluation: dict[str, Any] = field(default_factory=dict)
     compile_seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)  # what compile warned about; kept in the artifact
 
     @property
     def conventions(self) -> Conventions:
@@ -67,6 +68,8 @@ class CompiledNetwork:
         }
         if self.evaluation:
             out["evaluation"] = self.evaluation
+        if self.warnings:
+            out["warnings"] = list(self.warnings)
         return _finite(out)
 
     def save(self, path: str | Path) -> Path:
@@ -76,6 +79,7 @@ class CompiledNetwork:
             "quantization": [q.to_dict() for q in self.quantization],
             "violations": [v.to_dict() for v in self.violations],
             "evaluation": self.evaluation,
+            "warnings": list(self.warnings),
         }  # no timings: identical compiles give byte-identical artifacts
         return write_artifact(path, self.ir, self.core, self.profile.text, _finite(extra), __version__)
 
@@ -107,6 +111,7 @@ def load_compiled(path: str | Path) -> CompiledNetwork:
         violations,
         extra.get("evaluation", {}),
         float(extra.get("compile_seconds", 0.0)),
+        [str(w) for w in extra.get("warnings", [])],
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -71,7 +72,9 @@ def compile(graph: Any, profile: Any = "loihi2", **options: Any) -> Any:  # noqa
     _check_placement(options.get("placement"))
     prof = get(profile)
     try:
-        return compile_graph(graph, prof, **options)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            compiled = compile_graph(graph, prof, **options)
     except (ZeroDivisionError, OverflowError, ValueError) as exc:
         # weight_bits = 1 leaves no mantissa in mixed sign mode (ZeroDivisionError); weight_exp = [-1e8, 1e8]
         # overflows 2**exp; a bias of 1e308 makes log2 fail ("math domain error")
@@ -82,6 +85,11 @@ def compile(graph: Any, profile: Any = "loihi2", **options: Any) -> Any:  # noqa
             f"profile {prof.name!r}",
             "check for extreme weights or biases, and the profile's weight_bits, weight_exp and bias_exp",
         ) from None
+    # the warnings travel with the artifact (``inspect`` shows them) and are raised here as well
+    compiled.warnings = list(dict.fromkeys(str(w.message) for w in caught))
+    for w in caught:
+        warnings.warn(w.message, w.category, stacklevel=2)
+    return compiled
 
 
 def _check_network(net: Any, params: Mapping[str, tuple[str, ...]], what: str, where: str) -> None:

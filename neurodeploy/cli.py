@@ -252,7 +252,7 @@ def inspect_cmd(
     Example: neurodeploy inspect model.ndp
     """
     import neurodeploy as nd
-    from neurodeploy.reports import cores_table, layers_table
+    from neurodeploy.reports import cores_table, layers_table, violations_table
 
     compiled = nd.load_compiled(artifact)
     if as_json:
@@ -260,11 +260,16 @@ def inspect_cmd(
         return
     conv = compiled.conventions
     console.print(
-        f"[bold]{artifact}[/]: profile {compiled.profile.name}, dt {conv.dt:g} s, reset {conv.reset}, "
-        f"source {conv.source}; inputs {compiled.core.inputs}, outputs {compiled.core.outputs}"
+        f"[bold]{shown(artifact)}[/]: profile {shown(compiled.profile.name)}, dt {conv.dt:g} s, reset {conv.reset}, "
+        f"source {shown(conv.source)}; inputs {shown(compiled.core.inputs)}, outputs {shown(compiled.core.outputs)}"
     )
+    for text in compiled.report.get("warnings", []):  # what compile warned about, kept in the artifact
+        console.print(f"[yellow]warning[/]: {shown(text)}", highlight=False)
     console.print(cores_table(compiled.report))
     console.print(layers_table(compiled.report))
+    table = violations_table(compiled.report)
+    if table is not None:
+        console.print(table)
 
 
 @app.command("run")

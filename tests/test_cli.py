@@ -136,3 +136,17 @@ def test_demo_runs_end_to_end(tmp_path: Path):
     assert data["lava_accuracy"] is None and len(data["variability"]["accuracy"]) == 64
     assert data["learning"]["test_accuracy"]["mean"] > 0.7 and data["learning"]["weight_angle"]["B1"]["mean"] < 45
     assert {p.name for p in (tmp_path / "out" / "demo").iterdir()} >= {"yinyang.nir", "learning_kp.html"}
+
+
+def test_inspect_shows_what_compile_warned_about(tmp_path: Path):
+    path = tmp_path / "bare.nir"
+    graph = nir.NIRGraph.from_list(
+        nir.Input(np.array([3])), nir.Linear(np.ones((2, 3))), nir.LIF(*([np.ones(2)] * 4)), nir.Output(np.array([2]))
+    )
+    nir.write(str(path), graph)  # records neither dt nor reset: compile assumes them and warns
+    out = tmp_path / "bare.ndp"
+    done = cli("compile", str(path), "-o", str(out))
+    assert done.returncode == 0 and "warning: the NIR graph does not record" in done.stderr
+    shown = cli("inspect", str(out))
+    assert shown.returncode == 0 and "warning: the NIR graph does not record" in " ".join(shown.stdout.split())
+    assert json.loads(cli("inspect", str(out), "--json").stdout)["warnings"]
