@@ -108,14 +108,16 @@ def _reset_rules(ir: NetworkIR, profile: Profile) -> list[Violation]:
     reset = ir.conventions.reset
     modes = profile.numerics.get("reset_modes", ["zero", "subtract"])
     if reset not in modes:
-        snn = ' (snnTorch: reset_mechanism="zero", reset_delay=False)' if "zero" in modes else ""
+        mode = "zero" if "zero" in modes else modes[0]
         out.append(
             Violation(
                 "graph",
                 "reset mode",
                 "/".join(modes),
                 reset,
-                f"{profile.name} resets by {' or '.join(modes)} only; retrain with that reset{snn}",
+                f"{profile.name} resets by {' or '.join(modes)} only; retrain with that reset (snnTorch: "
+                f'reset_mechanism="{mode}", reset_delay=False), then compile with --reset-rule nir '
+                '(Python: reset_rule="nir")',
             )
         )
     ideal = profile.kind == "ideal"
@@ -136,9 +138,9 @@ def _reset_rules(ir: NetworkIR, profile: Profile) -> list[Violation]:
                 "reset rule",
                 "nir (reset in the spiking step)",
                 f"{foreign[0].reset_rule} ({len(foreign)} layer(s))",
-                f"{profile.name} cannot reset from the previous step's membrane as snnTorch does; "
-                'export with reset_mechanism="zero", reset_delay=False (NIR\'s reset exactly), '
-                'or compile for "ideal"',
+                f"{profile.name} cannot reset from the previous step's membrane as snnTorch does; compile "
+                'with --reset-rule nir (Python: reset_rule="nir") to reset in the spiking step as the chip '
+                'does (a spike may come a step earlier or later than in snnTorch), or compile for "ideal"',
             )
         )
     out += _refractory_rules(ir, profile, spiking)

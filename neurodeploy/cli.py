@@ -204,6 +204,13 @@ def compile_cmd(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Artifact path (.ndp).")] = None,
     dt: Annotated[float | None, typer.Option(help="Time step in seconds (default: from the file, else 1e-4).")] = None,
     reset: Annotated[str | None, typer.Option(help="Reset mode: zero or subtract.")] = None,
+    reset_rule: Annotated[
+        str | None,
+        typer.Option(
+            help="nir (reset in the spiking step, what chips do), snntorch or snntorch_leaky; "
+            "overrides what the file records."
+        ),  # fmt: skip
+    ] = None,
     refractory: Annotated[
         int | None, typer.Option(help="Steps a neuron stays silent after a spike (profiles with refractory).")
     ] = None,
@@ -226,7 +233,8 @@ def compile_cmd(
     graph = nd.load_nir(model)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        compiled = nd.compile(graph, profile, dt=dt, reset=reset, refractory=refractory, rounding=rounding, seed=seed)
+        compiled = nd.compile(graph, profile, dt=dt, reset=reset, reset_rule=reset_rule, refractory=refractory,
+                              rounding=rounding, seed=seed)  # fmt: skip
     out = output or model.with_suffix(".ndp")
     compiled.save(out)
     if as_json:

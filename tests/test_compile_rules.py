@@ -167,3 +167,45 @@ def test_dynapse2_rules() -> None:
     ok = nd.compile(_fan_out_graph(3), "dynapse2")
     assert len(ok.report["cores"]) == 4  # populations with different thresholds never share a core
     raises(_fan_out_graph(5), "dynapse2", "target cores per neuron is 5, limit 4", "core 0 (hidden[0:8])")
+
+
+ROUTES = [("xylo-audio2", "zero"), ("dynapse2", "subtract"), ("loihi2", "subtract")]
+
+
+@pytest.mark.parametrize(("profile", "reset"), ROUTES)
+def test_the_reset_hints_lead_to_a_compile(profile: str, reset: str) -> None:
+    """An snnTorch export with a reset the chip lacks: follow each hint until the model compiles."""
+    import re
+
+    import nir
+    import numpy as np
+
+    import neurodeploy as nd
+    from neurodeploy.errors import NeurodeployError
+
+    def lif(n: int) -> nir.LIF:
+        return nir.LIF(tau=np.full(n, 0.01), r=np.ones(n), v_leak=np.zeros(n), v_threshold=np.ones(n))
+
+    def export(mode: str) -> nir.NIRGraph:  # what from_torch writes for snnTorch Leaky(reset_mechanism=mode)
+        g = nir.NIRGraph.from_list(nir.Input(np.array([3])), nir.Linear(np.full((4, 3), 0.3)), lif(4),
+                                   nir.Linear(np.full((2, 4), 0.3)), lif(2), nir.Output(np.array([2])))  # fmt: skip
+        g.metadata = {"neurodeploy.dt": 1e-3, "neurodeploy.reset": mode, "neurodeploy.reset_rule": "snntorch",
+                      "neurodeploy.reset_delay": False}  # fmt: skip
+        return g
+
+    options: dict[str, str] = {}
+    graph = export(reset)
+    for _ in range(3):
+        try:
+            nd.compile(graph, profile, **options)
+            break
+        except NeurodeployError as err:
+            hint = err.hint
+            mode = re.search(r'reset_mechanism="(\w+)"', hint)
+            if mode:
+                graph = export(mode.group(1))
+            if 'reset_rule="nir"' in hint:
+                options["reset_rule"] = "nir"
+            assert mode or options, f"a hint that names no change: {hint}"
+    else:
+        pytest.fail("the hints did not lead to a compile")
