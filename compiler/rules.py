@@ -85,17 +85,25 @@ def _neuron_rules(ir: NetworkIR, profile: Profile) -> list[Violation]:
             )
         if shared and parameter_signature(pop) is None:
             distinct = len({tuple(float(v[i]) for v in pop.params().values()) for i in range(pop.size)})
+            varying = [k for k, v in pop.params().items() if v.size and np.any(v != v.reshape(-1)[0])]
+            names = sorted({_PARAM_NAMES.get(k, k) for k in varying})
+            fix = ("train the layers feeding it without bias (bias=False), or with one shared bias"
+                   if names == ["bias"] else "train with one value per layer")  # fmt: skip
             out.append(
                 Violation(
                     pop.name,
                     "neuron parameters shared per core",
                     "1 set per core",
-                    f"{distinct} sets",
-                    f"{profile.name} shares time constants and thresholds per "
-                    "core: train with one set per layer, or split the layer by parameter set",
+                    f"{distinct} sets (different {', '.join(names)})",
+                    f"{profile.name} shares each neuron parameter per core, and this layer's neurons have "
+                    f"different {' and '.join(names)}: {fix}, or split the layer by parameter set",
                 )
             )
     return out
+
+
+_PARAM_NAMES = {"bias_u": "bias", "bias_v": "bias", "v_th": "threshold", "du": "synaptic time constant",
+                "dv": "membrane time constant", "v_reset": "reset potential"}  # fmt: skip
 
 
 def _reset_rules(ir: NetworkIR, profile: Profile) -> list[Violation]:

@@ -161,9 +161,11 @@ def test_dynapse2_rules() -> None:
     raises(
         graph,
         "dynapse2",
-        "neuron parameters shared per core is 30 sets, limit 1 set per core",
-        "train with one set per layer",
+        "neuron parameters shared per core is 30 sets (different bias, membrane time constant), limit 1 set",
+        "train with one value per layer",
     )
+    # lif_graph's hidden Affine has one bias per neuron: the message names the bias and bias=False
+    raises(lif_graph(), "dynapse2", "30 sets (different bias)", "without bias (bias=False)")
     ok = nd.compile(_fan_out_graph(3), "dynapse2")
     assert len(ok.report["cores"]) == 4  # populations with different thresholds never share a core
     raises(_fan_out_graph(5), "dynapse2", "target cores per neuron is 5, limit 4", "core 0 (hidden[0:8])")
