@@ -271,8 +271,14 @@ def learn_cmd(
     key = "test_accuracy" if "test_accuracy" in fin else "test_mse"
     console.print(
         f"[bold]{rule}[/] on {profile}, task {task}, {seeds} seeds, mismatch {mismatch:g}: "
-        f"{key} {fin[key]['mean']:.4f} ± {fin[key]['std']:.4f} after {epochs} epochs ({result.wall_s:.0f} s)"
+        f"{key} {fin[key]['mean']:.4f} ± {fin[key]['std']:.4f} at the last epoch ({epochs}; {result.wall_s:.0f} s)"
     )
+    best = fin.get("best_epoch")
+    if best and best["epoch"] != epochs:
+        console.print(
+            f"  best epoch by validation: {best['epoch']}, {key} {best[key]['mean']:.4f} ± {best[key]['std']:.4f} "
+            "(the numbers above are the last epoch's)"
+        )
     for group, label in (("weight_angle", "∠(B, Wᵀ)"), ("signal_angle", "∠(δ, δ_BP)"), ("norm_ratio", "‖B‖/‖W‖")):
         for name, v in fin.get(group, {}).items():
             unit = "" if group == "norm_ratio" else "°"

@@ -67,6 +67,10 @@ def test_fa_learns_in_float_and_fixed_point(profile: str) -> None:
     if profile == "loihi2":
         assert "y0*d*y3" in r.engine["rules"]["input->if0"]["dt"]
     assert set(r.history[-1]["weight_angle"]) == {"B1"}
+    best = r.final["best_epoch"]  # picked by validation accuracy, never by the test set
+    assert best["chosen_by"] == "mean val_accuracy" and 1 <= best["epoch"] <= len(r.history)
+    assert np.mean(r.history[best["epoch"] - 1]["val_accuracy"]) == max(np.mean(h["val_accuracy"]) for h in r.history)
+    assert r.final["epoch"] == len(r.history)
 
 
 def test_kolen_pollack_aligns_and_shares_the_rounding() -> None:

@@ -78,29 +78,48 @@ def train_epochs(
         for i in range(0, n, batch):
             trainer.step(order[i : i + batch], rate)
         score = trainer.evaluate(data.x_test, data.y_test)
-        entry = {"epoch": epoch + 1, "lr": rate, **_score(data, score), **trainer.alignment(probe)}
+        val = trainer.evaluate(data.x_val, data.y_val)
+        entry = {"epoch": epoch + 1, "lr": rate, **_score(data, score), **_score(data, val, "val"),
+                 **trainer.alignment(probe)}  # fmt: skip
         history.append(entry)
         if progress is not None:
             progress(epoch + 1, epochs, entry)
     return history
 
 
-def _score(task: Task, score: np.ndarray) -> dict[str, Any]:
-    key = "test_accuracy" if task.kind == "classification" else "test_mse"
+def _score(task: Task, score: np.ndarray, split: str = "test") -> dict[str, Any]:
+    key = f"{split}_accuracy" if task.kind == "classification" else f"{split}_mse"
     return {key: score.tolist()}
 
 
 def final_summary(task: Task, history: list[dict[str, Any]]) -> dict[str, Any]:
-    """The last epoch's score and angles as mean, std and per seed."""
+    """The last epoch's score and angles as mean, std and per seed, and ``best_epoch``: the epoch with the
+    best mean validation score and its test score (the test set never picks the epoch)."""
     last = history[-1]
-    key = "test_accuracy" if task.kind == "classification" else "test_mse"
+    classify = task.kind == "classification"
+    key = "test_accuracy" if classify else "test_mse"
     vals = np.asarray(last[key])
-    out: dict[str, Any] = {key: {"mean": float(vals.mean()), "std": float(vals.std()), "per_seed": vals.tolist()}}
+    out: dict[str, Any] = {key: _stats(vals), "epoch": last["epoch"]}
     for group in ("weight_angle", "signal_angle", "norm_ratio"):
         out[group] = {
             name: {"mean": float(np.mean(v)), "std": float(np.std(v))} for name, v in last.get(group, {}).items()
         }
+    val_key = "val_accuracy" if classify else "val_mse"
+    scored = [h for h in history if val_key in h]
+    if scored:
+        pick = max if classify else min
+        best = pick(scored, key=lambda h: float(np.mean(h[val_key])))
+        out["best_epoch"] = {
+            "epoch": best["epoch"],
+            "chosen_by": f"mean {val_key}",
+            val_key: _stats(np.asarray(best[val_key])),
+            key: _stats(np.asarray(best[key])),
+        }
     return out
+
+
+def _stats(vals: np.ndarray) -> dict[str, Any]:
+    return {"mean": float(vals.mean()), "std": float(vals.std()), "per_seed": vals.tolist()}
 
 
 __all__ = ["LearnResult", "check_profile", "train_epochs", "final_summary"]
