@@ -55,9 +55,8 @@ class Activity:
     readout: np.ndarray  # output membrane at the emit step, in float units (score per input step)
     delta: dict[str, np.ndarray] = field(default_factory=dict)  # δ per layer: ints (fixed) or floats
     payload: dict[str, np.ndarray] = field(default_factory=dict)  # graded spike sent by each source
-    noise: dict[str, np.ndarray] = field(
-        default_factory=dict
-    )  # PAL/SAL: noise spikes per layer (steps, inst, batch, 2n)
+    # PAL/SAL: the noise populations' spikes per hidden layer, (steps, inst, batch, 2n)
+    noise: dict[str, np.ndarray] = field(default_factory=dict)
     v_out: np.ndarray | None = None  # PAL/SAL: the output membrane per step (steps, inst, batch, n_out)
 
 
