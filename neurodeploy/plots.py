@@ -361,20 +361,36 @@ def distributions(values: Mapping[str, Sequence[float]], xlabel: str) -> str:
     return to_data_uri(fig)
 
 
-def curves(series: Mapping[str, Mapping[str, Sequence[float]]], xlabel: str = "epoch") -> str:
-    """One panel per metric, one line per label: ``{label: {metric: values per epoch}}``."""
+def curves(
+    series: Mapping[str, Mapping[str, Sequence[float]]],
+    xlabel: str = "epoch",
+    spread: Mapping[str, Mapping[str, Sequence[float]]] | None = None,
+) -> str:
+    """One panel per metric, one line per label: ``{label: {metric: values per epoch}}``. ``spread``,
+    in the same layout, shades ± that much around each line (e.g. the std over seeds). Panels wrap at
+    two per row so the figure fits a page; epochs count from 1."""
     plt = _pyplot()
     from matplotlib.ticker import MaxNLocator
 
     metrics: list[str] = []
     for per_metric in series.values():
         metrics.extend(m for m in per_metric if m not in metrics)
-    fig, axes = plt.subplots(1, max(1, len(metrics)), figsize=(5 * max(1, len(metrics)), 3), squeeze=False)
-    for ax, metric in zip(axes[0], metrics, strict=False):
+    n = max(1, len(metrics))
+    cols = min(2, n)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3 * rows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    for ax, metric in zip(axes.flat, metrics, strict=False):
         for label, per_metric in series.items():
             if metric in per_metric:
                 y = np.asarray(per_metric[metric], dtype=float)
-                ax.plot(np.arange(y.size), y, label=label, linewidth=1.4)
+                x = np.arange(1, y.size + 1)
+                (line,) = ax.plot(x, y, label=label, linewidth=1.4)
+                band = (spread or {}).get(label, {}).get(metric)
+                if band is not None:
+                    sd = np.asarray(band, dtype=float)
+                    ax.fill_between(x, y - sd, y + sd, color=line.get_color(), alpha=0.2, linewidth=0)
         ax.set_title(metric)
         ax.set_xlabel(xlabel)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
