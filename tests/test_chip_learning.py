@@ -37,9 +37,13 @@ def test_provenance_has_no_host_signal_on_loihi2(rule: str) -> None:
 
 
 def test_host_rules_say_where_their_signals_run() -> None:
-    res = neurodeploy.learn("pal", "loihi2", "yinyang", hidden=[8], epochs=1, batch=64)
+    res = neurodeploy.learn("eprop", "loihi2", "yinyang", hidden=[8], epochs=1, batch=64)
     assert res.provenance["hidden_signal"]["where"].startswith("host")
     assert res.provenance["hidden_signal"]["host_ops_per_sample"] > 0
+    pal = neurodeploy.learn("pal", "loihi2", "yinyang", hidden=[8], epochs=1)
+    assert pal.provenance["hidden_signal"]["where"] == "chip"
+    fb = pal.provenance["feedback_learning"]  # per step: ξ̃ rᵀ (|B|), the traces; per minibatch: B's write
+    assert fb["where"].startswith("chip + host") and fb["host_ops_per_sample"] == 32 * (8 * 3 + 8 + 2 * 3) + 2 * 24 / 16
     wm = neurodeploy.learn("wm", "loihi2", "yinyang", hidden=[8, 8], epochs=1)
     assert wm.provenance["hidden_signal"]["where"] == "chip"
     fb = wm.provenance["feedback_learning"]
@@ -136,9 +140,11 @@ def test_bad_learning_setups_get_one_clear_error() -> None:
     with pytest.raises(NeurodeployError, match="features"):
         task = get_task("yinyang")
         neurodeploy.learn("fa", "loihi2", (task.x_train, task.y_train, task.x_test[:, :2], task.y_test), epochs=1)
-    with pytest.raises(NeurodeployError, match="host"):
+    with pytest.raises(NeurodeployError, match="built-in tasks only"):
         task = get_task("yinyang")
-        neurodeploy.learn("pal", "loihi2", (task.x_train, task.y_train, task.x_test, task.y_test), epochs=1)
+        neurodeploy.learn("eprop", "loihi2", (task.x_train, task.y_train, task.x_test, task.y_test), epochs=1)
+    with pytest.raises(NeurodeployError, match="unknown rule"):
+        neurodeploy.learn("hebb", "loihi2", "yinyang", epochs=1)
 
 
 def test_snntorch_model_from_torch_trains_with_kp() -> None:

@@ -3,8 +3,8 @@ line and exit 2, takes at most 500 MB of memory and 5 s of CPU before it refuses
 
 from __future__ import annotations
 
+import json
 import os
-import resource
 import subprocess
 import sys
 from collections.abc import Callable
@@ -117,8 +117,26 @@ PROBES: dict[str, tuple[Callable[[Path], list[str]], str, dict[str, str]]] = {
 }
 
 
-def _limited() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
+# A small launcher forks the CLI under the limit and writes the CLI's own peak memory and CPU time
+# (wait4) to a file. A child forked from the test process itself would count the test's memory too.
+LAUNCHER = """
+import json, os, resource, sys
+report, limit, argv = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+pid = os.fork()
+if pid == 0:
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    os.execv(argv[0], argv)
+_, status, usage = os.wait4(pid, 0)
+code = os.waitstatus_to_exitcode(status)
+with open(report, "w") as fh:
+    json.dump({"rc": code, "peak_mb": usage.ru_maxrss / 1024, "cpu_s": usage.ru_utime + usage.ru_stime}, fh)
+sys.exit(code if code >= 0 else 128 - code)
+"""
+
+
+def _cli(argv: list[str], report: Path) -> list[str]:
+    cli = [sys.executable, "-m", "neurodeploy.cli", *argv]
+    return [sys.executable, "-c", LAUNCHER, str(report), str(ADDRESS_SPACE), *cli]
 
 
 @pytest.mark.parametrize("probe", list(PROBES))
@@ -126,8 +144,8 @@ def test_each_probe_is_one_line_and_cheap(probe: str, tmp_path: Path) -> None:
     make, words, env = PROBES[probe]
     argv = make(tmp_path)
     before = {p.name for p in tmp_path.iterdir()}
-    cmd = [sys.executable, "-m", "neurodeploy.cli", *argv]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_limited,
+    report = tmp_path.parent / f"{tmp_path.name}.usage.json"  # outside the folder checked for leftovers
+    proc = subprocess.Popen(_cli(argv, report), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, **env})  # fmt: skip
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 2, (proc.returncode, err)
@@ -136,19 +154,17 @@ def test_each_probe_is_one_line_and_cheap(probe: str, tmp_path: Path) -> None:
 
 
 def test_probes_stay_under_the_memory_and_time_budget(tmp_path: Path) -> None:
-    """One child per probe, measured with wait4: peak resident memory and CPU time of that child alone."""
+    """One CLI process per probe, measured with wait4 by its launcher: peak resident memory and CPU time."""
     rows = []
     for i, (probe, (make, _, env)) in enumerate(PROBES.items()):
         folder = tmp_path / f"p{i}"
         folder.mkdir()
         argv = make(folder)
-        proc = subprocess.Popen([sys.executable, "-m", "neurodeploy.cli", *argv], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, preexec_fn=_limited, env={**os.environ, **env})  # fmt: skip
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        peak_mb = usage.ru_maxrss / 1024  # KiB on Linux
-        cpu = usage.ru_utime + usage.ru_stime
-        rows.append((probe, proc.returncode, round(peak_mb), round(cpu, 2)))
+        report = tmp_path / f"p{i}.json"
+        subprocess.run(_cli(argv, report), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       env={**os.environ, **env}, timeout=120)  # fmt: skip
+        used = json.loads(report.read_text())
+        rows.append((probe, used["rc"], round(used["peak_mb"]), round(used["cpu_s"], 2)))
     print("\n".join(f"{p}: exit {rc}, peak {mb} MB, cpu {cpu} s" for p, rc, mb, cpu in rows))
     bad = [r for r in rows if r[1] != 2 or r[2] > PEAK_LIMIT_MB or r[3] > CPU_LIMIT_S]
     assert not bad, rows
