@@ -33,13 +33,18 @@ def is_the_command_line() -> bool:
 
 def redeliver_lost_interrupts() -> None:
     """A Ctrl-C that lands inside a weakref callback or ``__del__`` is swallowed by Python ("Exception
-    ignored in ...") and the command would run on. Send it again, so that it is raised at the next point
-    where Python can raise, and the normal one-line exit follows."""
+    ignored in ...") and the command would run on. Raise it again a millisecond later, from a timer: by
+    then the callback has returned and Python can raise it where the normal one-line exit follows (a
+    signal sent from inside the hook would be handled inside the hook, and swallowed again)."""
     previous = sys.unraisablehook
+
+    def again(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
 
     def hook(unraisable: object) -> None:
         if isinstance(getattr(unraisable, "exc_value", None), KeyboardInterrupt):
-            signal.raise_signal(signal.SIGINT)
+            signal.signal(signal.SIGALRM, again)
+            signal.setitimer(signal.ITIMER_REAL, 0.001)
             return
         previous(unraisable)  # type: ignore[arg-type]
 

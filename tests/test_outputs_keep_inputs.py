@@ -271,3 +271,24 @@ def test_a_read_only_disk_is_one_line(small_disk: Path, tmp_path: Path) -> None:
     done = _cli("compile", str(_big_model(tmp_path / "m.nir")), "--dt", "1e-3", "-o", str(small_disk / "m.ndp"))
     assert done.returncode == 2 and "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) <= 2
     assert "cannot write" in done.stderr and str(small_disk) in done.stderr
+
+
+def test_an_interrupt_swallowed_by_a_weakref_callback_comes_back() -> None:
+    """Python prints and drops a KeyboardInterrupt raised in a weakref callback; the CLI raises it again."""
+    code = (
+        "import time, weakref\n"
+        "from neurodeploy.cli_signals import redeliver_lost_interrupts\n"
+        "redeliver_lost_interrupts()\n"
+        "class A: pass\n"
+        "def callback(_):\n"
+        "    raise KeyboardInterrupt\n"
+        "a = A(); ref = weakref.ref(a, callback)\n"
+        "try:\n"
+        "    del a\n"
+        "    for _ in range(2000): time.sleep(0.001)\n"
+        "    print('lost')\n"
+        "except KeyboardInterrupt:\n"
+        "    print('raised again')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "raised again" and done.stderr == "", done.stderr
