@@ -406,7 +406,7 @@ def _add_training_noise(lnet: LearningNetwork, opt: LearnOptions) -> None:
             f"noise_rate {opt.noise_rate}, noise_charge {opt.noise_charge}, noise_lr {opt.noise_lr}, "
             f"noise_tau {opt.noise_tau}, hp_tau {opt.hp_tau} out of range",
             "noise_rate, noise_charge, noise_lr, noise_tau, hp_tau",
-            "need 0 < rate < 1, 0 < charge <= 4, 0 < lr <= 1, taus >= 1 step; e.g. 0.1, 0.5, 0.05, 8, 8",
+            "need 0 < rate < 1, 0 < charge <= 4, 0 < lr <= 1, taus >= 1 step; the defaults are 0.2, 2, 0.001, 8, 8",
         )
     core = lnet.core
     for fb in lnet.feedback:
