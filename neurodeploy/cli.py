@@ -561,7 +561,8 @@ def main() -> None:
         redeliver_lost_interrupts()
     try:
         code = app(standalone_mode=False)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # done: outputs are complete, exit as the command says
+        if is_the_command_line():  # done: outputs are complete, exit as the command says
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
     except NeurodeployError as exc:  # the message is user data: "[plasticity]" must not read as markup
         err_console.print(f"[red]error[/]: {shown(exc)}", highlight=False, soft_wrap=True)
         sys.exit(2)
