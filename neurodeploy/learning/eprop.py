@@ -194,7 +194,8 @@ class EpropNet:
         return np.asarray(w, dtype=float) / (self.cfg.scale if self.fixed else 1.0)
 
     def set_mismatch(self, sigma: float, rng: np.random.Generator) -> None:
-        """As ``ChipMLP.set_mismatch``: threshold gain 1 + σ·N(0,1) and an offset current σ/10 per step."""
+        """As the chip path's mismatch (``compiler.learning.build``): threshold gain 1 + σ·N(0,1), clipped at
+        ±3σ and floored at 0.2, and an offset current σ/10 per step."""
         shape = self.vth_factor.shape
         self.vth_factor = np.maximum(1.0 + sigma * np.clip(rng.standard_normal(shape), -3, 3), 0.2)
         self.offset = 0.1 * sigma * np.clip(rng.standard_normal(shape), -3, 3)
