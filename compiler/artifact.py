@@ -110,6 +110,8 @@ def _write_ir(group: h5py.Group, ir: NetworkIR) -> None:
             "reset_rule": pop.reset_rule,
             "reset_delay": pop.reset_delay,
         }
+        if pop.shape:
+            attrs["shape"] = json.dumps([int(d) for d in pop.shape])
         _write_population(group.create_group(f"populations/{i:04d}"), attrs, pop.params())
     for i, pr in enumerate(ir.projections):
         attrs = {"name": pr.name, "src": pr.src, "dst": pr.dst, "delay": pr.delay, "source_node": pr.source_node}
@@ -219,6 +221,19 @@ def _members(group: h5py.Group, kind: str) -> list[h5py.Group]:
     return [group[kind][k] for k in sorted(group[kind])] if kind in group else []
 
 
+def _shape(g: Any, where: str) -> tuple[int, ...]:
+    """An input population's own shape, () when flat or written before shapes were kept."""
+    if "shape" not in g.attrs:
+        return ()
+    try:
+        shape = tuple(int(d) for d in json.loads(g.attrs["shape"]))
+    except (TypeError, ValueError):
+        raise ArtifactError("an input shape is not a list of integers", where, "recompile the model") from None
+    if any(d < 1 for d in shape) or int(np.prod(shape, dtype=np.int64)) != int(g.attrs["size"]):
+        raise ArtifactError(f"input shape {list(shape)} does not match its size", where, "recompile the model")
+    return shape
+
+
 def _size(g: Any, where: str) -> int:
     """A population's declared size, refused before anything is allocated for it when over the limit."""
     from neurodeploy.limits import check_count
@@ -281,6 +296,7 @@ def read_artifact(path: str | Path) -> dict[str, Any]:
                     kind=str(g.attrs["kind"]),
                     reset=str(g.attrs["reset"]),
                     source_node=str(g.attrs["source_node"]),
+                    shape=_shape(g, where),
                     **_reset_rule(g),
                     **_params(g),
                 )

@@ -103,6 +103,7 @@ class Population:
     reset_rule: ResetRule = "nir"
     reset_delay: bool = False
     refractory: np.ndarray | None = None  # steps held at v_reset after a spike (``Conventions.refractory``)
+    shape: tuple[int, ...] = ()  # inputs: the graph's own shape, e.g. (C, H, W); () when flat
 
     PARAMS = ("du", "dv", "v_th", "v_reset", "bias_u", "bias_v", "refractory")
 

@@ -193,7 +193,9 @@ def normalize(graph: nir.NIRGraph, **conventions: object) -> NetworkIR:
     gains: dict[str, np.ndarray] = {}
     for name, node in nodes.items():
         if isinstance(node, nir.Input):
-            pops[name] = Population(name=name, size=int(np.prod(shapes[name])), kind="input", source_node=name)
+            shape = tuple(int(d) for d in shapes[name])
+            pops[name] = Population(name=name, size=int(np.prod(shape)), kind="input", source_node=name,
+                                    shape=shape if len(shape) > 1 else ())  # fmt: skip
         elif isinstance(node, NEURON_TYPES):
             size = int(np.prod(shapes[name]))
             rule, delay = _node_reset(name, node, conv, conventions.get("reset_rule"))

@@ -45,7 +45,13 @@ class RunResult:
         return self.counts(name).argmax(axis=-1)
 
 
-def _check_inputs(core: CoreNetwork, inputs: np.ndarray | Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _check_inputs(
+    core: CoreNetwork,
+    inputs: np.ndarray | Mapping[str, np.ndarray],
+    own_shapes: Mapping[str, tuple[int, ...]] | None = None,
+) -> dict[str, np.ndarray]:
+    """Spikes per input as (time, batch, neurons) bools. ``own_shapes``: inputs' shapes (e.g. (C, H, W)),
+    so spikes may also come as (time, batch, C, H, W) and are flattened row-major here."""
     if not isinstance(inputs, Mapping):
         if len(core.inputs) != 1:
             raise NeurodeployError(
@@ -71,11 +77,15 @@ def _check_inputs(core: CoreNetwork, inputs: np.ndarray | Mapping[str, np.ndarra
                 f"input {name!r}",
                 "pass spikes as a bool or 0/1 integer array",
             )
+        own = tuple((own_shapes or {}).get(name, ()))
+        if own and arr.ndim == 2 + len(own) and tuple(arr.shape[2:]) == own:
+            arr = arr.reshape(*arr.shape[:2], size)  # the model's own shape, flattened as the graph is
         if arr.ndim == 2:
             arr = arr[:, None, :]
         if arr.ndim != 3 or arr.shape[-1] != size or arr.shape[0] == 0:
+            also = f" or (time, batch, {', '.join(map(str, own))})" if own else ""
             raise NeurodeployError(
-                f"input shape {arr.shape} does not fit", f"input {name!r}", f"pass (time, batch, {size}) spikes"
+                f"input shape {arr.shape} does not fit", f"input {name!r}", f"pass (time, batch, {size}){also} spikes"
             )
         if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
             raise NeurodeployError("input contains NaN or inf", f"input {name!r}", "pass 0/1 spikes")
@@ -102,11 +112,12 @@ def run_core(
     backend: str = "emulator",
     record: Iterable[str] = ("spikes",),
     populations: Iterable[str] | None = None,
+    input_shapes: Mapping[str, tuple[int, ...]] | None = None,
 ) -> RunResult:
     """Run a CoreNetwork on a backend; see ``run``."""
     if backend not in BACKENDS:
         raise NeurodeployError(f"unknown backend {backend!r}", "backend", f"choose one of {', '.join(BACKENDS)}")
-    checked = _check_inputs(core, inputs)
+    checked = _check_inputs(core, inputs, input_shapes)
     record = tuple(record)
     t_in = next(iter(checked.values())).shape[0]
     latency = core.latency()
@@ -169,10 +180,11 @@ def check_run_memory(
     latency = core.latency()
     names = [n for n in (populations if populations is not None else latency) if n in latency]
     steps = max(s[0] for s in shapes.values()) + max((latency[n] for n in names), default=0)
-    batch = max(math.prod(s[1:-1]) for s in shapes.values())
+    batch = max(s[1] if len(s) > 3 else math.prod(s[1:-1]) for s in shapes.values())  # (T, B, C, H, W) too
     per_neuron = sum({"spikes": 1, "u": 8, "v": 8}.get(r, 8) for r in record)
     neurons = sum(core.population(n).size for n in names)
-    need = steps * batch * (neurons * per_neuron * RUN_COPIES + sum(s[-1] for s in shapes.values()))
+    inputs_n = sum(math.prod(s[2:]) if len(s) > 3 else s[-1] for s in shapes.values())
+    need = steps * batch * (neurons * per_neuron * RUN_COPIES + inputs_n)
     limit = max_input_bytes()
     if need > limit:
         raise NeurodeployError(
@@ -193,7 +205,8 @@ def run(
 ) -> RunResult:
     """Run a CompiledNetwork on ``backend`` ("emulator", "lava" or "board").
 
-    ``inputs``: spikes (time, batch, neurons) for a single-input network, or {input name: array}.
+    ``inputs``: spikes (time, batch, neurons) for a single-input network, or {input name: array}; an
+    input whose graph has a shape (a conv model's (C, H, W)) also takes (time, batch, C, H, W).
     ``record``: any of "spikes", "u", "v". Results are aligned to input time; see RunResult.
     """
     core = getattr(compiled, "core", None)
@@ -203,4 +216,6 @@ def run(
             "compiled",
             "call neurodeploy.compile(graph, profile) or neurodeploy.load_compiled(path) first",
         )
-    return run_core(core, inputs, backend, record, populations)
+    ir = getattr(compiled, "ir", None)
+    shapes = {p.name: tuple(p.shape) for p in getattr(ir, "populations", []) if getattr(p, "shape", ())}
+    return run_core(core, inputs, backend, record, populations, shapes)

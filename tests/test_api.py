@@ -67,3 +67,40 @@ def test_board_backend_explains_what_is_missing(demo_net):
     compiled = nd.compile(nd.from_torch(trained.module, spikes[:, 0], framework="snntorch"), "loihi2")
     with pytest.raises(nd.NeurodeployError, match="lava-loihi|board"):
         nd.run(compiled, spikes[:, :2], backend="board")
+
+
+def test_conv_models_take_inputs_in_their_own_shape(tmp_path):
+    """(time, batch, C, H, W) spikes for a conv model: flattened as the graph is, and the shape travels
+    with the artifact; the flat form still works, and a wrong layout names both accepted shapes."""
+    import subprocess
+    import sys
+
+    import nir
+
+    rng = np.random.default_rng(0)
+    conv = nir.Conv2d(input_shape=(8, 8), weight=rng.normal(0, 0.5, (4, 2, 3, 3)), stride=1, padding=1, dilation=1,
+                      groups=1, bias=np.zeros(4))  # fmt: skip
+    lif = nir.LIF(tau=np.full((4, 8, 8), 0.01), r=np.ones((4, 8, 8)), v_leak=np.zeros((4, 8, 8)),
+                  v_threshold=np.ones((4, 8, 8)))  # fmt: skip
+    nodes = {
+        "input": nir.Input(np.array([2, 8, 8])),
+        "conv": conv,
+        "lif": lif,
+        "output": nir.Output(np.array([4, 8, 8])),
+    }
+    graph = nir.NIRGraph(nodes, [("input", "conv"), ("conv", "lif"), ("lif", "output")],
+                         metadata={"neurodeploy.dt": 1e-3, "neurodeploy.reset": "zero"})  # fmt: skip
+    compiled = nd.compile(graph, "loihi2")
+    x = rng.random((20, 3, 2, 8, 8)) < 0.3
+    own, flat = nd.run(compiled, x), nd.run(compiled, x.reshape(20, 3, 128))
+    assert all(np.array_equal(own.spikes[k], flat.spikes[k]) for k in flat.spikes) and own.output().any()
+    compiled.save(tmp_path / "c.ndp")
+    loaded = nd.load_compiled(tmp_path / "c.ndp")
+    assert loaded.ir.population("input").shape == (2, 8, 8)
+    assert np.array_equal(nd.run(loaded, x).output(), own.output())
+    with pytest.raises(nd.NeurodeployError, match=r"\(time, batch, 128\) or \(time, batch, 2, 8, 8\)"):
+        nd.run(compiled, np.moveaxis(x, 2, -1))
+    np.save(tmp_path / "x.npy", x)
+    done = subprocess.run([sys.executable, "-m", "neurodeploy.cli", "run", str(tmp_path / "c.ndp"), "-i",
+                           str(tmp_path / "x.npy"), "--json"], capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
