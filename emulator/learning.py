@@ -148,7 +148,7 @@ class LearningRun:
         inputs = {lnet.core.inputs[0]: spikes, "bias": bias}
         noisy = bool(lnet.train_noise) and (target_counts is not None if noise is None else noise)
         trains: dict[str, np.ndarray] = {}
-        for name in lnet.core.inputs[2:]:  # the noise populations (compiler.learning._add_training_noise)
+        for name in lnet.core.inputs[2:]:  # the noise populations (compiler.learning_noise)
             size = lnet.core.population(name).size
             if noisy:
                 trains[name] = noise_spikes((lnet.instances, batch, size), sched.steps, sched.active,
