@@ -9,6 +9,16 @@ import pytest
 DT = 1e-4
 
 
+def write_tiny_model(path):  # noqa: ANN001, ANN201 - a Path in, the same Path out
+    """Input(3) → Linear(2×3) → LIF(2) → Output, written as a NIR file without dt or reset: the smallest
+    model the file-handling tests compile, corrupt or point elsewhere."""
+    graph = nir.NIRGraph.from_list(
+        nir.Input(np.array([3])), nir.Linear(np.ones((2, 3))), nir.LIF(*([np.ones(2)] * 4)), nir.Output(np.array([2]))
+    )
+    nir.write(str(path), graph)
+    return path
+
+
 def lif_graph(n_in: int = 5, hidden: int = 30, n_out: int = 3, seed: int = 0, beta: float = 0.9) -> nir.NIRGraph:
     """Affine -> LIF -> Affine -> LIF in snnTorch's dt = 1e-4 encoding (r = tau/dt)."""
     rng = np.random.default_rng(seed)

@@ -8,9 +8,8 @@ import sys
 from pathlib import Path
 
 import h5py
-import nir
-import numpy as np
 import pytest
+from conftest import write_tiny_model
 
 from neurodeploy.errors import ArtifactError, NeurodeployError
 from neurodeploy.nirio import load_nir
@@ -19,11 +18,7 @@ WEIGHT = "node/nodes/linear/weight"
 
 
 def _model(path: Path) -> Path:
-    graph = nir.NIRGraph.from_list(
-        nir.Input(np.array([3])), nir.Linear(np.ones((2, 3))), nir.LIF(*([np.ones(2)] * 4)), nir.Output(np.array([2]))
-    )
-    nir.write(str(path), graph)
-    return path
+    return write_tiny_model(path)
 
 
 def _external(path: Path, target: Path) -> Path:

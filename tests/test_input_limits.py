@@ -12,6 +12,7 @@ import h5py
 import nir
 import numpy as np
 import pytest
+from conftest import write_tiny_model
 
 from neurodeploy.errors import NeurodeployError
 from neurodeploy.limits import ENV, check_numpy_file, max_input_bytes
@@ -62,15 +63,17 @@ def test_a_nir_file_declaring_a_huge_weight_is_refused_before_reading(tmp_path: 
     assert time.perf_counter() - t0 < 5.0
 
 
-def test_cli_run_refuses_a_huge_header_with_one_line(tmp_path: Path) -> None:
-    model = tmp_path / "m.nir"
-    graph = nir.NIRGraph.from_list(
-        nir.Input(np.array([3])), nir.Linear(np.ones((2, 3))), nir.LIF(*([np.ones(2)] * 4)), nir.Output(np.array([2]))
-    )
-    nir.write(str(model), graph)
+def _compiled(tmp_path: Path) -> tuple[Path, list[str]]:
+    """The tiny model compiled by the CLI into ``m.ndp``; returns it and the CLI's command prefix."""
     art = tmp_path / "m.ndp"
     cli = [sys.executable, "-m", "neurodeploy.cli"]
+    model = write_tiny_model(tmp_path / "m.nir")
     assert subprocess.run([*cli, "compile", str(model), "--dt", "1e-3", "-o", str(art)], timeout=120).returncode == 0
+    return art, cli
+
+
+def test_cli_run_refuses_a_huge_header_with_one_line(tmp_path: Path) -> None:
+    art, cli = _compiled(tmp_path)
     spikes = _huge_npy(tmp_path / "s.npy", (10**6, 1000, 3))
     done = subprocess.run([*cli, "run", str(art), "-i", str(spikes)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr and "declares" in done.stderr
@@ -111,14 +114,7 @@ def test_the_synapse_limit_stops_a_conv_expansion_and_can_be_raised(monkeypatch)
 def test_an_artifact_declaring_a_billion_neurons_is_refused(tmp_path: Path) -> None:
     from neurodeploy.compiler import artifact
 
-    model = tmp_path / "m.nir"
-    graph = nir.NIRGraph.from_list(
-        nir.Input(np.array([3])), nir.Linear(np.ones((2, 3))), nir.LIF(*([np.ones(2)] * 4)), nir.Output(np.array([2]))
-    )
-    nir.write(str(model), graph)
-    art = tmp_path / "m.ndp"
-    cli = [sys.executable, "-m", "neurodeploy.cli"]
-    assert subprocess.run([*cli, "compile", str(model), "--dt", "1e-3", "-o", str(art)], timeout=120).returncode == 0
+    art, cli = _compiled(tmp_path)
     with h5py.File(art, "a") as f:  # a forged size with a valid checksum: the checksum is not a signature
         group = next(g for g in f["core/populations"].values() if int(g.attrs["size"]) == 2)
         group.attrs["size"] = 10**9

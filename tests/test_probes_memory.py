@@ -14,6 +14,7 @@ import h5py
 import nir
 import numpy as np
 import pytest
+from conftest import write_tiny_model
 
 PEAK_LIMIT_MB = 500
 CPU_LIMIT_S = 5.0
@@ -22,11 +23,7 @@ WEIGHT = "node/nodes/linear/weight"
 
 
 def _model(path: Path) -> Path:
-    graph = nir.NIRGraph.from_list(
-        nir.Input(np.array([3])), nir.Linear(np.ones((2, 3))), nir.LIF(*([np.ones(2)] * 4)), nir.Output(np.array([2]))
-    )
-    nir.write(str(path), graph)
-    return path
+    return write_tiny_model(path)
 
 
 def _external_storage(d: Path) -> list[str]:
