@@ -21,6 +21,7 @@ _LAZY = {
     "load_compiled": ("neurodeploy.api", "load_compiled"),
     "CompiledNetwork": ("neurodeploy.compiler.compiled", "CompiledNetwork"),
     "run": ("neurodeploy.api", "run"),
+    "export_nir": ("neurodeploy.export", "export_nir"),
     "learn": ("neurodeploy.api_learn", "learn"),
     "RunResult": ("neurodeploy.runner", "RunResult"),
     "NeurodeployError": ("neurodeploy.errors", "NeurodeployError"),

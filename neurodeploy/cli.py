@@ -28,6 +28,7 @@ import typer
 from rich.markup import escape
 
 from neurodeploy.cli_common import _emit_json, _load_spikes, console, err_console
+from neurodeploy.cli_export import export_cmd
 from neurodeploy.cli_run import _run_chunked, run_cmd
 from neurodeploy.cli_studies import _study_sections, learn_cmd, variability_cmd
 from neurodeploy.errors import NeurodeployError
@@ -223,6 +224,7 @@ def inspect_cmd(
 
 
 app.command("run")(run_cmd)
+app.command("export")(export_cmd)
 
 
 def _recorded_run(path: Path) -> tuple[Path, Path | None, dict[str, Any], str]:

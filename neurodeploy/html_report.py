@@ -22,6 +22,7 @@ import numpy as np
 
 from neurodeploy.atomic import atomic_write
 from neurodeploy.errors import NeurodeployError
+from neurodeploy.export import voltage_scales
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1f2933;margin:0;background:#f5f7fa}
@@ -96,18 +97,6 @@ def _nonzero(weight: Any) -> int:
     return int(weight.count_nonzero()) if hasattr(weight, "count_nonzero") else int(np.count_nonzero(weight))
 
 
-def _voltage_scales(compiled: Any, name: str, per_channel: bool) -> np.ndarray:
-    """λ per neuron of a Loihi population: the stored scale, or with per-neuron scales (which the artifact
-    does not store) vth / v_th, the threshold's own ratio, good to the threshold's 17 bits."""
-    dst = compiled.core.population(name)
-    scale = np.full(dst.size, float(dst.scale) or 1.0)
-    if per_channel:
-        vth = np.asarray(dst.params["vth"], dtype=float).reshape(-1, dst.size)[0]
-        v_th = np.asarray(compiled.ir.population(name).v_th, dtype=float)
-        scale = np.where(v_th > 0, vth / np.where(v_th > 0, v_th, 1.0), scale)
-    return scale
-
-
 def weight_errors(compiled: Any) -> list[dict[str, Any]]:
     """Float weights of every projection beside the chip's, dequantised: ``mantissa * 2**weight_exp / λ``.
 
@@ -127,7 +116,7 @@ def weight_errors(compiled: Any) -> list[dict[str, Any]]:
         idx, ref, chip = _present(pr.weight, core_pr.weight)
         steps, lsb = None, 0.0
         if compiled.core.numerics == "loihi":
-            lam = _voltage_scales(compiled, pr.dst, bool(layer.get("per_channel")))
+            lam = voltage_scales(compiled, pr.dst)
             step = 2 ** (8 - core_pr.num_weight_bits + (1 if core_pr.sign_mode == "mixed" else 0))
             chip = chip * 2.0**core_pr.weight_exp / lam[idx]
             steps = (chip - ref) / (step * 2.0**core_pr.weight_exp / lam[idx])
