@@ -40,6 +40,7 @@ over ``[-2**(bits-1), 2**(bits-1) - 1]``.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -129,10 +130,10 @@ class _Layer:
         pop.params["bias_v"] = self.bias + (self.bias_step * k_b)[..., None, :]
 
     def counts(self, probe: Any, k_th: np.ndarray, k_b: np.ndarray) -> np.ndarray:
-        """Per-sample spike counts (*trials, *instances, samples, n) at these trims."""
+        """Per-sample spike counts (*trials, *instances, samples, n) at these trims, int64: differences go negative."""
         self.runs += 1
         self.apply(k_th, k_b)
-        return run_core(_upstream(self.net, self.name), probe, populations=[self.name]).spikes[self.name].sum(axis=0)
+        return run_core(_upstream(self.net, self.name), probe, populations=[self.name]).counts(self.name)
 
 
 def _drive_groups(target: np.ndarray, groups: int) -> np.ndarray:
@@ -212,6 +213,7 @@ def calibrate(
     probe: Any = None,
     seed: int = 0,
     knobs: tuple[str, ...] = KNOBS,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[CoreNetwork, dict[str, Any]]:
     """Trim each neuron's threshold and bias in every instance so its probe responses match the nominal chip.
 
@@ -219,7 +221,8 @@ def calibrate(
     ``probe``: input spikes (time, batch, n) or {input: array}, e.g. encoded samples of the training set;
     default ``default_probe(seed=seed)``. ``knobs``: ``("v_th", "bias_v")``, or ``("v_th",)`` for
     threshold trims only. Returns the trimmed network and a report: trim codes per population and
-    knob, resolutions, count errors before and after.
+    knob, resolutions, count errors before and after. ``progress(layers_done, layers)`` is called after
+    each layer, the unit of work (a layer takes seconds to minutes).
     """
     nominal_core = getattr(compiled, "core", compiled)
     if not isinstance(nominal_core, CoreNetwork) or mismatched_core.numerics != "float":
@@ -265,9 +268,11 @@ def calibrate(
     }
     runs = 0
     curves: dict[str, list[np.ndarray]] = {"curve_error_before": [], "curve_error_after": []}
-    for n in names:  # input to output: each layer is trimmed with the layers below already trimmed
+    for done, n in enumerate(names):  # input to output: each layer trimmed with the layers below already trimmed
+        if progress is not None:
+            progress(done, len(names))
         layer = _Layer(out, nominal_core, n, (step, bias_step))
-        target = run_core(_upstream(nominal_core, n), probe, populations=[n]).spikes[n].sum(axis=0)
+        target = run_core(_upstream(nominal_core, n), probe, populations=[n]).counts(n)
         zero = np.zeros(layer.shape, dtype=np.int64)
         first = layer.counts(probe, zero, zero)
         onehot = _drive_groups(target, CURVE_GROUPS)
@@ -305,6 +310,8 @@ def calibrate(
             "curve_error_after": float(np.sqrt(error.mean() / samples)),
             "nominal_count_mean": float(target.mean()),
         }
+    if progress is not None:
+        progress(len(names), len(names))
     report["emulator_runs"] = runs + len(names)
     # per instance: root mean square curve error over every calibrated neuron, before and after trimming
     report["instances"] = {

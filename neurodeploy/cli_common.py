@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,18 +20,73 @@ def _emit_json(data: object) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
-def _progress(transient: bool = True) -> Any:
-    """A progress bar on stderr (stdout stays clean for --json); silent when stderr is not a terminal."""
+class PlainProgress:
+    """What a progress bar says, as plain lines, for a stream that is not a terminal (a log, a pipe).
+
+    Why: a piped or logged run of many minutes must still show that it moves. Once a task has run for
+    ``quiet`` seconds, a line is written at most every ``every`` seconds and when it finishes; quicker
+    steps stay silent. Takes the calls of ``rich.progress.Progress`` that the commands use.
+    """
+
+    def __init__(self, console: Console, every: float = 2.0, quiet: float = 1.0) -> None:
+        self.console, self.every, self.quiet = console, every, quiet
+        self.tasks: dict[int, dict[str, Any]] = {}
+
+    def __enter__(self) -> PlainProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def add_task(self, description: str, total: float | None = None, **fields: Any) -> int:
+        now = time.monotonic()
+        task = len(self.tasks)
+        self.tasks[task] = {"description": description, "total": total, "completed": 0, "start": now,
+                            "last": now, "fields": fields}  # fmt: skip
+        return task
+
+    def advance(self, task: int, advance: float = 1) -> None:
+        self.update(task, advance=advance)
+
+    def update(
+        self,
+        task: int,
+        completed: float | None = None,
+        advance: float | None = None,
+        description: str | None = None,
+        total: float | None = None,
+        **fields: Any,
+    ) -> None:
+        t = self.tasks[task]
+        t["completed"] = completed if completed is not None else t["completed"] + (advance or 0)
+        t["description"] = description if description is not None else t["description"]
+        t["total"] = total if total is not None else t["total"]
+        t["fields"].update(fields)
+        now = time.monotonic()
+        finished = t["total"] is not None and t["completed"] >= t["total"]
+        if now - t["start"] >= self.quiet and (finished or now - t["last"] >= self.every):
+            t["last"] = now
+            of = f"/{t['total']:g}" if t["total"] is not None else ""
+            extra = "  ".join(str(v) for v in t["fields"].values() if v)
+            self.console.print(
+                f"{t['description']}: {t['completed']:g}{of} ({now - t['start']:.0f} s){'  ' + extra if extra else ''}",
+                highlight=False,
+                markup=False,
+            )
+
+
+def progress_bar(transient: bool = True, console: Console | None = None, *columns: Any) -> Any:
+    """A progress bar in a terminal, plain lines otherwise; on stderr unless ``console`` says (stdout
+    stays clean for --json). ``columns``: the bar's rich columns, default description, bar, n/total, time."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    console = console or err_console
+    if not console.is_terminal:
+        return PlainProgress(console)
     return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
+        *(columns or (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())),
+        console=console,
         transient=transient,
-        disable=not err_console.is_terminal,
     )
 
 

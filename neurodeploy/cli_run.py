@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from neurodeploy.cli_common import _emit_json, _load_spikes, _progress, console, err_console
+from neurodeploy.cli_common import _emit_json, _load_spikes, console, err_console, progress_bar
 from neurodeploy.errors import NeurodeployError
 from neurodeploy.textsafe import shown
 
@@ -46,7 +46,7 @@ def _run_chunked(compiled: Any, data: Any, backend: str, kinds: tuple[str, ...],
         return nd.run(compiled, data, backend=backend, record=kinds)
     size = max(32, -(-batch // 40))
     parts: list[RunResult] = []
-    with _progress() as bar:
+    with progress_bar() as bar:
         task = bar.add_task(f"{label}: samples", total=batch)
         for start in range(0, batch, size):
             chunk = {k: np.asarray(a)[:, start : start + size] for k, a in arrays.items()}

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from neurodeploy.cli_common import _emit_json, _load_spikes, _progress, console, err_console
+from neurodeploy.cli_common import _emit_json, _load_spikes, console, progress_bar
 from neurodeploy.errors import NeurodeployError
 from neurodeploy.textsafe import shown
 
@@ -125,11 +125,13 @@ def variability_cmd(
     probe_spikes = _load_spikes(probe, "probe spikes") if probe is not None else None
     args = (compiled, data, truth, instances, seed, overrides, target, multipliers, calibrate)
     kwargs = {"lava_check": lava_check, "probe": probe_spikes}
-    if not as_json and err_console.is_terminal:
-        with err_console.status(f"{artifact.name}: {instances} instances"):
-            result = variability(*args, **kwargs)
-    else:
-        result = variability(*args, **kwargs)
+    with progress_bar() as bar:
+        job = bar.add_task(f"{artifact.name}: nominal chip", total=1)
+
+        def tell(stage: str, done: int, total: int) -> None:
+            bar.update(job, completed=done, total=total, description=f"{artifact.name}: {stage}")
+
+        result = variability(*args, **kwargs, progress=tell)
     report = result.to_dict()
     if output is not None:
         text = json.dumps(report, indent=2) + "\n"
@@ -234,14 +236,16 @@ def learn_cmd(
     for path, suffix in ((output, ".json"), (plot, ".html")):
         if path is not None and path.suffix.lower() != suffix:
             raise NeurodeployError(f"{path} should end in {suffix}", str(path), f"name it e.g. run{suffix}")
-    with _progress() as bar:
+    with progress_bar() as bar:
         job = bar.add_task(f"{rule} on {profile}", total=epochs)
 
         done: list[dict[str, Any]] = []
 
         def tick(epoch: int, total: int, entry: dict[str, Any]) -> None:
             score = entry.get("test_accuracy", entry.get("test_mse", [0.0]))
-            bar.update(job, completed=epoch, description=f"{rule} on {profile}: {sum(score) / len(score):.3f}")
+            angles = [sum(a) / len(a) for a in (entry.get("weight_angle") or {}).values() if len(a)]
+            angle = f", ∠(B, Wᵀ) {sum(angles) / len(angles):.1f}°" if angles else ""
+            bar.update(job, completed=epoch, description=f"{rule} on {profile}: {sum(score) / len(score):.3f}{angle}")
             done.append(entry)
             if output is not None and epoch < total:  # an interrupted run keeps the epochs it finished
                 partial = {"format": "neurodeploy.learn", "version": 2, "partial": True, "rule": rule,

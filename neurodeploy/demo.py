@@ -13,8 +13,10 @@ from typing import Any
 
 import numpy as np
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+from neurodeploy.cli_common import progress_bar
 
 OUT_DIR = Path("out") / "demo"
 
@@ -52,15 +54,10 @@ def run_demo(
     epochs = 8 if quick else 40
     console.rule("[bold]neurodeploy demo[/]: snnTorch -> NIR -> Loihi 2 -> emulator and Lava")
     start = time.perf_counter()
-    with Progress(
-        TextColumn("training on Yin-Yang"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[status]}"),
-        TimeElapsedColumn(),
-        console=console,
-    ) as bar:
-        task = bar.add_task("train", total=epochs, status="")
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
+               TimeElapsedColumn())  # fmt: skip
+    with progress_bar(False, console, *columns) as bar:
+        task = bar.add_task("training on Yin-Yang", total=epochs, status="")
 
         def progress(epoch: int, loss: float, val: float) -> None:
             bar.update(task, advance=1, status=f"loss {loss:.3f}  val {100 * val:.1f} %")
@@ -129,15 +126,8 @@ def _on_chip_learning(console: Console, out_dir: Path, quick: bool, seed: int) -
     )
     for col in ("epoch", "test accuracy (mean of 3)", "angle B vs W^T", "angle delta vs BP"):
         table.add_column(col, justify="right")
-    with Progress(
-        TextColumn("Kolen-Pollack on chip"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
-        job = bar.add_task("kp", total=epochs)
+    with progress_bar(True, console) as bar:
+        job = bar.add_task("Kolen-Pollack on chip", total=epochs)
         res = learn(
             "kp",
             "loihi2",
@@ -145,7 +135,9 @@ def _on_chip_learning(console: Console, out_dir: Path, quick: bool, seed: int) -
             seeds=3,
             seed=seed,
             epochs=epochs,
-            progress=lambda e, n, entry: bar.update(job, completed=e),
+            progress=lambda e, n, entry: bar.update(
+                job, completed=e, description=f"Kolen-Pollack on chip: {100 * np.mean(entry['test_accuracy']):.1f} %"
+            ),
         )
     for h in res.history:
         table.add_row(
@@ -193,7 +185,15 @@ def _variability(console: Console, graph: Any, spikes: np.ndarray, labels: np.nd
     train_features, _ = yin_yang_splits()["train"]
     pick = np.random.default_rng(seed).choice(len(train_features), CALIBRATION_SAMPLES, replace=False)
     probe = encoder.encode(train_features[pick])
-    res = variability(dyn, spikes, labels, instances=64, seed=seed, target=0.9, calibrate=True, probe=probe)
+    with progress_bar(True, console) as bar:
+        job = bar.add_task("dynapse2: 64 chips", total=1)
+
+        def tell(stage: str, done: int, total: int) -> None:
+            bar.update(job, completed=done, total=total, description=f"dynapse2: {stage}")
+
+        res = variability(
+            dyn, spikes, labels, instances=64, seed=seed, target=0.9, calibrate=True, probe=probe, progress=tell
+        )
     cal = res.calibration
     improved = int(np.sum(np.asarray(cal["accuracy"]) > np.asarray(res.accuracy)))
     table = Table(

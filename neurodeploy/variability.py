@@ -7,7 +7,7 @@ inputs broadcast over it), so 64 instances cost about one run on 64x the batch, 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -105,6 +105,7 @@ def variability(
     calibrate: bool = False,
     probe: Any = None,
     lava_check: int = 0,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> VariabilityResult:
     """Accuracy of ``instances`` sampled chips on ``inputs`` (time, batch, n) with ``labels`` (batch,).
 
@@ -116,6 +117,8 @@ def variability(
     nominal before and after, and the recovered fraction of that gap.
     ``lava_check``: run the first ``lava_check`` instances again on Lava (``floating_pt``, see
     ``emulator.backends.lava_float``) and report whether spikes, u, v and accuracy agree with the emulator.
+    ``progress(stage, done, total)`` is called as each emulator pass starts and at the end: the nominal
+    run, the instances, each sweep point, and each calibrated layer.
     """
     if not isinstance(getattr(compiled, "core", None), CoreNetwork):
         raise NeurodeployError(
@@ -146,14 +149,20 @@ def variability(
             "(Python: sigma={'v_threshold': 0.05})",
             stacklevel=2,
         )
+    layers = sum(1 for p in compiled.core.populations if p.model != "input" and p.spiking) if calibrate else 0
+    total = 2 + len(sweep or ()) + layers
+    tell = progress or (lambda stage, done, total: None)
+    tell("nominal chip", 0, total)
     nominal, _ = _accuracy(compiled.core, inputs, truth)
+    tell(f"{instances} instances", 1, total)
     net = sample(compiled, compiled.profile, instances, seed, sigma)
     acc, rates = _accuracy(net, inputs, truth)
     acc = np.broadcast_to(acc, (instances,))
     points = []
-    for mult in sweep or ():
+    for i, mult in enumerate(sweep or ()):
         if not float(mult) >= 0:
             raise NeurodeployError(f"sweep multipliers must be >= 0, got {mult!r}", "sweep", "pass e.g. 0,0.5,1,2")
+        tell(f"sigma x{float(mult):g}", 2 + i, total)
         scaled = {f"{n}@{c['scope']}": c["sigma"] for n, comps in scale_spec(spec, float(mult)).items() for c in comps}
         a, _ = _accuracy(sample(compiled, compiled.profile, instances, seed, scaled), inputs, truth)
         s = _summary(np.broadcast_to(a, (instances,)), target)
@@ -170,7 +179,10 @@ def variability(
     if calibrate:
         from neurodeploy.calibration import calibrate as trim
 
-        trimmed, trim_report = trim(compiled, net, probe=probe, seed=seed)
+        def layer_done(done: int, count: int, base: int = 2 + len(sweep or ())) -> None:
+            tell(f"calibration, layer {min(done + 1, count)} of {count}", base + done * layers // max(count, 1), total)
+
+        trimmed, trim_report = trim(compiled, net, probe=probe, seed=seed, progress=layer_done)
         after, _ = _accuracy(trimmed, inputs, truth)
         after = np.broadcast_to(after, (instances,))
         gap_before = float(nominal[0] - acc.mean())
@@ -185,6 +197,7 @@ def variability(
             "recovered": (gap_before - gap_after) / gap_before if gap_before > 0 else 0.0,
             "trim": trim_report,
         }
+    tell("done", total, total)
     rate_stats = {}
     for name, r in rates.items():
         r = np.broadcast_to(r, (instances,))

@@ -150,3 +150,25 @@ def test_inspect_shows_what_compile_warned_about(tmp_path: Path):
     shown = cli("inspect", str(out))
     assert shown.returncode == 0 and "warning: the NIR graph does not record" in " ".join(shown.stdout.split())
     assert json.loads(cli("inspect", str(out), "--json").stdout)["warnings"]
+
+
+def test_progress_prints_plain_lines_when_not_a_terminal():
+    """Piped or logged: a long step says how far it is in plain lines; a quick one says nothing."""
+    import io
+
+    from rich.console import Console
+
+    from neurodeploy.cli_common import PlainProgress, progress_bar
+
+    sink = io.StringIO()
+    console = Console(file=sink, force_terminal=False)
+    assert isinstance(progress_bar(console=console), PlainProgress)
+    quick = PlainProgress(console)
+    task = quick.add_task("quick", total=3)
+    quick.update(task, completed=3)
+    assert sink.getvalue() == ""
+    slow = PlainProgress(console, every=0.0, quiet=0.0)
+    task = slow.add_task("learn", total=2, status="")
+    slow.update(task, advance=1, description="learn: 0.912", status="angle 7°")
+    slow.advance(task)
+    assert sink.getvalue().splitlines() == ["learn: 0.912: 1/2 (0 s)  angle 7°", "learn: 0.912: 2/2 (0 s)  angle 7°"]

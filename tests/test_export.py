@@ -144,8 +144,14 @@ def test_loops_and_delays_survive(tmp_path: Path):
             "w_rec": nir.Linear(rng.normal(0, 0.3, (n, n))),
             "output": nir.Output(np.array([n])),
         },
-        edges=[("input", "w_in"), ("w_in", "late"), ("late", "lif"), ("lif", "w_rec"), ("w_rec", "lif"),
-               ("lif", "output")],  # fmt: skip
+        edges=[
+            ("input", "w_in"),
+            ("w_in", "late"),
+            ("late", "lif"),
+            ("lif", "w_rec"),
+            ("w_rec", "lif"),
+            ("lif", "output"),
+        ],  # fmt: skip
     )
     graph.metadata.update({"neurodeploy.dt": DT, "neurodeploy.reset": "zero"})
     compiled = nd.compile(graph, "loihi2")
