@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.neurodeploy-installed
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: venv demo test lint bench docs clean
+.PHONY: venv demo test lint bench docs docs-figures clean
 
 venv: $(STAMP)
 
@@ -35,6 +35,14 @@ test: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/python docs/gen_api_tree.py
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
+# Every long result the docs show, regenerated: the pages' printed outputs (docs/run_docs.py), the export
+# table, and the learning tables (about an hour and a quarter on two cores; the tables take most of it).
+docs-figures: $(STAMP)
+	$(BIN)/python docs/run_docs.py --write
+	$(BIN)/python benchmarks/export_roundtrip.py --write
+	$(BIN)/python benchmarks/learning_table.py --epochs 40 --seeds 5 --conditions loihi2 --write
+	$(BIN)/python benchmarks/learning_table.py --task digits --epochs 20 --seeds 5 --rules bp,frozen,fa,kp,pal,sal --conditions loihi2 --write
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

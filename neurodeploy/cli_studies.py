@@ -278,10 +278,10 @@ def learn_cmd(
         f"{key} {fin[key]['mean']:.4f} ± {fin[key]['std']:.4f} at the last epoch ({epochs}; {result.wall_s:.0f} s)"
     )
     best = fin.get("best_epoch")
-    if best and best["epoch"] != epochs:
+    if best:  # always shown, so that a reader never takes one epoch for the other
         console.print(
             f"  best epoch by validation: {best['epoch']}, {key} {best[key]['mean']:.4f} ± {best[key]['std']:.4f} "
-            "(the numbers above are the last epoch's)"
+            f"(the line above is the last epoch, {epochs})"
         )
     for group, label in (("weight_angle", "∠(B, Wᵀ)"), ("signal_angle", "∠(δ, δ_BP)"), ("norm_ratio", "‖B‖/‖W‖")):
         for name, v in fin.get(group, {}).items():
