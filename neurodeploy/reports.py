@@ -26,8 +26,9 @@ def cores_table(report: dict[str, Any]) -> Table:
 
 def layers_table(report: dict[str, Any]) -> Table:
     table = Table(title="Quantization error per layer", title_justify="left")
-    for col in ("population", "λ", "projection", "w_exp", "SNR dB", "clipped", "vth err", "agreement"):
-        table.add_column(col, justify="left" if col in ("population", "projection") else "right")
+    # short headers: the table fits 80 columns without cutting them ("agree": spikes as the float reference)
+    for col in ("layer", "λ", "weights", "w_exp", "SNR dB", "clipped", "vth err", "agree"):
+        table.add_column(col, justify="left" if col in ("layer", "weights") else "right")
     evaluation = report.get("evaluation", {}).get("layers", {})
     for layer in report["layers"]:
         agree = evaluation.get(layer["population"], {}).get("spike_agreement")
