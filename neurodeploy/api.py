@@ -170,7 +170,7 @@ def run(
     """Run a CompiledNetwork on ``backend`` ("emulator", "lava" or "board"); see ``neurodeploy.runner.run``.
 
     ``record``: any of "spikes", "u", "v" (a single name is accepted). ``populations``: the ones to record
-    (default all). Results are aligned to input time.
+    (default all). Results are aligned to input time; spikes are uint8 counts per step on every profile.
     """
     from neurodeploy.runner import run as _run
 

@@ -15,10 +15,43 @@ from neurodeploy.errors import NeurodeployError
 BACKENDS = ("emulator", "lava", "board")
 
 
+# One dtype for every spike array a user sees, on every profile: counts per step. Most cores fire at
+# most once a step (their bool trains are viewed as 0/1, no copy); Xylo's hidden neurons fire up to 31
+# times a step and its inputs count up to 15 (emulator/xylo.py caps both), so uint8 holds every count.
+SPIKE_DTYPE = np.dtype(np.uint8)
+SPIKE_MAX = int(np.iinfo(SPIKE_DTYPE).max)
+
+
+def spike_counts(arr: object, where: str = "spikes") -> np.ndarray:
+    """``arr`` as SPIKE_DTYPE counts per step, so results compare across profiles; bool is viewed, not copied.
+
+    Other integer or integral float arrays (e.g. an old ``out.npz``) are cast after a range check, so a
+    count never wraps silently.
+    """
+    a = np.asarray(arr)
+    if a.dtype == SPIKE_DTYPE:
+        return a
+    if a.dtype == np.bool_:
+        return a.view(SPIKE_DTYPE)
+    if a.dtype.kind in "iuf":
+        whole = a.dtype.kind != "f" or bool(np.all(np.isfinite(a)) and np.all(a == np.rint(a)))
+        if a.size == 0 or (whole and a.min() >= 0 and a.max() <= SPIKE_MAX):
+            return a.astype(SPIKE_DTYPE)
+    raise NeurodeployError(
+        f"spikes must be counts from 0 to {SPIKE_MAX} per step, got {a.dtype} values",
+        where,
+        "pass bool spikes or small non-negative integer counts",
+    )
+
+
 @dataclass
 class RunResult:
     """Recordings per population, each (time, batch, neurons), aligned so index t follows input step t.
 
+    ``spikes`` hold spike counts per step as ``np.uint8`` (SPIKE_DTYPE) on every profile and backend:
+    0/1 where a neuron fires at most once a step, up to 31 on Xylo's hidden neurons. Sum them with
+    ``counts()`` (int64, so totals neither wrap nor underflow when subtracted); use ``!= 0`` or
+    ``np.logical_not`` for a logical mask, not ``~``. ``u`` and ``v`` keep their own dtypes.
     The chip's synaptic latency is removed: ``latency[name]`` says how many extra steps were run
     so that the last input steps reach each population.
     """
@@ -32,13 +65,17 @@ class RunResult:
     latency: dict[str, int] = field(default_factory=dict)
     outputs: list[str] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        """Every backend's spikes in one dtype here, where results reach the user (not in the hot loops)."""
+        self.spikes = {n: spike_counts(a, f"spikes of {n!r}") for n, a in self.spikes.items()}
+
     def output(self, name: str | None = None) -> np.ndarray:
-        """Spikes of an output population (the first one by default)."""
+        """Spike counts per step (uint8) of an output population (the first one by default)."""
         return self.spikes[name or self.outputs[0]]
 
     def counts(self, name: str | None = None) -> np.ndarray:
-        """Spike counts per sample and neuron, (batch, neurons)."""
-        return self.output(name).sum(axis=0)
+        """Spike counts per sample and neuron, (batch, neurons), as int64: safe to subtract and compare."""
+        return self.output(name).sum(axis=0, dtype=np.int64)
 
     def predictions(self, name: str | None = None) -> np.ndarray:
         """Class per sample: the output neuron with most spikes (ties go to the lowest index)."""
