@@ -224,7 +224,8 @@ def write_outputs(page: Page) -> list[str]:
     text = page.text
     for block in reversed([b for b in page.blocks if b.output is not None]):
         old = f"```text\n{block.output.code}```"
-        new = f"```text\n{block.printed.rstrip()}\n```"
+        printed = "\n".join(line.rstrip() for line in block.printed.rstrip().splitlines())
+        new = f"```text\n{printed}\n```"
         text = text.replace(old, new, 1)
     page.path.write_text(text, encoding="utf-8")
     shown = set(re.findall(r"\d+\.\d+", " ".join(b.printed for b in page.blocks)))
