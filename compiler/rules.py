@@ -283,7 +283,7 @@ def _dynamic_range(name: str, incoming: list, levels: int, profile: str) -> list
         if lost:
             hint = (
                 f"projection {pr.name}: with one scale per layer they round to zero on {profile}; "
-                "per_channel=True gives each neuron its own scale, or prune them"
+                "compile with --per-channel (Python: per_channel=True) to give each neuron its own scale, or prune them"
             )
             out.append(
                 Violation(

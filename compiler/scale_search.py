@@ -65,8 +65,8 @@ def search_scales(
     if sample_inputs is None:
         raise CompileError(
             "scale_search needs sample inputs",
-            "compile(scale_search=True)",
-            "pass sample_inputs=spikes shaped (time, batch, n_in)",
+            "compile(scale_search=True) / --scale-search",
+            "pass --sample-inputs x.npy (Python: sample_inputs=spikes shaped (time, batch, n_in))",
         )
     core, reports = quantize(ir, profile, rounding, seed, per_channel)
     factors = candidate_factors(profile)

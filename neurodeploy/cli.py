@@ -28,6 +28,7 @@ import typer
 from rich.markup import escape
 
 from neurodeploy.cli_common import _emit_json, _load_spikes, console, err_console
+from neurodeploy.cli_compile import compile_cmd
 from neurodeploy.cli_export import export_cmd
 from neurodeploy.cli_run import _run_chunked, run_cmd
 from neurodeploy.cli_studies import _study_sections, learn_cmd, variability_cmd
@@ -140,57 +141,7 @@ def profiles_validate(
     )
 
 
-@app.command("compile")
-def compile_cmd(
-    model: Annotated[Path, typer.Argument(help="A NIR file (.nir, HDF5).")],
-    profile: Annotated[str, typer.Option("--profile", "-p", help="Profile name or .toml path.")] = "loihi2",
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Artifact path (.ndp).")] = None,
-    dt: Annotated[float | None, typer.Option(help="Time step in seconds (default: from the file, else 1e-4).")] = None,
-    reset: Annotated[str | None, typer.Option(help="Reset mode: zero or subtract.")] = None,
-    reset_rule: Annotated[
-        str | None,
-        typer.Option(
-            help="nir (reset in the spiking step, what chips do), snntorch or snntorch_leaky; "
-            "overrides what the file records."
-        ),  # fmt: skip
-    ] = None,
-    refractory: Annotated[
-        int | None, typer.Option(help="Steps a neuron stays silent after a spike (profiles with refractory).")
-    ] = None,
-    rounding: Annotated[str, typer.Option(help="nearest or stochastic.")] = "nearest",
-    seed: Annotated[int, typer.Option(help="Seed for stochastic rounding.")] = 0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
-) -> None:
-    """Compile a NIR graph for a chip profile and write a .ndp artifact.
-
-    Example: neurodeploy compile model.nir --profile loihi2 -o model.ndp
-    """
-    import warnings
-
-    import neurodeploy as nd
-    from neurodeploy.atomic import refuse_overwriting_inputs
-    from neurodeploy.reports import cores_table, layers_table, violations_table
-
-    refuse_overwriting_inputs(output or model.with_suffix(".ndp"), model, Path(profile) if profile.endswith(".toml")
-                              else None)  # fmt: skip
-    graph = nd.load_nir(model)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        compiled = nd.compile(graph, profile, dt=dt, reset=reset, reset_rule=reset_rule, refractory=refractory,
-                              rounding=rounding, seed=seed)  # fmt: skip
-    out = output or model.with_suffix(".ndp")
-    compiled.save(out)
-    if as_json:
-        _emit_json({**compiled.report, "artifact": str(out)})
-        return
-    for w in caught:
-        err_console.print(f"[yellow]warning[/]: {shown(w.message)}")
-    console.print(cores_table(compiled.report))
-    console.print(layers_table(compiled.report))
-    table = violations_table(compiled.report)
-    if table is not None:
-        console.print(table)
-    console.print(f"wrote [bold]{shown(out)}[/]")
+app.command("compile")(compile_cmd)
 
 
 @app.command("inspect")

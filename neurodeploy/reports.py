@@ -50,6 +50,19 @@ def layers_table(report: dict[str, Any]) -> Table:
     return table
 
 
+def evaluation_line(report: dict[str, Any]) -> str:
+    """One line on the sample inputs: predictions that agree with the float reference, and accuracies."""
+    ev = report.get("evaluation")
+    if not ev:
+        return ""
+    agree = ", ".join(f"{100 * v:.1f} % ({shown(k)})" for k, v in ev.get("prediction_agreement", {}).items())
+    line = f"on {ev.get('samples', '?')} sample inputs: predictions agree with the float reference in {agree}"
+    acc = ev.get("accuracy")
+    if acc:
+        line += f"; accuracy {100 * acc['reference']:.1f} % float, {100 * acc['chip']:.1f} % chip"
+    return line
+
+
 def violations_table(report: dict[str, Any]) -> Table | None:
     if not report["violations"]:
         return None
