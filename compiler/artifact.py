@@ -24,14 +24,14 @@ import numpy as np
 from neurodeploy.atomic import atomic_write
 from neurodeploy.compiler import weights as wt
 from neurodeploy.compiler.ir import Conventions, NetworkIR, Population, Projection
-from neurodeploy.emulator.network import CoreNetwork, CorePopulation, CoreProjection
+from neurodeploy.emulator.network import CoreNetwork, CorePopulation, CoreProjection, Readout, ReadoutTerm
 from neurodeploy.errors import ArtifactError, NeurodeployError
 from neurodeploy.nirio import refuse_outside_storage
 from neurodeploy.textsafe import shown
 
 FORMAT = "neurodeploy-compiled"
-SCHEMA_VERSION = 2  # newest layout written (2 adds CSR weights)
-READABLE_VERSIONS = (1, 2)
+SCHEMA_VERSION = 3  # newest layout written (2 adds CSR weights, 3 host readouts)
+READABLE_VERSIONS = (1, 2, 3)
 
 
 def _digest(root: h5py.Group) -> str:
@@ -95,6 +95,41 @@ def _read_weight(group: h5py.Group) -> Any:
         shape = tuple(int(v) for v in item["shape"][()])
         return sp.csr_matrix((item["data"][()], item["indices"][()], item["indptr"][()]), shape=shape)
     return item[()]
+
+
+def _write_readouts(group: h5py.Group, readouts: list[Readout]) -> None:
+    """Host readouts (``emulator.network.Readout``): one group each, one subgroup per term."""
+    for i, r in enumerate(readouts):
+        sub = group.create_group(f"{i:04d}")
+        sub.attrs.update({"name": r.name, "size": r.size, "nodes": json.dumps(r.nodes)})
+        for d, bias in r.biases.items():
+            sub.create_dataset(f"bias_{int(d):06d}", data=np.asarray(bias, dtype=float))
+        for j, term in enumerate(r.terms):
+            t = sub.create_group(f"terms/{j:04d}")
+            t.attrs.update({"src": term.src, "delay": int(term.delay)})
+            _write_weight(t, term.weight)
+
+
+def _read_readouts(f: h5py.File, where: str) -> list[Readout]:
+    if "readouts" not in f:
+        return []
+    out = []
+    for g in _members(f, "readouts"):
+        biases = {int(k[5:]): g[k][()] for k in g if k.startswith("bias_")}
+        terms = [ReadoutTerm(str(t.attrs["src"]), _read_weight(t), int(t.attrs["delay"])) for t in _members(g, "terms")]
+        out.append(Readout(str(g.attrs["name"]), _size(g, where), terms, biases, json.loads(g.attrs["nodes"])))
+    return out
+
+
+def _check_readouts(core: CoreNetwork) -> None:
+    """A readout that reads an unknown population or has the wrong widths is a malformed file."""
+    sizes = {p.name: p.size for p in core.populations}
+    for r in core.readouts:
+        for t in r.terms:
+            if t.src not in sizes or tuple(t.weight.shape) != (r.size, sizes[t.src]) or t.delay < 0:
+                raise ValueError(f"readout {r.name!r} does not fit its source {t.src!r}")
+        if any(np.shape(b) != (r.size,) or d < 0 for d, b in r.biases.items()):
+            raise ValueError(f"readout {r.name!r} has a bias of the wrong width")
 
 
 def _write_ir(group: h5py.Group, ir: NetworkIR) -> None:
@@ -162,13 +197,16 @@ def write_artifact(
         with h5py.File(tmp, "w") as f:
             f.attrs["format"] = FORMAT
             sparse = any(wt.is_sparse(p.weight) for p in [*ir.projections, *core.projections])
-            f.attrs["schema_version"] = SCHEMA_VERSION if sparse else 1
+            # the oldest layout that holds the network, so older releases read what they can run
+            f.attrs["schema_version"] = 3 if core.readouts else (2 if sparse else 1)
             f.attrs["neurodeploy_version"] = version
             f.attrs["conventions"] = json.dumps(ir.conventions.to_dict())
             f.attrs["profile"] = profile_text
             f.attrs["report"] = json.dumps(report, default=_json_default)
             _write_ir(f.create_group("ir"), ir)
             _write_core(f.create_group("core"), core)
+            if core.readouts:
+                _write_readouts(f.create_group("readouts"), core.readouts)
             f.attrs["checksum"] = _digest(f)
 
     try:
@@ -355,6 +393,8 @@ def read_artifact(path: str | Path) -> dict[str, Any]:
                 json.loads(core_group.attrs["outputs"]),
                 str(core_group.attrs["numerics"]),
             )
+            core.readouts = ir.readouts = _read_readouts(f, where)
+            _check_readouts(core)
             return {
                 "ir": ir,
                 "core": core,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,18 @@ class CompiledNetwork:
             },
             "compile_seconds": round(self.compile_seconds, 4),
         }
+        if self.core.readouts:  # stateless nodes before an Output: computed on the host, never dropped
+            out["readouts"] = [
+                {
+                    "name": r.name,
+                    "nodes": list(r.nodes),
+                    "sources": list(dict.fromkeys(t.src for t in r.terms)),
+                    "size": r.size,
+                    "runs_on": "host",
+                    "host_ops_per_step": r.host_ops_per_step(),
+                }
+                for r in self.core.readouts
+            ]
         if self.evaluation:
             out["evaluation"] = self.evaluation
         if self.warnings:
@@ -122,13 +135,14 @@ def compile_graph(
     dt: float | None = None,
     reset: str | None = None,
     reset_rule: str | None = None,
+    reset_delay: bool | None = None,
     loop_delay: str | None = None,
     refractory: int | None = None,
     rounding: str = "nearest",
     seed: int = 0,
     per_channel: bool = False,
     scale_search: bool = False,
-    placement: dict[str, list[int]] | None = None,
+    placement: dict[str, Any] | None = None,
     sample_inputs: np.ndarray | None = None,
     sample_labels: np.ndarray | None = None,
     strict: bool = True,
@@ -139,8 +153,12 @@ def compile_graph(
     (``compiler.ir``); ``refractory`` (steps) gives every spiking neuron a refractory period, on profiles
     that have one. ``per_channel`` gives every neuron its own quantization scale; ``scale_search``
     tries scale factors per layer on ``sample_inputs`` and keeps those closest to the float reference
-    (see ``compiler.scale_search``). With ``sample_inputs`` the report compares chip and float reference
-    spike by spike; ``sample_labels`` (one class per sample) adds both accuracies and the change.
+    (see ``compiler.scale_search``). ``placement`` overrides the placer per population: a list of cores
+    (one per block) or ``{"blocks": [sizes], "cores": [cores]}`` (see ``compiler.place``). With
+    ``sample_inputs`` the report compares chip and float reference spike by spike; ``sample_labels``
+    (one class per sample) adds both accuracies and the change. On Loihi cores that run also foresees
+    saturation: u wraps and v saturations per layer with their headroom, and a ``SaturationWarning``
+    when any happen (``compiler.saturation``).
     """
     start = time.perf_counter()
     prof = get(profile)
@@ -148,7 +166,13 @@ def compile_graph(
     if isinstance(graph, NetworkIR):
         ir = graph
     else:
-        ir = normalize(graph, dt=dt, reset=reset, reset_rule=reset_rule, loop_delay=loop_delay, refractory=refractory)
+        ir = normalize(graph, dt=dt, reset=reset, reset_rule=reset_rule, reset_delay=reset_delay, loop_delay=loop_delay,
+                       refractory=refractory)  # fmt: skip
+    routed: list[str] = []
+    if prof.core_model == "loihi":  # v is the only place a Loihi bias goes: current biases travel as input
+        from neurodeploy.compiler.current_bias import route_current_biases
+
+        ir, routed = route_current_biases(ir)
     violations = check(ir, prof)
     _raise_errors(violations, prof, strict)
     if scale_search:
@@ -157,6 +181,10 @@ def compile_graph(
         core, quant = search_scales(ir, prof, sample_inputs, rounding, seed, per_channel)
     else:
         core, quant = quantize(ir, prof, rounding=rounding, seed=seed, per_channel=per_channel)
+    for rep in quant:
+        if rep.population in routed:
+            rep.notes.append("bias into the synaptic current delivered exactly through the bias clock "
+                             "(cost: the clock's one neuron, shared, and one input axon)")  # fmt: skip
     placed = place(ir, prof, placement)
     late = check_placement(ir, placed, prof)
     _raise_errors(late, prof, strict)
@@ -165,6 +193,11 @@ def compile_graph(
         from neurodeploy.compiler.evaluate import evaluate
 
         compiled.evaluation = evaluate(compiled, sample_inputs, sample_labels)
+        from neurodeploy.compiler.saturation import SaturationWarning, warning_text
+
+        message = warning_text(compiled.evaluation, searched=scale_search)
+        if message:
+            warnings.warn(message, SaturationWarning, stacklevel=2)
     compiled.compile_seconds = time.perf_counter() - start
     return compiled
 

@@ -17,12 +17,18 @@ def evaluate(
     Both runs are aligned to the input's time axis, so the chip's synaptic latency is not counted as
     disagreement. With ``labels`` (one class per sample), the accuracy of both, classifying by the first
     output population's spike counts (ties to the lowest index), and the change in points.
+
+    On Loihi cores the same chip run also says, per layer, how often u wrapped and v saturated, when
+    first, and the peak |u| and |v| as fractions of 2^23 (``compiler.saturation``); ``saturation``
+    holds the totals.
     """
+    from neurodeploy.compiler.saturation import layer_saturation, run_chip, totals
     from neurodeploy.runner import run_core
 
     reference_core, _ = quantize_float(compiled.ir, latency=0)
     ref = run_core(reference_core, inputs, backend="emulator")
-    chip = run_core(compiled.core, inputs, backend="emulator")
+    loihi = compiled.core.numerics == "loihi"
+    chip, overflow = run_chip(compiled.core, inputs, peaks=loihi)
     layers = {}
     for name, ref_spikes in ref.spikes.items():
         if name in compiled.ir.inputs:
@@ -37,10 +43,13 @@ def evaluate(
             "rate_chip": float(chip_spikes.mean()),
             "count_correlation": corr,
         }
-    out: dict[str, Any] = {"layers": layers, "samples": int(ref.spikes[compiled.ir.outputs[0]].shape[1])}
-    for name in compiled.ir.outputs:
-        ref_pred = ref.spikes[name].sum(axis=0).argmax(axis=-1)
-        chip_pred = chip.spikes[name].sum(axis=0).argmax(axis=-1)
+        if loihi:
+            layers[name].update(layer_saturation(overflow.get(name)))
+    out: dict[str, Any] = {"layers": layers, "samples": int(ref.output(compiled.ir.outputs[0]).shape[1])}
+    if loihi:
+        out["saturation"] = totals(layers)
+    for name in compiled.ir.outputs:  # a population's spikes, or a host readout's values
+        ref_pred, chip_pred = ref.predictions(name), chip.predictions(name)
         out.setdefault("prediction_agreement", {})[name] = float(np.mean(ref_pred == chip_pred))
         if labels is not None and name == compiled.ir.outputs[0]:
             labels = np.asarray(labels).reshape(-1)

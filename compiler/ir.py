@@ -40,6 +40,8 @@ from typing import Literal
 
 import numpy as np
 
+from neurodeploy.emulator.network import Readout
+
 ResetMode = Literal["zero", "subtract"]
 ResetRule = Literal["nir", "snntorch", "snntorch_leaky"]
 RESET_RULES = ("nir", "snntorch", "snntorch_leaky")
@@ -138,6 +140,7 @@ class NetworkIR:
     inputs: list[str]
     outputs: list[str]
     conventions: Conventions = field(default_factory=Conventions)
+    readouts: list[Readout] = field(default_factory=list)  # stateless tails before an Output, run on the host
 
     def population(self, name: str) -> Population:
         for pop in self.populations:

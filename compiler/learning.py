@@ -165,6 +165,13 @@ def layered(ir: NetworkIR) -> list[tuple[str, str, np.ndarray]]:
             "network",
             "export a single-input, single-output feed-forward network",
         )
+    if ir.readouts:
+        nodes = ", ".join(n for r in ir.readouts for n in r.nodes)
+        raise NeurodeployError(
+            f"the network ends in stateless nodes ({nodes}) that no learning rule trains",
+            "network",
+            "end the network in its last layer of neurons (drop the readout before the Output)",
+        )
     chain, current = [], ir.inputs[0]
     seen = {current}
     while current != ir.outputs[0]:

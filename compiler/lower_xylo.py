@@ -44,7 +44,7 @@ LAYERS = ("input", "recurrent", "output")
 
 def roles(ir: NetworkIR) -> dict[str, str]:
     """The role of every population on the core: input, hidden or output."""
-    outputs = set(ir.outputs)
+    outputs = set(ir.outputs) | {t.src for r in ir.readouts for t in r.terms}  # a host readout reads these
     out = {}
     for pop in ir.populations:
         out[pop.name] = "input" if pop.name in ir.inputs else ("output" if pop.name in outputs else "hidden")

@@ -20,6 +20,7 @@ from neurodeploy.compiler import weights as wt
 from neurodeploy.compiler.ir import LOOP_DELAYS, RESET_RULES, Conventions, NetworkIR, Population, Projection
 from neurodeploy.compiler.lower_linear import LINEAR_TYPES, LinearMap, arriving_shape, infer_shapes, linear_map
 from neurodeploy.compiler.lower_neurons import NEURON_TYPES, bias_clock, population
+from neurodeploy.emulator.network import Readout, ReadoutTerm
 from neurodeploy.errors import CompileError
 
 META_PREFIX = "neurodeploy."
@@ -42,16 +43,18 @@ def resolve_conventions(graph: nir.NIRGraph, **explicit: object) -> Conventions:
             values[key] = meta[META_PREFIX + key]
         else:
             values[key] = getattr(defaults, key)
-            if key in ("dt", "reset"):
+            guessed = key in ("reset_rule", "reset_delay", "loop_delay") and _matters(graph, key, meta)
+            if key in ("dt", "reset") or guessed:
                 assumed.append(key)
-    if (
-        values["reset_rule"] == "nir"
+    if (  # an snnTorch export from before the rule was recorded: NIR's rule differs
+        "reset_rule" not in assumed
+        and values["reset_rule"] == "nir"
         and META_PREFIX + "reset_rule" not in meta
         and explicit.get("reset_rule") is None
         and values["source"] == "snntorch"
         and (values["reset"] == "subtract" or values["reset_delay"])
     ):
-        assumed.append("reset_rule")  # an snnTorch export from before the rule was recorded: NIR's rule differs
+        assumed.append("reset_rule")
     values["assumed"] = tuple(assumed)
     ref = values["refractory"]
     if isinstance(ref, np.ndarray) and ref.size == 1 and ref.dtype.kind in "iu":  # HDF5 metadata
@@ -76,13 +79,59 @@ def resolve_conventions(graph: nir.NIRGraph, **explicit: object) -> Conventions:
             f"unknown loop_delay {conv.loop_delay!r}", "conventions.loop_delay", f"use one of {', '.join(LOOP_DELAYS)}"
         )
     if assumed:
+        said = ", ".join(assumed[:-1]) + (" and " if len(assumed) > 1 else "") + assumed[-1]
         warnings.warn(
-            f"the NIR graph does not record {' and '.join(assumed)}; assuming "
-            + ", ".join(f"{k}={getattr(conv, k)!r}" for k in assumed)
-            + " (pass them explicitly to silence this)",
+            f"the NIR graph does not record {said}; assuming "
+            + "; ".join(f"{k}={getattr(conv, k)!r} ({CONSEQUENCE[k]})" for k in assumed)
+            + ". Pass them explicitly to silence this: "
+            + ", ".join(f"--{k.replace('_', '-')}" for k in assumed)
+            + f" (Python: {', '.join(f'{k}=...' for k in assumed)})",
             stacklevel=3,
         )
     return conv
+
+
+# What each convention changes, said when it has to be assumed (facts: nir-conventions.md).
+CONSEQUENCE = {
+    "dt": "every time constant becomes a decay per step dt/tau",
+    "reset": "what a spike does to v: set to v_reset, or subtract the threshold",
+    "reset_rule": "the reset acts in the spiking step; snnTorch resets from the previous step's v, "
+    "so its files need --reset-rule snntorch or snntorch_leaky",
+    "reset_delay": "no extra step before the reset (snnTorch's reset_delay=True differs)",
+    "loop_delay": "a loop's value, bias included, arrives one step late; snnTorch's RLeaky and RSynaptic "
+    "delay only the spikes (--loop-delay out_of_neuron)",
+}
+
+
+def _matters(graph: nir.NIRGraph, key: str, meta: dict) -> bool:
+    """Whether an unrecorded convention changes this graph: only files without exporter metadata are
+    guessed about, the reset conventions only with spiking neurons, the loop delay only with a loop."""
+    if META_PREFIX + "dt" in meta:
+        return False  # an exporter wrote the file and recorded what it meant
+    nodes, edges = flatten_graph(graph)
+    if key != "loop_delay":
+        return any(isinstance(n, (nir.LIF, nir.CubaLIF, nir.IF)) for n in nodes.values())
+    succ: dict[str, list[str]] = {n: [] for n in nodes}
+    for src, dst in edges:
+        if src in succ and dst in succ:
+            succ[src].append(dst)
+    state = dict.fromkeys(nodes, 0)  # 0 unseen, 1 on the path, 2 done: a back edge is a loop
+    for root in nodes:
+        stack = [(root, iter(succ[root]))] if state[root] == 0 else []
+        if stack:
+            state[root] = 1
+        while stack:
+            node, it = stack[-1]
+            nxt = next(it, None)
+            if nxt is None:
+                state[node] = 2
+                stack.pop()
+            elif state[nxt] == 1:
+                return True
+            elif state[nxt] == 0:
+                state[nxt] = 1
+                stack.append((nxt, iter(succ[nxt])))
+    return False
 
 
 def flatten_graph(graph: nir.NIRGraph) -> tuple[dict[str, nir.NIRNode], list[tuple[str, str]]]:
@@ -303,18 +352,55 @@ def normalize(graph: nir.NIRGraph, **conventions: object) -> NetworkIR:
             name = f"{clock.name}->{dst}" + (f"@{d}" if len(late_biases) > 1 else "")
             projections.append(Projection(name, clock.name, dst, (gain * vec)[:, None], delay=d, source_node=dst))
     outputs: list[str] = []
+    readouts: list[Readout] = []
     for name, node in nodes.items():
-        if isinstance(node, nir.Output):
-            for p in preds[name]:
-                for q in paths(p, frozenset({name}))[0]:
-                    if q.origin not in outputs:
-                        outputs.append(q.origin)
+        if not isinstance(node, nir.Output):
+            continue
+        found = [(p, *paths(p, frozenset({name}))) for p in preds[name]]
+        plain = all(len(pl) == 1 and pl[0].op is None and pl[0].delay == 0 and not pb for _, pl, pb in found)
+        if plain:  # the Output reads neurons (or an input) directly
+            outputs.extend(pl[0].origin for _, pl, _ in found if pl[0].origin not in outputs)
+            continue
+        readout = _readout(name, found, pops, preds)
+        readouts.append(readout)
+        outputs.append(readout.name)
     inputs = [n for n in order if pops[n].kind == "input"]
     populations = [pops[n] for n in order]
     if clock is not None:
         # last, so its projections count as loops in CoreNetwork.latency() and never shift the alignment
         populations.append(clock)
-    return NetworkIR(populations, projections, inputs, outputs, conv)
+    return NetworkIR(populations, projections, inputs, outputs, conv, readouts)
+
+
+def _readout(
+    output: str, found: list[tuple[str, list[_Path], Biases]], pops: dict[str, Population], preds: dict[str, list[str]]
+) -> Readout:
+    """The stateless nodes before an Output as a host readout, named after the node that feeds the Output."""
+    terms: list[ReadoutTerm] = []
+    biases: Biases = {}
+    stateless: list[str] = []
+    for pred, plist, pbias in found:
+        for q in plist:
+            op = wt.identity(pops[q.origin].size) if q.op is None else q.op
+            terms.append(ReadoutTerm(q.origin, op, q.delay))
+        for d, vec in pbias.items():
+            biases[d] = biases.get(d, 0) + np.asarray(vec, dtype=float)
+        todo = [pred]
+        while todo:  # the stateless nodes on the way back to the neurons
+            n = todo.pop()
+            if n not in pops and n not in stateless:
+                stateless.append(n)
+                todo.extend(preds[n])
+    sizes = {t.weight.shape[0] for t in terms} | {np.size(v) for v in biases.values()}
+    if len(sizes) != 1:
+        raise CompileError(
+            f"the values reaching output {output!r} have different widths {sorted(sizes)}",
+            f"node {output!r}",
+            "make every path into the Output produce the same number of values",
+        )
+    name = found[0][0] if len(found) == 1 and found[0][0] not in pops else output
+    return Readout(name, sizes.pop(), terms, {d: np.broadcast_to(v, (len(np.atleast_1d(v)),)).astype(float)
+                                               for d, v in biases.items()}, stateless[::-1])  # fmt: skip
 
 
 def _node_reset(name: str, node: nir.NIRNode, conv: Conventions, explicit: object) -> tuple[str, bool]:

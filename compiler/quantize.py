@@ -197,7 +197,9 @@ def quantize_float(ir: NetworkIR, latency: int = 0) -> tuple[CoreNetwork, list[L
         pops.append(cpop)
         projs.extend(cprojs)
         reports.append(rep)
-    return CoreNetwork(pops, _sorted(pops, projs), list(ir.inputs), list(ir.outputs), numerics="float"), reports
+    return CoreNetwork(
+        pops, _sorted(pops, projs), list(ir.inputs), list(ir.outputs), numerics="float", readouts=list(ir.readouts)
+    ), reports
 
 
 # ------------------------------------------------------------------------------------------- loihi
@@ -441,4 +443,6 @@ def quantize(
         offsets = chip_offsets(ir, profile.synaptic_latency)
     for cpop in pops:
         cpop.lag = offsets[cpop.name]
-    return CoreNetwork(pops, _sorted(pops, projs), list(ir.inputs), list(ir.outputs), numerics=numerics), reports
+    return CoreNetwork(
+        pops, _sorted(pops, projs), list(ir.inputs), list(ir.outputs), numerics=numerics, readouts=list(ir.readouts)
+    ), reports

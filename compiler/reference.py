@@ -79,8 +79,12 @@ def simulate_nir(
     reset_rule: str | None = None,
     reset_delay: bool | None = None,
     refractory: int | None = None,
+    initial: str = "v_leak",
 ) -> dict[str, np.ndarray]:
     """Run ``inputs`` (time, batch, n_in) through ``graph``; return (time, batch, n) per node.
+
+    ``initial``: the membrane's state at step 0, ``"v_leak"`` (Norse) or ``"zero"`` (snnTorch, the
+    chips, and neurodeploy's compiled networks); NIR leaves it unsaid.
 
     ``refractory`` (steps, default the graph's ``neurodeploy.refractory`` metadata, else 0) holds a
     spiking neuron's v at v_reset for that many steps after each spike (NIR's reset rule only).
@@ -111,8 +115,16 @@ def simulate_nir(
     refractory = int(meta.get("neurodeploy.refractory", 0)) if refractory is None else int(refractory)
     if refractory < 0:
         raise NeurodeployError(f"refractory must be >= 0 steps, got {refractory}", "simulate_nir(refractory=...)")
+    if initial not in ("v_leak", "zero"):
+        raise NeurodeployError(
+            f"unknown initial state {initial!r}", "simulate_nir(initial=...)", 'use "v_leak" or "zero"'
+        )
     resets = _ResetChoice(reset, reset_rule, reset_delay, meta, refractory)
-    return _Run(graph, float(dt), order, resets, loop_delay, dtype).run(x)
+    run = _Run(graph, float(dt), order, resets, loop_delay, dtype)
+    if initial == "zero":
+        for cell in run.cells.values():
+            cell.v0 = dtype.type(0)
+    return run.run(x)
 
 
 def _text(value: object) -> str:

@@ -2,8 +2,9 @@
 
 ``check`` runs on the float IR before quantization (what no placement can fix: a neuron with more
 inputs than a core has axons, a delay beyond the delay field, a reset the neuron model lacks);
-``check_placement`` runs on the placement (cores over their limits, e.g. from a user's placement map,
-more cores than a chip has). Errors stop a strict compile; warnings are reported only.
+``check_placement`` runs on the placement (cores over their limits, from a user's placement map or when no
+placement exists; more cores than a chip has, a warning, or than the profile's ``chips`` hold, an error).
+Errors stop a strict compile; warnings are reported only.
 """
 
 from __future__ import annotations
@@ -298,57 +299,112 @@ def _dynamic_range(name: str, incoming: list, levels: int, profile: str) -> list
     return out
 
 
+_OVERRIDE_HINTS = {
+    "neurons per core": "move blocks to other cores",
+    "synapse memory per core (bits)": "move blocks to other cores or reduce the weight bits",
+    "fan-in axons per core": "give the blocks their own cores",
+    "fan-out axons per core": "spread the sources over more cores, or their targets over fewer cores",
+    "target cores per neuron": "a neuron reaches too many cores: place its targets on fewer cores",
+}
+
+
 def check_placement(ir: NetworkIR, placement: Placement, profile: Profile) -> list[Violation]:
-    """Cores over their limits, chips over their core count and neurons over their fan-out."""
+    """Cores over their limits, the network over the system's cores, neurons over their fan-out.
+
+    ``place`` cuts and packs so that automatic placements break no per-core limit; what remains is either
+    the user's override (the hint names the automatic blocks) or a network for which no placement exists
+    (the hint says which limit binds and what would work).
+    """
     out: list[Violation] = []
-    n_max = profile.limit("neurons_per_core")
-    mem_bits = profile.limit("synapse_memory_bits_per_core")
-    axon_max = profile.limit("fan_in_axons_per_core")
-    out_max = profile.limit("fan_out_axons_per_core")
-    cores_max = profile.limit("cores_per_chip")
-    fanout_cores = profile.limit("fan_out_cores_per_neuron")
     bits = synapse_bits(profile)
+    limits = [
+        ("neurons per core", profile.limit("neurons_per_core"), lambda c: c.neurons),
+        ("synapse memory per core (bits)", profile.limit("synapse_memory_bits_per_core"), lambda c: c.synapses * bits),
+        ("fan-in axons per core", profile.limit("fan_in_axons_per_core"), lambda c: c.axons_in),
+        ("fan-out axons per core", profile.limit("fan_out_axons_per_core"), lambda c: c.axons_out),
+        ("target cores per neuron", profile.limit("fan_out_cores_per_neuron"), lambda c: c.max_neuron_fanout_cores),
+    ]
+    on_core: dict[int, list] = {}
+    for block in placement.blocks:
+        on_core.setdefault(block.core, []).append(block)
     for core in placement.cores:
         where = f"core {core.core} ({', '.join(core.blocks)})"
-        checks = [(n_max, core.neurons, "neurons per core", "move blocks to other cores")]
-        checks.append(
-            (
-                mem_bits,
-                core.synapses * bits,
-                "synapse memory per core (bits)",
-                "move blocks to other cores or reduce the weight bits",
-            )
-        )
-        checks.append((axon_max, core.axons_in, "fan-in axons per core", "give the blocks their own cores"))
-        checks.append(
-            (
-                out_max,
-                core.axons_out,
-                "fan-out axons per core",
-                "spread the sources over more cores, or their targets over fewer cores",
-            )
-        )
-        checks.append(
-            (
-                fanout_cores,
-                core.max_neuron_fanout_cores,
-                "target cores per neuron",
-                "a neuron reaches too many cores: place its targets on fewer cores",
-            )
-        )
-        for limit, actual, rule, hint in checks:
-            if limit is not None and actual > limit:
-                out.append(Violation(where, rule, limit, actual, hint))
-    if cores_max is not None and len(placement.cores) > cores_max:
-        chips = -(-len(placement.cores) // cores_max)
-        out.append(
+        for rule, limit, count in limits:
+            if limit is not None and count(core) > limit:
+                hint = _core_hint(ir, placement, profile, rule, core, on_core.get(core.core, []))
+                out.append(Violation(where, rule, limit, count(core), hint))
+    return out + _core_count(placement, profile)
+
+
+def _core_hint(ir: NetworkIR, placement: Placement, profile: Profile, rule: str, core: object, blocks: list) -> str:
+    """What would work: the automatic blocks after a user's override, else why no placement exists."""
+    fixed = list(dict.fromkeys(b.population for b in blocks if getattr(b, "fixed", False)))
+    if fixed:
+        auto = [f"{p!r} as {_sizes(placement.automatic[p])}" for p in fixed if p in placement.automatic]
+        return _OVERRIDE_HINTS[rule] + (f"; the automatic placement cuts {', '.join(auto)}" if auto else "")
+    pops = list(dict.fromkeys(b.population for b in blocks))
+    targets = list(dict.fromkeys(pr.dst for pr in ir.projections if pr.src in pops))
+    start = f"no placement exists on {profile.name}"
+    if rule == "fan-out axons per core":
+        return (f"{start}: neurons of {pops} each reach up to {core.max_neuron_fanout_cores} cores of {targets}; "
+                f"give {targets} fewer neurons or a smaller kernel fan-in so they need fewer cores, or use a profile "
+                "with more fan-out axons per core")  # fmt: skip
+    if rule == "target cores per neuron":
+        return (f"{start}: the targets {targets} of {pops} take {core.max_neuron_fanout_cores} cores (their sizes, "
+                "or neuron parameters that cannot share a core); use fewer or smaller target layers, one parameter "
+                "set for them, or a profile that allows more target cores per neuron")  # fmt: skip
+    return (f"{start}: one neuron of {pops} alone exceeds a core's {rule}; reduce its fan-in (prune it, or a "
+            "smaller kernel) or the weight bits")  # fmt: skip
+
+
+def _sizes(sizes: list[int]) -> str:
+    return f"blocks {sizes}" if len(sizes) <= 8 else f"{len(sizes)} blocks of at most {max(sizes)} neurons"
+
+
+def _core_count(placement: Placement, profile: Profile) -> list[Violation]:
+    """More cores than a chip has is a warning (several chips); more than the profile's chips hold, an error."""
+    per_chip, chips, used = profile.limit("cores_per_chip"), profile.limit("chips"), len(placement.cores)
+    if per_chip is None or used <= per_chip:
+        return []
+    binding = _binding(placement, profile)
+    if chips is not None and used > per_chip * chips:
+        total = per_chip * chips
+        return [
             Violation(
                 "network",
-                "cores per chip",
-                cores_max,
-                len(placement.cores),
-                f"needs {chips} chips; inter-chip traffic is not modelled",
-                severity="warning",
+                "cores",
+                total,
+                used,
+                f"no placement exists on {profile.name}: {used - total} cores more than its {chips} chip(s) of "
+                f"{per_chip}; {binding}; use fewer neurons per layer, smaller kernels (fewer synapses and fan-in "
+                "axons), or a profile with more cores or chips",
             )
+        ]
+    needed = -(-used // per_chip)
+    return [
+        Violation(
+            "network",
+            "cores per chip",
+            per_chip,
+            used,
+            f"needs {needed} chips; inter-chip traffic is not modelled ({binding})",
+            severity="warning",
         )
-    return out
+    ]
+
+
+def _binding(placement: Placement, profile: Profile) -> str:
+    """The per-core limit whose network total needs the most cores: the one that sets the core count."""
+    bits = synapse_bits(profile)
+    totals = [
+        ("neurons per core", "neurons_per_core", sum(c.neurons for c in placement.cores), "neurons"),
+        ("synapse memory", "synapse_memory_bits_per_core", sum(c.synapses for c in placement.cores) * bits, "bits"),
+        ("fan-in axons", "fan_in_axons_per_core", sum(c.axons_in for c in placement.cores), "fan-in axons"),
+        ("fan-out axons", "fan_out_axons_per_core", sum(c.axons_out for c in placement.cores), "fan-out axons"),
+    ]
+    need = [(-(-total // limit), rule, total, unit)
+            for rule, key, total, unit in totals if (limit := profile.limit(key))]  # fmt: skip
+    if not need:
+        return "no per-core limit is declared"
+    cores, rule, total, unit = max(need)
+    return f"{rule} binds: {total:,} {unit} fill at least {cores} cores"

@@ -95,14 +95,21 @@ def _fast_step_py(u, v, c, u_out, v_out, c_out, a64, keep_u, keep_v, bias, vth, 
     return n_u, n_v
 
 
-def _noting_step_py(u, v, c, u_out, v_out, c_out, a64, keep_u, keep_v, bias, vth, refr, sub, spikes, first, t, lo):  # noqa: ANN001, ANN202, E501
-    """``_fast_step`` that also notes each kind's first occurrence: (step, neuron, value before the fix-up)."""
+def _noting_step_py(
+    u, v, c, u_out, v_out, c_out, a64, keep_u, keep_v, bias, vth, refr, sub, spikes, first, t, lo, peaks
+):  # noqa: ANN001, ANN202, E501
+    """``_fast_step`` that also notes each kind's first occurrence: (step, neuron, value before the fix-up),
+    and raises ``peaks`` to the largest |u| and |v| before the fix-ups (for the compiler's headroom report;
+    a run that tracks peaks takes this path every step, the others only to note a first violation)."""
     n_u = 0
     n_v = 0
+    p_u = peaks[0]
+    p_v = peaks[1]
     for i in range(u.shape[0]):
         x = u[i] * keep_u[i]
         x = (x >> 12) if x >= 0 else -((-x) >> 12)
         x += np.int64(a64[i])
+        p_u = max(p_u, abs(x))
         if x > INT32_MAX or x < INT32_MIN:
             if first[0, 0] < 0:
                 first[0, 0], first[0, 1], first[0, 2] = t, lo + i, x
@@ -117,6 +124,7 @@ def _noting_step_py(u, v, c, u_out, v_out, c_out, a64, keep_u, keep_v, bias, vth
         y = v[i] * keep_v[i]
         y = (y >> 12) if y >= 0 else -((-y) >> 12)
         y += x + bias[i]
+        p_v = max(p_v, abs(y))
         if y > INT32_MAX or y < INT32_MIN:
             if first[2, 0] < 0:
                 first[2, 0], first[2, 1], first[2, 2] = t, lo + i, y
@@ -133,17 +141,22 @@ def _noting_step_py(u, v, c, u_out, v_out, c_out, a64, keep_u, keep_v, bias, vth
         spikes[i] = fired
         c_out[i] = refr[i] if fired else (c[i] - 1 if held else 0)
         v_out[i] = (y - vth[i] if sub else 0) if fired else y
+    peaks[0] = p_u
+    peaks[1] = p_v
     return n_u, n_v
 
 
-def _loihi_steps(u, v, c, ext, keep_u, keep_v, bias, vth, refr, sub, spikes, rec_u, rec_v, counts, first, t0, lo):  # noqa: ANN001, ANN202, E501
+def _loihi_steps(
+    u, v, c, ext, keep_u, keep_v, bias, vth, refr, sub, spikes, rec_u, rec_v, counts, first, t0, lo, peaks, track
+):  # noqa: ANN001, ANN202, E501
     """Steps t0.. of one chunk of neurons (views; ``lo`` = index of its first neuron, for reports).
 
     u, v, c (n,) int64 in place; ext (K, n) input x 2^6; spikes (K, n) out. counts[0] / counts[1]
     accumulate u wraps / v saturations as LoihiCubaState counts them; first[kind] keeps (step, neuron,
-    value) of the kind's first occurrence (step -1 while none). The state alternates between two
-    buffers, so a step that needs a fix-up while a kind is still unseen can be redone from the
-    untouched previous state by the noting variant; the common path carries no bookkeeping.
+    value) of the kind's first occurrence (step -1 while none); with ``track``, peaks[0] / peaks[1] the
+    largest |u| / |v| before fix-ups. The state alternates between two buffers, so a step that needs a
+    fix-up while a kind is still unseen can be redone from the untouched previous state by the noting
+    variant; the common path carries no bookkeeping.
     """
     n = u.shape[0]
     u2 = np.empty(n, dtype=np.int64)
@@ -154,14 +167,20 @@ def _loihi_steps(u, v, c, ext, keep_u, keep_v, bias, vth, refr, sub, spikes, rec
             src_u, src_v, src_c, dst_u, dst_v, dst_c = u, v, c, u2, v2, c2
         else:
             src_u, src_v, src_c, dst_u, dst_v, dst_c = u2, v2, c2, u, v, c
-        n_u, n_v = _fast_step(  # noqa: F821
-            src_u, src_v, src_c, dst_u, dst_v, dst_c, ext[k], keep_u, keep_v, bias, vth, refr, sub, spikes[k]
-        )
-        if (n_u or n_v) and (first[0, 0] < 0 or first[1, 0] < 0 or first[2, 0] < 0 or first[3, 0] < 0):
+        if track:
             n_u, n_v = _noting_step(  # noqa: F821
                 src_u, src_v, src_c, dst_u, dst_v, dst_c, ext[k], keep_u, keep_v, bias, vth, refr, sub,
-                spikes[k], first, t0 + k, lo,
+                spikes[k], first, t0 + k, lo, peaks,
             )  # fmt: skip
+        else:
+            n_u, n_v = _fast_step(  # noqa: F821
+                src_u, src_v, src_c, dst_u, dst_v, dst_c, ext[k], keep_u, keep_v, bias, vth, refr, sub, spikes[k]
+            )
+            if (n_u or n_v) and (first[0, 0] < 0 or first[1, 0] < 0 or first[2, 0] < 0 or first[3, 0] < 0):
+                n_u, n_v = _noting_step(  # noqa: F821
+                    src_u, src_v, src_c, dst_u, dst_v, dst_c, ext[k], keep_u, keep_v, bias, vth, refr, sub,
+                    spikes[k], first, t0 + k, lo, peaks,
+                )  # fmt: skip
         counts[0] += n_u
         counts[1] += n_v
         if rec_u.shape[0]:
@@ -174,7 +193,9 @@ def _loihi_steps(u, v, c, ext, keep_u, keep_v, bias, vth, refr, sub, spikes, rec
         c[:] = c2
 
 
-def _loihi_chunks(u, v, c, ext, keep_u, keep_v, bias, vth, refr, sub, spikes, rec_u, rec_v, counts, first, t0, chunk):  # noqa: ANN001, ANN202, E501
+def _loihi_chunks(
+    u, v, c, ext, keep_u, keep_v, bias, vth, refr, sub, spikes, rec_u, rec_v, counts, first, t0, chunk, peaks, track
+):  # noqa: ANN001, ANN202, E501
     """The block in chunks of neurons, in parallel: each chunk's state stays in cache over all steps.
 
     Neurons of a feed-forward population never interact within a block, so chunks are independent;
@@ -186,7 +207,8 @@ def _loihi_chunks(u, v, c, ext, keep_u, keep_v, bias, vth, refr, sub, spikes, re
     p = ext.shape[1]
     per_row = (p + chunk - 1) // chunk
     n_chunks = (n // p) * per_row
-    c_counts = np.zeros((n_chunks, 2), dtype=np.int64)
+    # counts in columns 0-1, peaks in 2-3: one array, since every allocation here is a parallel region
+    c_counts = np.zeros((n_chunks, 4), dtype=np.int64)
     c_first = np.full((n_chunks, 4, 3), -1, dtype=np.int64)
     for ch in prange(n_chunks):
         off = (ch % per_row) * chunk
@@ -195,11 +217,14 @@ def _loihi_chunks(u, v, c, ext, keep_u, keep_v, bias, vth, refr, sub, spikes, re
         _step_range(
             u[lo:hi], v[lo:hi], c[lo:hi], ext[:, off : off + hi - lo], keep_u[lo:hi], keep_v[lo:hi], bias[lo:hi],
             vth[lo:hi], refr[lo:hi], sub, spikes[:, lo:hi], rec_u[:, lo:hi], rec_v[:, lo:hi], c_counts[ch],
-            c_first[ch], t0, lo,
+            c_first[ch], t0, lo, c_counts[ch, 2:], track,
         )  # fmt: skip
     for ch in range(n_chunks):
         counts[0] += c_counts[ch, 0]
         counts[1] += c_counts[ch, 1]
+        if track:
+            peaks[0] = max(peaks[0], c_counts[ch, 2])
+            peaks[1] = max(peaks[1], c_counts[ch, 3])
         for kind in range(4):
             step = c_first[ch, kind, 0]
             if step >= 0 and (first[kind, 0] < 0 or step < first[kind, 0]):
@@ -250,6 +275,8 @@ class LoihiCompiledState:
         self._c = np.zeros(size, dtype=np.int64)  # refractory counter
         self._counts = np.zeros(2, dtype=np.int64)
         self._first = np.full((len(KINDS), 3), -1, dtype=np.int64)
+        self._peaks = np.zeros(2, dtype=np.int64)
+        self.track_peaks = False
         self.spikes = np.zeros(self.shape, dtype=bool)
         self._zeros = np.zeros((0, size), dtype=np.float32)
 
@@ -268,6 +295,14 @@ class LoihiCompiledState:
     @property
     def v_saturations(self) -> int:
         return int(self._counts[1])
+
+    @property
+    def peak_u(self) -> float:
+        return float(self._peaks[0])
+
+    @property
+    def peak_v(self) -> float:
+        return float(self._peaks[1])
 
     @property
     def first_violation(self) -> Violation | None:
@@ -310,7 +345,7 @@ class LoihiCompiledState:
         spikes = out.reshape(k, size)
         _compiled()(
             self._u, self._v, self._c, ext, self.keep_u, self.keep_v, self.bias, self.vth, self.refractory,
-            self.subtract, spikes, ru, rv, self._counts, self._first, t0, CHUNK,
+            self.subtract, spikes, ru, rv, self._counts, self._first, t0, CHUNK, self._peaks, self.track_peaks,
         )  # fmt: skip
         if not np.shares_memory(spikes, out):  # reshape copied: a non-contiguous out
             out[...] = spikes.reshape(out.shape)

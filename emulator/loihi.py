@@ -13,6 +13,11 @@ Two neuron features go beyond Lava's CPU model, as profile capabilities (``reset
   emulator models it (``nengo_loihi/emulator/interface.py``: v zeroed while the count is positive, the
   count loaded on a spike and decremented every step), with ``refractory`` = its ``refract_delay`` - 1
   (a 6-bit register, at most 63).
+
+Each state class can also keep ``peak_u`` / ``peak_v``: the largest |u| and |v| an update produced, before
+the wrap or saturation fixes it up (so a peak above ``MAX_UV`` means the limit was crossed). The compiler
+reads them on the sample inputs to report each layer's headroom; they are tracked only when
+``track_peaks`` is set, so ordinary runs pay nothing for them.
 """
 
 from __future__ import annotations
@@ -98,6 +103,13 @@ def _wrap_int32(x: np.ndarray) -> tuple[np.ndarray, int]:
     return wrapped, int(np.count_nonzero(wrapped != x))
 
 
+def _abs_max(x: np.ndarray) -> float:
+    """max |x| (0 for an empty array), as a float: int64 extremes would overflow ``np.abs``."""
+    if x.size == 0:
+        return 0.0
+    return max(float(np.max(x)), -float(np.min(x)), 0.0)
+
+
 def shift_by_exp(acc: np.ndarray, weight_exp: int) -> np.ndarray:
     """Apply the weight exponent to a summed input (floor for negative exponents)."""
     return acc << weight_exp if weight_exp > 0 else acc >> -weight_exp
@@ -131,9 +143,13 @@ class LoihiCubaState:
         self.u_wraps = 0
         self.v_saturations = 0
         self.first_violation: Violation | None = None
+        self.track_peaks = False
+        self.peak_u = self.peak_v = 0.0
 
     def step(self, a_in: np.ndarray, t: int = 0) -> np.ndarray:
         raw = _decay(self.u, self.keep_u) + (a_in << ACT_SHIFT)
+        if self.track_peaks:
+            self.peak_u = max(self.peak_u, _abs_max(raw))
         u, n32 = _wrap_int32(raw)
         self._note(t, "int32 overflow of u", n32, raw != u, raw)
         self.u_wraps += n32
@@ -143,6 +159,8 @@ class LoihiCubaState:
             self.u_wraps += int(over.sum() + under.sum())
             u = np.where(over, u - 2 * MAX_UV, np.where(under, u + 2 * MAX_UV, u))
         raw = _decay(self.v, self.keep_v) + u + self.bias
+        if self.track_peaks:
+            self.peak_v = max(self.peak_v, _abs_max(raw))
         v, n32 = _wrap_int32(raw)
         self._note(t, "int32 overflow of v", n32, raw != v, raw)
         self.v_saturations += n32
@@ -202,6 +220,8 @@ class LoihiFastState:
         self.u_wraps = 0
         self.v_saturations = 0
         self.first_violation: Violation | None = None
+        self.track_peaks = False
+        self.peak_u = self.peak_v = 0.0
 
     def _note(self, t: int, kind: str, mask: np.ndarray, x: np.ndarray) -> None:
         if self.first_violation is None:
@@ -233,6 +253,9 @@ class LoihiFastState:
             a_lo, a_hi = a_range if a_range is not None else (-np.inf, np.inf)
         u_hi = max(u_hi, 0.0) * self._ku + a_hi
         u_lo = min(u_lo, 0.0) * self._ku + a_lo
+        if self.track_peaks and max(u_hi, -u_lo) > self.peak_u:  # the bound cannot rule out a new peak
+            u_hi, u_lo = u.max(initial=0.0), u.min(initial=0.0)
+            self.peak_u = max(self.peak_u, u_hi, -u_lo)
         if u_hi > MAX_UV or u_lo <= -MAX_UV:
             self.checks += 1
             u_hi, u_lo = u.max(initial=0.0), u.min(initial=0.0)
@@ -251,6 +274,9 @@ class LoihiFastState:
         np.add(v, self.bias, out=v)
         v_hi = max(v_hi, 0.0) * self._kv + u_hi + self._b_hi
         v_lo = min(v_lo, 0.0) * self._kv + u_lo + self._b_lo
+        if self.track_peaks and max(v_hi, -v_lo) > self.peak_v:
+            v_hi, v_lo = v.max(initial=0.0), v.min(initial=0.0)
+            self.peak_v = max(self.peak_v, v_hi, -v_lo)
         if v_hi > V_MAX or v_lo < V_MIN:
             self.checks += 1
             v_hi, v_lo = v.max(initial=0.0), v.min(initial=0.0)

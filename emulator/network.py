@@ -7,7 +7,7 @@ board adapter all consume this one structure, so they cannot disagree about what
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -69,18 +69,60 @@ class CoreProjection:
 
 
 @dataclass(eq=False)
+class ReadoutTerm:
+    """One source of a readout: ``weight`` (readout size, src size), float, applied ``delay`` steps late."""
+
+    src: str
+    weight: Any  # dense numpy array or scipy.sparse matrix
+    delay: int = 0
+
+
+@dataclass(eq=False)
+class Readout:
+    """Stateless NIR nodes (Affine, Linear, Scale, conv, pooling) between neurons, or an input, and an Output.
+
+    No core holds them, and no chip population can: the host computes
+    ``value[t] = sum over terms of W @ x_src[t - delay] + bias`` in float64 from the recorded trains (the
+    membrane v for a non-spiking source), so nothing of the graph is dropped. ``nodes`` names the NIR
+    nodes it stands for; ``biases`` maps a delay in steps to a constant that starts at that step.
+    """
+
+    name: str
+    size: int
+    terms: list[ReadoutTerm]
+    biases: dict[int, Any] = field(default_factory=dict)
+    nodes: list[str] = field(default_factory=list)
+
+    def host_ops_per_step(self) -> int:
+        """Multiply-adds per sample and step on the host: what the readout costs off the chip."""
+        nnz = sum(
+            int(t.weight.nnz) if hasattr(t.weight, "nnz") else int(np.count_nonzero(t.weight)) for t in self.terms
+        )
+        return nnz + (self.size if self.biases else 0)
+
+
+@dataclass(eq=False)
 class CoreNetwork:
     populations: list[CorePopulation]
     projections: list[CoreProjection]
     inputs: list[str]
     outputs: list[str]
     numerics: Literal["loihi", "float", "xylo"] = "loihi"
+    readouts: list[Readout] = field(default_factory=list)  # host-side readouts; their names may be outputs
 
     def population(self, name: str) -> CorePopulation:
         for pop in self.populations:
             if pop.name == name:
                 return pop
         raise KeyError(name)
+
+    def readout(self, name: str) -> Readout | None:
+        return next((r for r in self.readouts if r.name == name), None)
+
+    def output_size(self, name: str) -> int:
+        """Width of an output: a population's neurons or a readout's values."""
+        readout = self.readout(name)
+        return readout.size if readout is not None else self.population(name).size
 
     def update_order(self) -> list[CorePopulation]:
         """Populations ordered so that zero-delay projections go from earlier to later ones."""

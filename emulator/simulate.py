@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +40,8 @@ RECORDABLE = ("spikes", "u", "v")
 BLOCK_ELEMENTS = 1 << 22
 # |decay(u)| after an int32 wrap is below 2^31; what a population may receive must keep the sum exact.
 _FAST_HEADROOM = FLOAT64_EXACT // 2 - (1 << 32)
+# Set inside ``collect_overflow``: (track peaks?, list receiving each run's ``overflow``).
+_COLLECT: ContextVar[tuple[bool, list] | None] = ContextVar("neurodeploy_collect_overflow", default=None)
 
 
 @dataclass
@@ -45,7 +49,8 @@ class SimulationOutput:
     """Per-population recordings, each shaped (time, *batch_shape, neurons), plus counters.
 
     ``paths`` says how the work was done (kernel calls per path, neuron state per population); it is
-    diagnostic only.
+    diagnostic only. ``overflow`` splits the u/v counters by population (see ``population_overflow``),
+    so the compiler can say which layer saturates and when.
     """
 
     spikes: dict[str, np.ndarray] = field(default_factory=dict)
@@ -53,6 +58,7 @@ class SimulationOutput:
     v: dict[str, np.ndarray] = field(default_factory=dict)
     counters: dict[str, int] = field(default_factory=dict)
     paths: dict[str, Any] = field(default_factory=dict)
+    overflow: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _lead(arr: Any) -> tuple[int, ...]:
@@ -135,6 +141,37 @@ def _raise_first(viol: list[tuple[Violation, int, str]]) -> None:
     )
 
 
+def population_overflow(state: Any, peaks: bool) -> dict[str, Any]:
+    """One population's u wraps, v saturations (int32 overflows included, as in ``counters``) and first
+    violation; with ``peaks`` also the largest |u| and |v| before any fix-up, in register units."""
+    first = getattr(state, "first_violation", None)
+    out: dict[str, Any] = {
+        "u_wraps": int(state.u_wraps),
+        "v_saturations": int(state.v_saturations),
+        "first_violation": first,
+    }
+    if peaks and hasattr(state, "peak_u"):
+        out["peak_u"], out["peak_v"] = float(state.peak_u), float(state.peak_v)
+    return out
+
+
+@contextmanager
+def collect_overflow(peaks: bool = True) -> Iterator[list[dict[str, dict[str, Any]]]]:
+    """Within the block, every ``simulate`` call appends its per-population ``overflow`` to the yielded
+    list, with peaks when ``peaks``.
+
+    Why a context: the compiler needs these numbers from the very run that ``runner.run_core`` makes
+    for its float comparison (inputs checked, steps and alignment as ``neurodeploy.run``), without a
+    second run and without threading an option through every runner and backend.
+    """
+    sink: list[dict[str, dict[str, Any]]] = []
+    token = _COLLECT.set((peaks, sink))
+    try:
+        yield sink
+    finally:
+        _COLLECT.reset(token)
+
+
 def simulate(
     net: CoreNetwork,
     inputs: Mapping[str, np.ndarray],
@@ -145,6 +182,7 @@ def simulate(
     strict: bool = False,
     block_steps: int | None = None,
     kernels: str = "auto",
+    peaks: bool = False,
 ) -> SimulationOutput:
     """Run ``net`` on input spike trains shaped (time, *batch_shape, neurons).
 
@@ -156,8 +194,12 @@ def simulate(
     ``kernels`` picks how Loihi numbers are computed: "numba" (compiled neuron update, a block of steps
     per call) or "auto" (numba when installed and the run is long enough to repay loading it), both
     also summing dense blocks as an int8 GEMM when this process has imported torch (``int8gemm``), or
-    "numpy" (neither). Results never depend on it.
+    "numpy" (neither). Results never depend on it. ``peaks=True`` (Loihi numerics) also keeps each
+    population's largest |u| and |v| in ``overflow``: a little slower, so only the compiler's check asks
+    (also through ``collect_overflow``).
     """
+    collect = _COLLECT.get()
+    peaks = peaks or (collect is not None and collect[0])
     if kernels not in ("auto", "numba", "numpy"):
         raise ValueError(f"kernels must be 'auto', 'numba' or 'numpy', got {kernels!r}")
     if net.numerics == "xylo":  # saturating sums depend on event order: the chip's own step loop, spike counts
@@ -215,6 +257,8 @@ def simulate(
             states[pop.name], ext_dtype[pop.name] = LoihiCubaState(shape, pop.params, pop.reset), np.int64
             for sy in syns:
                 sy.mode = "int"
+        if peaks and loihi:
+            states[pop.name].track_peaks = True
     rec = {kind: {p.name: np.zeros((steps, *pb[p.name], p.size), dtype=np.int64 if loihi else float)
                   for p in net.populations if p.name in wanted and p.name in states}
            for kind in ("u", "v") if kind in record}  # fmt: skip
@@ -249,6 +293,9 @@ def simulate(
         "v_saturations": sum(s.v_saturations for s in states.values()),
         "synaptic_events": events,
     }
+    out.overflow = {n: population_overflow(s, peaks and loihi) for n, s in states.items()}
+    if collect is not None:
+        collect[1].append(out.overflow)
     calls = {k: sum(s.calls[k] for s in synapses.values()) for k in ("dense", "gather", "sparse", "int8", "events")}
     out.paths = {"kernel_calls": calls, "block_steps": block,
                  "states": {n: type(s).__name__ for n, s in states.items()},

@@ -20,6 +20,7 @@ from neurodeploy.errors import ArtifactError, CompileError, NeurodeployError
 
 RECORDABLE = ("spikes", "u", "v")
 MAX_CORE_INDEX = 1 << 20  # a placement naming core 10**9 would allocate a usage record per core before it
+MAX_BLOCK = 1 << 31  # neurons in one block of a placement override
 MAX_DELAY = 1 << 20  # the emulator keeps a spike history as long as the longest delay
 
 
@@ -40,22 +41,42 @@ def _check_conventions(graph: Any, dt: object, reset: object) -> None:
 
 
 def _check_placement(placement: object) -> None:
+    """``{population: [core, ...]}`` or ``{population: {"blocks": [size, ...], "cores": [core, ...]}}``."""
     if placement is None:
         return
     if not isinstance(placement, Mapping):
         raise CompileError(
             "placement must map population names to lists of cores", "placement", 'pass e.g. {"hidden": [0, 1]}'
         )
-    for name, cores in placement.items():
-        if isinstance(cores, (str, bytes)) or not isinstance(cores, Iterable):
-            raise CompileError(f"placement of {name!r} is not a list of cores", "placement", "list one core per block")
-        for core in cores:
-            if not isinstance(core, numbers.Integral) or not 0 <= int(core) < MAX_CORE_INDEX:
+    for name, spec in placement.items():
+        where = f"placement of {name!r}"
+        if isinstance(spec, Mapping):
+            unknown = sorted(map(str, set(spec) - {"blocks", "cores"}))
+            if unknown or not spec:
                 raise CompileError(
-                    f"core index {core!r} is not a core",
-                    f"placement of {name!r}",
-                    f"use integers from 0 to {MAX_CORE_INDEX - 1}",
+                    f"placement of {name!r} has {'keys ' + str(unknown) if unknown else 'no keys'}",
+                    "placement",
+                    'give "blocks" (neurons per block), "cores" (one per block) or both',
                 )
+            sizes = _integers(spec.get("blocks", []), where, "block size", 1, MAX_BLOCK)
+            cores = _integers(spec.get("cores", []), where, "core", 0, MAX_CORE_INDEX - 1)
+            if "blocks" in spec and "cores" in spec and len(sizes) != len(cores):
+                raise CompileError(
+                    f"placement gives {len(sizes)} blocks and {len(cores)} cores", where, "give one core per block"
+                )
+        else:
+            _integers(spec, where, "core", 0, MAX_CORE_INDEX - 1)
+
+
+def _integers(values: object, where: str, what: str, low: int, high: int) -> list[int]:
+    """A list of integers from low to high, or a one-line error naming the first bad one."""
+    if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Iterable):
+        raise CompileError(f"{what}s must be a list, got {values!r:.40}", where, f"list one {what} per block")
+    out = list(values)
+    for value in out:
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool) or not low <= int(value) <= high:
+            raise CompileError(f"{what} {value!r:.40} is not valid", where, f"use integers from {low} to {high}")
+    return [int(v) for v in out]
 
 
 def compile(graph: Any, profile: Any = "loihi2", **options: Any) -> Any:  # noqa: A001 - the public verb
@@ -101,9 +122,10 @@ def _check_network(net: Any, params: Mapping[str, tuple[str, ...]], what: str, w
     sizes = {p.name: p.size for p in net.populations}
     if len(sizes) != len(net.populations):
         raise bad("has two populations with the same name")
-    missing = [n for n in [*net.inputs, *net.outputs] if n not in sizes]
+    readouts = {r.name for r in getattr(net, "readouts", [])}
+    missing = [n for n in [*net.inputs, *net.outputs] if n not in sizes and n not in readouts]
     if missing:
-        raise bad(f"names inputs or outputs {missing} that are not populations")
+        raise bad(f"names inputs or outputs {missing} that are not populations or readouts")
     for pop in net.populations:
         kind = getattr(pop, "model", getattr(pop, "kind", ""))
         if not isinstance(pop.size, int) or pop.size < 0:

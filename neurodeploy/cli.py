@@ -154,7 +154,7 @@ def inspect_cmd(
     Example: neurodeploy inspect model.ndp
     """
     import neurodeploy as nd
-    from neurodeploy.reports import cores_table, layers_table, violations_table
+    from neurodeploy.reports import cores_table, layers_table, readout_lines, violations_table
 
     compiled = nd.load_compiled(artifact)
     if as_json:
@@ -169,6 +169,8 @@ def inspect_cmd(
         console.print(f"[yellow]warning[/]: {shown(text)}", highlight=False)
     console.print(cores_table(compiled.report))
     console.print(layers_table(compiled.report))
+    for text in readout_lines(compiled.report):
+        console.print(text, highlight=False)
     table = violations_table(compiled.report)
     if table is not None:
         console.print(table)
@@ -260,9 +262,12 @@ def report_cmd(
         runs["float (ideal)"] = _run_chunked(ideal, data, "emulator", ("spikes",), "float reference", show)
     if recorded is not None:
         spikes, backend = recorded
+        from neurodeploy.runner import host_readouts
+
         runs[f"chip ({compiled.profile.name}, {backend}, recorded)"] = RunResult(
-            spikes=spikes, backend=backend, outputs=list(compiled.core.outputs)
-        )
+            spikes=spikes, backend=backend, outputs=list(compiled.core.outputs),
+            readouts=host_readouts(compiled.core, spikes, {}),
+        )  # fmt: skip
     elif data is not None:
         runs[f"chip ({compiled.profile.name})"] = _run_chunked(
             compiled, data, "emulator", ("spikes",), compiled.profile.name, show

@@ -16,7 +16,8 @@ PLACEMENT_BYTES = 1 << 20  # a core map lists one small integer per block: read 
 
 
 def _placement(path: Path | None) -> dict[str, list[int]] | None:
-    """A placement file: JSON mapping population names to one core per block, e.g. {"1": [0, 1]}."""
+    """A placement file: JSON mapping population names to one core per block, e.g. {"1": [0, 1]}, or to
+    ``{"blocks": [sizes], "cores": [cores]}`` (``neurodeploy.api`` checks the entries)."""
     if path is None:
         return None
     if not path.is_file():
@@ -51,6 +52,14 @@ def compile_cmd(
             "overrides what the file records."
         ),  # fmt: skip
     ] = None,
+    reset_delay: Annotated[
+        bool | None,
+        typer.Option(
+            "--reset-delay/--no-reset-delay",
+            help="snnTorch's reset_delay: the reset waits a step; overrides what the file records.",
+            show_default=False,
+        ),
+    ] = None,
     loop_delay: Annotated[
         str | None,
         typer.Option(
@@ -77,7 +86,11 @@ def compile_cmd(
         ),
     ] = True,
     placement: Annotated[
-        Path | None, typer.Option(help='JSON file: population -> one core per block, e.g. {"1": [0, 1]}.')
+        Path | None,
+        typer.Option(
+            help='JSON file: population -> one core per block, e.g. {"1": [0, 1]}, or block sizes and cores, '
+            'e.g. {"1": {"blocks": [512, 512], "cores": [0, 1]}}.'
+        ),
     ] = None,
     sample_inputs: Annotated[
         Path | None, typer.Option(help="Spikes (.npy/.npz): compare chip and float reference layer by layer.")
@@ -95,7 +108,7 @@ def compile_cmd(
 
     import neurodeploy as nd
     from neurodeploy.atomic import refuse_overwriting_inputs
-    from neurodeploy.reports import cores_table, evaluation_line, layers_table, violations_table
+    from neurodeploy.reports import cores_table, evaluation_line, layers_table, readout_lines, violations_table
 
     out = output or model.with_suffix(".ndp")
     read = [model, placement, sample_inputs, sample_labels, Path(profile) if profile.endswith(".toml") else None]
@@ -110,9 +123,10 @@ def compile_cmd(
     }
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        compiled = nd.compile(graph, profile, dt=dt, reset=reset, reset_rule=reset_rule, loop_delay=loop_delay,
-                              refractory=refractory, rounding=rounding, seed=seed, per_channel=per_channel,
-                              scale_search=scale_search, strict=strict, **options)  # fmt: skip
+        conventions = {"dt": dt, "reset": reset, "reset_rule": reset_rule, "reset_delay": reset_delay,
+                       "loop_delay": loop_delay, "refractory": refractory}  # fmt: skip
+        compiled = nd.compile(graph, profile, rounding=rounding, seed=seed, per_channel=per_channel,
+                              scale_search=scale_search, strict=strict, **conventions, **options)  # fmt: skip
     compiled.save(out)
     if as_json:
         _emit_json({**compiled.report, "artifact": str(out)})
@@ -124,6 +138,8 @@ def compile_cmd(
     table = violations_table(compiled.report)
     if table is not None:
         console.print(table)
+    for text in readout_lines(compiled.report):
+        console.print(text, highlight=False)
     line = evaluation_line(compiled.report)
     if line:
         console.print(line, highlight=False)

@@ -69,6 +69,7 @@ def _run_chunked(compiled: Any, data: Any, backend: str, kinds: tuple[str, ...],
         sum(p.wall_seconds for p in parts),
         dict(first.latency),
         list(first.outputs),
+        cat("readouts"),
     )
 
 
@@ -108,6 +109,7 @@ def run_cmd(
     result = _run_chunked(compiled, data, backend, kinds, artifact.name, show=not as_json)
     if output is not None:
         arrays = {f"{kind}/{name}": arr for kind in kinds for name, arr in getattr(result, kind).items()}
+        arrays.update({f"readout/{name}": arr for name, arr in result.readouts.items()})
         # where the recordings came from, so `neurodeploy report out.npz` can find the artifact and inputs
         arrays.update(
             {
@@ -121,6 +123,7 @@ def run_cmd(
         "backend": result.backend,
         "wall_seconds": round(result.wall_seconds, 4),
         "spike_counts": {n: int(a.sum()) for n, a in result.spikes.items()},
+        "readout_sums": {n: a.sum(axis=0).mean(axis=0).round(6).tolist() for n, a in result.readouts.items()},
         "counters": result.counters,
         "output": str(output) if output else None,
     }
@@ -163,7 +166,14 @@ def _print_run_summary(compiled: Any, result: Any, summary: dict[str, Any]) -> N
         label = shown(name) + (" (output)" if name in compiled.core.outputs else "")
         table.add_row(label, f"{size:,}", f"{int(arr.sum()):,}", f"{rate:.4f}")
     console.print(table)
+    for name, arr in result.readouts.items():
+        console.print(
+            f"readout {shown(name)} (host): {arr.shape[-1]} values per step, mean sum over time "
+            f"{float(arr.sum(axis=0).mean()):.4g}" + (" (output)" if name in compiled.core.outputs else ""),
+            highlight=False,
+        )
     if "accuracy" in summary:
-        console.print(f"accuracy {summary['accuracy']:.4f} (most-spiking output neuron against the labels)")
+        what = "largest summed readout" if result.outputs[0] in result.readouts else "most-spiking output neuron"
+        console.print(f"accuracy {summary['accuracy']:.4f} ({what} against the labels)")
     if summary["output"]:
         console.print(f"wrote [bold]{shown(summary['output'])}[/]")

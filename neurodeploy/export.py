@@ -199,8 +199,12 @@ def export_nir(compiled: Any) -> nir.NIRGraph:
         )
     for out in core.outputs:
         node_name = "output" if len(core.outputs) == 1 else f"output.{out}"
-        nodes[node_name] = nir.Output(output_type={"output": np.array([core.population(out).size])})
-        edges.append((out, node_name))
+        nodes[node_name] = nir.Output(output_type={"output": np.array([core.output_size(out)])})
+        readout = core.readout(out)
+        if readout is None:
+            edges.append((out, node_name))
+        else:
+            _export_readout(readout, shapes, nodes, edges, node_name, dt)
     graph = nir.NIRGraph(nodes=nodes, edges=edges)
     graph.metadata = {
         META + "dt": dt,
@@ -215,6 +219,43 @@ def export_nir(compiled: Any) -> nir.NIRGraph:
     }
     _check_finite(graph)
     return graph
+
+
+def _export_readout(
+    readout: Any, shapes: dict, nodes: dict[str, nir.NIRNode], edges: list[tuple[str, str]], into: str, dt: float
+) -> None:
+    """A host readout as the stateless NIR nodes it came from: one Linear (or Affine) per source."""
+    late = [d for d in readout.biases if d != 0]
+    if late:
+        raise NeurodeployError(
+            f"readout {readout.name!r} has a bias that starts {late[0]} steps late, which one NIR node cannot hold",
+            f"readout {readout.name!r}",
+            "export a graph whose readout bias is not behind a Delay",
+        )
+    bias = readout.biases.get(0)
+    for i, term in enumerate(readout.terms):
+        src = term.src
+        if len(shapes.get(src, ())) > 1:
+            flat = f"{src}.flatten"
+            if flat not in nodes:
+                nodes[flat] = nir.Flatten(input_type={"input": np.array(shapes[src])}, start_dim=0, end_dim=-1)
+                edges.append((src, flat))
+            src = flat
+        weight = term.weight.toarray() if hasattr(term.weight, "toarray") else np.asarray(term.weight, dtype=float)
+        name = f"{readout.name}.{i}" if len(readout.terms) > 1 else readout.name
+        with_bias = bias is not None and i == 0
+        nodes[name] = nir.Affine(weight=weight, bias=np.asarray(bias)) if with_bias else nir.Linear(weight=weight)
+        edges.append((src, name))
+        if term.delay:
+            delay = f"{name}.delay"
+            nodes[delay] = nir.Delay(delay=np.full(weight.shape[0], term.delay * dt))
+            edges += [(name, delay), (delay, into)]
+        else:
+            edges.append((name, into))
+    if not readout.terms and bias is not None:
+        raise NeurodeployError(
+            f"readout {readout.name!r} is a constant, with no input", f"readout {readout.name!r}", "connect it"
+        )
 
 
 def _check_finite(graph: nir.NIRGraph) -> None:

@@ -205,6 +205,9 @@ def _summary(compiled: Any, source: str) -> str:
                 for n, e in evaluation.items()
             ],
         )
+        from neurodeploy.html_saturation import saturation_html
+
+        body += saturation_html(rep)  # u wraps, v saturations and headroom per layer (Loihi cores)
     return body
 
 
@@ -359,7 +362,7 @@ def _runs(compiled: Any, run_results: Mapping[str, Any], labels: Any, sample: in
     header = ["population", *[f"spikes: {k}" for k in names], *[f"agreement {k} vs {names[0]}" for k in names[1:]]]
     body = table(header, rows)
     outputs = list(compiled.core.outputs)
-    if outputs and all(outputs[0] in s for s in spikes.values()):
+    if outputs and all(outputs[0] in r.spikes or outputs[0] in r.readouts for r in run_results.values()):
         preds = {k: r.predictions() for k, r in run_results.items()}
         line = [
             f"{k}: {100 * float(np.mean(preds[k] == preds[names[0]])):.1f} % same class as {names[0]}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich import box
 from rich.table import Table
 
 from neurodeploy.hw_profiles import Profile
@@ -11,9 +12,12 @@ from neurodeploy.textsafe import shown
 
 
 def cores_table(report: dict[str, Any]) -> Table:
-    table = Table(title=f"Per-core resources on {shown(report['profile']['name'])}", title_justify="left")
-    for col in ("core", "neurons", "synapses", "mem words", "axons in", "axons out", "util %", "blocks"):
-        table.add_column(col, justify="left" if col == "blocks" else "right")
+    table = Table(title=f"Per-core resources on {shown(report['profile']['name'])}", title_justify="left",
+                  box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0))  # fmt: skip
+    # two-line headers and folded block lists: the table fits 80 columns without cutting a number or a name
+    for col in ("core", "neurons", "synapses", "mem\nwords", "axons\nin", "axons\nout", "util\n%"):
+        table.add_column(col, justify="right", no_wrap=True)
+    table.add_column("blocks", overflow="fold")
     totals = [0, 0, 0, 0, 0]
     for c in report["cores"]:
         vals = [c["neurons"], c["synapses"], c["memory_words"], c["axons_in"], c["axons_out"]]
@@ -50,8 +54,37 @@ def layers_table(report: dict[str, Any]) -> Table:
     return table
 
 
+def readout_lines(report: dict[str, Any]) -> list[str]:
+    """One line per host readout: which NIR nodes no core holds, and what they cost the host."""
+    return [
+        f"readout {shown(r['name'])} ({', '.join(map(shown, r['nodes']))}) runs on the host: "
+        f"{r['size']} values per step from {', '.join(map(shown, r['sources']))}, "
+        f"{r['host_ops_per_step']:,} multiply-adds per sample and step"
+        for r in report.get("readouts", [])
+    ]
+
+
+def saturation_lines(report: dict[str, Any]) -> list[str]:
+    """The layers that wrap u or saturate v on the sample inputs, one short line each under a heading;
+    nothing when none does (the headroom of every layer is in the JSON and HTML reports)."""
+    layers = report.get("evaluation", {}).get("layers", {})
+    bad = [(n, e) for n, e in layers.items() if e.get("u_wraps") or e.get("v_saturations")]
+    if not bad:
+        return []
+    lines = ["u/v overflow on the sample inputs (peaks as fractions of 2^23):"]
+    for name, e in bad:
+        first = e.get("first_violation") or {}
+        at = f" from step {first['step']}" if "step" in first else ""
+        lines.append(
+            f"  {shown(name)}: {e.get('v_saturations', 0)} v saturations, {e.get('u_wraps', 0)} u wraps{at}; "
+            f"peak |u| {e.get('peak_u', 0):.2f}, |v| {e.get('peak_v', 0):.2f}"
+        )
+    return lines
+
+
 def evaluation_line(report: dict[str, Any]) -> str:
-    """One line on the sample inputs: predictions that agree with the float reference, and accuracies."""
+    """One line on the sample inputs: predictions that agree with the float reference, and accuracies;
+    then, only where a layer overflows, ``saturation_lines`` (so every caller shows them)."""
     ev = report.get("evaluation")
     if not ev:
         return ""
@@ -60,7 +93,7 @@ def evaluation_line(report: dict[str, Any]) -> str:
     acc = ev.get("accuracy")
     if acc:
         line += f"; accuracy {100 * acc['reference']:.1f} % float, {100 * acc['chip']:.1f} % chip"
-    return line
+    return "\n".join([line, *saturation_lines(report)])
 
 
 def violations_table(report: dict[str, Any]) -> Table | None:

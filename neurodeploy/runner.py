@@ -64,21 +64,26 @@ class RunResult:
     wall_seconds: float = 0.0
     latency: dict[str, int] = field(default_factory=dict)
     outputs: list[str] = field(default_factory=list)
+    readouts: dict[str, np.ndarray] = field(default_factory=dict)  # host readouts' values (time, batch, n)
 
     def __post_init__(self) -> None:
         """Every backend's spikes in one dtype here, where results reach the user (not in the hot loops)."""
         self.spikes = {n: spike_counts(a, f"spikes of {n!r}") for n, a in self.spikes.items()}
 
     def output(self, name: str | None = None) -> np.ndarray:
-        """Spike counts per step (uint8) of an output population (the first one by default)."""
-        return self.spikes[name or self.outputs[0]]
+        """An output per step (the first by default): spike counts (uint8) of a population, or the float
+        values of a host readout (stateless nodes before the Output, ``emulator.readout``)."""
+        name = name or self.outputs[0]
+        return self.readouts[name] if name in self.readouts else self.spikes[name]
 
     def counts(self, name: str | None = None) -> np.ndarray:
-        """Spike counts per sample and neuron, (batch, neurons), as int64: safe to subtract and compare."""
-        return self.output(name).sum(axis=0, dtype=np.int64)
+        """Per sample and output, summed over time, (batch, n): int64 spike counts (safe to subtract), or a
+        readout's float64 values."""
+        out = self.output(name)
+        return out.sum(axis=0) if out.dtype.kind == "f" else out.sum(axis=0, dtype=np.int64)
 
     def predictions(self, name: str | None = None) -> np.ndarray:
-        """Class per sample: the output neuron with most spikes (ties go to the lowest index)."""
+        """Class per sample: the output with the largest count or summed readout (ties: lowest index)."""
         return self.counts(name).argmax(axis=-1)
 
 
@@ -159,6 +164,13 @@ def run_core(
     t_in = next(iter(checked.values())).shape[0]
     latency = core.latency()
     names = list(populations) if populations is not None else [p.name for p in core.populations]
+    requested, asked = set(names), record
+    if core.readouts:  # the readouts need their sources' trains (v for a non-spiking source)
+        sources = _readout_sources(core)
+        names += [n for n in sources if n not in requested]
+        spiking = {core.population(n).spiking for n in sources}
+        record = (*record, *(k for k, need in (("spikes", True in spiking), ("v", False in spiking))
+                             if need and k not in record))  # fmt: skip
     for name in names:
         if name not in latency:
             raise NeurodeployError(
@@ -186,16 +198,40 @@ def run_core(
     def align(per_pop: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return {n: a[latency[n] : latency[n] + t_in] for n, a in per_pop.items()}
 
+    spikes, u, v = align(raw.spikes), align(raw.u), align(raw.v)
+    readouts = host_readouts(core, spikes, v)
+    if core.readouts:
+        kept = {k: {n: a for n, a in rec.items() if n in requested and k in asked}
+                for k, rec in (("spikes", spikes), ("u", u), ("v", v))}  # fmt: skip
+        spikes, u, v = kept["spikes"], kept["u"], kept["v"]
     return RunResult(
-        align(raw.spikes),
-        align(raw.u),
-        align(raw.v),
+        spikes,
+        u,
+        v,
         dict(raw.counters),
         backend,
         wall,
         {n: latency[n] for n in names},
         list(core.outputs),
+        readouts,
     )
+
+
+def host_readouts(core: CoreNetwork, spikes: Mapping[str, np.ndarray], v: Mapping[str, np.ndarray]) -> dict:
+    """The values of the network's host readouts from aligned recordings (those whose sources were kept)."""
+    from neurodeploy.emulator.readout import readout_values
+
+    out = {}
+    for r in core.readouts:
+        sources = {t.src: spikes.get(t.src) if core.population(t.src).spiking else v.get(t.src) for t in r.terms}
+        if all(x is not None for x in sources.values()):
+            out[r.name] = readout_values(r, sources)
+    return out
+
+
+def _readout_sources(core: CoreNetwork) -> list[str]:
+    """Populations the host readouts read: their spikes, or v where the population does not spike."""
+    return list(dict.fromkeys(t.src for r in core.readouts for t in r.terms))
 
 
 RUN_COPIES = 3  # a recording, its aligned view's copy and the written output: measured peaks are within this

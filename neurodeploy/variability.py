@@ -16,7 +16,7 @@ import numpy as np
 from neurodeploy.emulator.mismatch import mismatch_spec, sample, scale_spec
 from neurodeploy.emulator.network import CoreNetwork
 from neurodeploy.errors import NeurodeployError
-from neurodeploy.runner import run_core
+from neurodeploy.runner import RunResult, host_readouts, run_core
 
 QUANTILES = (5, 25, 50, 75, 95)
 
@@ -234,8 +234,9 @@ def _lava_check(net: CoreNetwork, inputs: Any, truth: np.ndarray, count: int, ac
     t_in = next(iter(trains.values())).shape[0]
     latency = net.latency()
     check = cross_check(net, trains, range(count), steps=t_in + max(latency.values()))
-    lag, out = latency[net.outputs[0]], net.outputs[0]
-    lava_acc = (check.lava.spikes[out][lag : lag + t_in].sum(axis=0).argmax(axis=-1) == truth).mean(axis=-1)
+    aligned = {n: a[latency[n] : latency[n] + t_in] for n, a in check.lava.spikes.items()}
+    lava_run = RunResult(aligned, outputs=list(net.outputs), readouts=host_readouts(net, aligned, {}))
+    lava_acc = (lava_run.predictions() == truth).mean(axis=-1)
     rows = [{**row, "accuracy": float(acc[k]), "accuracy_lava": float(lava_acc[k])}
             for k, row in enumerate(check.agreement)]  # fmt: skip
     return {

@@ -34,7 +34,7 @@ def test_missing_conventions_warn_and_are_recorded():
     graph.metadata.clear()
     with pytest.warns(UserWarning, match="does not record dt"):
         ir = normalize(graph)
-    assert set(ir.conventions.assumed) == {"dt", "reset"}
+    assert set(ir.conventions.assumed) == {"dt", "reset", "reset_rule", "reset_delay"}  # no loop: no loop_delay
 
 
 @pytest.mark.parametrize(

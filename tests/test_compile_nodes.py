@@ -150,8 +150,8 @@ def test_dense_artifacts_stay_version_1_and_unknown_versions_are_refused(tmp_pat
     path = nd.compile(chain((3,), nir.Linear(weight=np.eye(3)), lif((3,))), "loihi2").save(tmp_path / "d.ndp")
     with h5py.File(path, "r+") as f:
         assert int(f.attrs["schema_version"]) == 1
-        f.attrs["schema_version"] = 3
-    with pytest.raises(ArtifactError, match="schema version 3 is not supported.*reads 1, 2"):
+        f.attrs["schema_version"] = 4
+    with pytest.raises(ArtifactError, match="schema version 4 is not supported.*reads 1, 2, 3"):
         nd.load_compiled(path)
 
 

@@ -94,7 +94,11 @@ def test_fan_in_axons_count_both_signs_on_sign_by_row_chips() -> None:
 
 def test_fan_out_axons() -> None:
     prof = tiny('neurons_per_core = { value = 10, source = "s" }\nfan_out_axons_per_core = { value = 5, source = "s" }')
-    raises(lif_graph(), prof, "fan-out axons per core is 10, limit 5", "core 0 (lif[0:10])", "spread the sources")
+    compiled = nd.compile(lif_graph(), prof)  # the placer cuts lif into blocks of 5: each sends 5 fan-out axons
+    assert max(c["axons_out"] for c in compiled.report["cores"]) <= 5
+    raises(lif_graph(), prof, "fan-out axons per core is 10, limit 5", "core 0 (lif[0:10])", "spread the sources",
+           "the automatic placement cuts 'lif' as blocks [5, 5, 5, 5, 5, 5]",
+           placement={"lif": {"blocks": [10, 10, 10], "cores": [0, 1, 2]}})  # fmt: skip
 
 
 def test_delay_beyond_the_delay_field() -> None:

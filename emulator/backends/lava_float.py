@@ -321,7 +321,7 @@ def take_instances(net: CoreNetwork, instances: Sequence[int]) -> CoreNetwork:
         new_pr = copy.copy(pr)
         new_pr.weight = pick(pr.weight)
         projs.append(new_pr)
-    return CoreNetwork(pops, projs, list(net.inputs), list(net.outputs), net.numerics)
+    return CoreNetwork(pops, projs, list(net.inputs), list(net.outputs), net.numerics, list(net.readouts))
 
 
 def agreement(ref: SimulationOutput, got: SimulationOutput, instances: int = 1) -> list[dict[str, Any]]:
