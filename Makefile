@@ -15,7 +15,8 @@ $(STAMP): pyproject.toml Makefile
 	# torch: the CPU wheel pinned exactly (any other spec pulls a multi-GB CUDA build).
 	$(PIP) "torch==2.13.0" "numpy>=1.24.4,<2"
 	# xylo: xylosim (the Xylo tests' reference) builds from its C++ sdist, about 25 s of CPU.
-	$(PIP) -e ".[dev,fast,snntorch,lava,learn,xylo]" "torch==2.13.0"
+	# oracles: nengo-loihi and brian2-loihi, the Loihi 1 references of tests/test_loihi1_oracles.py.
+	$(PIP) -e ".[dev,fast,snntorch,lava,learn,xylo,oracles]" "torch==2.13.0"
 	# norse: its torchvision requirement is unused by norse.torch and would replace torch.
 	$(PIP) --no-deps "norse==1.1.0"
 	# lava-nc 0.10.0 runs on 3.11 with its needs pinned above; its metadata says <3.11.

@@ -159,6 +159,7 @@ def _write_core(group: h5py.Group, core: CoreNetwork) -> None:
     group.attrs["inputs"] = json.dumps(core.inputs)
     group.attrs["outputs"] = json.dumps(core.outputs)
     group.attrs["numerics"] = core.numerics
+    group.attrs["arithmetic"] = core.arithmetic
     for i, pop in enumerate(core.populations):
         attrs = {
             "name": pop.name,
@@ -392,6 +393,7 @@ def read_artifact(path: str | Path) -> dict[str, Any]:
                 json.loads(core_group.attrs["inputs"]),
                 json.loads(core_group.attrs["outputs"]),
                 str(core_group.attrs["numerics"]),
+                arithmetic=str(core_group.attrs.get("arithmetic", "lava")),  # older artifacts: Lava's
             )
             core.readouts = ir.readouts = _read_readouts(f, where)
             _check_readouts(core)

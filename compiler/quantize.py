@@ -253,9 +253,20 @@ def _loihi_scales(
 
 
 def _loihi_weights(
-    weight: wt.Matrix, lam: np.ndarray, bits: int, exp_range: list[int], rng: np.random.Generator | None
+    weight: wt.Matrix,
+    lam: np.ndarray,
+    bits: int,
+    exp_range: list[int],
+    rng: np.random.Generator | None,
+    per_synapse: bool = False,
 ) -> tuple[wt.Matrix, int, int]:
-    """Mantissas on the mixed-sign grid of ``bits`` bits, the exponent, and how many were clipped."""
+    """Mantissas on the mixed-sign grid of ``bits`` bits, the exponent, and how many were clipped.
+
+    ``per_synapse`` (Loihi 1 arithmetic): a negative exponent floors each weight before the sum, so the
+    low -exp bits of every mantissa are lost on chip. The mantissas are then rounded to multiples of
+    2^-exp (nengo-loihi's ``discretize_weights`` rounds likewise before the shift), which makes the
+    chip's shift exact and the reported SNR the one the chip applies.
+    """
     target = wt.values(weight) * lam[_row_of_entries(weight)]
     w_max = float(np.abs(target).max()) if target.size else 0.0
     if w_max == 0:
@@ -263,8 +274,10 @@ def _loihi_weights(
     exp = math.ceil(math.log2(w_max / _mantissa_top(bits)) - 1e-9)  # smallest exponent that fits
     exp = int(np.clip(exp, exp_range[0], exp_range[1]))
     step = 2 ** (8 - bits + 1)  # mixed sign mode drops this many low bits
+    if per_synapse and exp < 0:
+        step = max(step, 2**-exp)  # both powers of two: a multiple of the larger is on both grids
     mant = _round(target / (2.0**exp) / step, rng) * step
-    clipped = np.clip(mant, -256, 256 - step)
+    clipped = np.clip(mant, -256, (255 // step) * step)
     return _with_values(weight, clipped, np.int64), exp, int(np.count_nonzero(clipped != mant))
 
 
@@ -327,7 +340,8 @@ def _loihi_population(
     rep.bias_rel_error = float(np.abs(bias_back - bias_v).max() / denom) if np.any(bias_v) else 0.0
     projs = []
     for pr in incoming:
-        mant, exp, saturated = _loihi_weights(pr.weight, lam, bits, w_exp_range, rng)
+        per_synapse = num.get("arithmetic", "lava") == "loihi1"
+        mant, exp, saturated = _loihi_weights(pr.weight, lam, bits, w_exp_range, rng, per_synapse)
         rep.weight_exp[pr.name] = exp
         back = _with_values(mant, wt.values(mant) * 2.0**exp / lam[_row_of_entries(mant)], float)
         rep.weight_snr_db[pr.name] = _snr_db(pr.weight, back)
@@ -444,5 +458,11 @@ def quantize(
     for cpop in pops:
         cpop.lag = offsets[cpop.name]
     return CoreNetwork(
-        pops, _sorted(pops, projs), list(ir.inputs), list(ir.outputs), numerics=numerics, readouts=list(ir.readouts)
+        pops,
+        _sorted(pops, projs),
+        list(ir.inputs),
+        list(ir.outputs),
+        numerics=numerics,
+        readouts=list(ir.readouts),
+        arithmetic=str(profile.numerics.get("arithmetic", "lava")),
     ), reports

@@ -14,6 +14,15 @@ Two neuron features go beyond Lava's CPU model, as profile capabilities (``reset
   count loaded on a spike and decremented every step), with ``refractory`` = its ``refract_delay`` - 1
   (a 6-bit register, at most 63).
 
+``arithmetic="loihi1"`` (``LoihiCubaState`` only) switches to Loihi 1 as nengo-loihi 1.1.0
+(``nengo_loihi/emulator/interface.py`` CompartmentState.update, ``builder/discretize.py``) and brian2-loihi
+0.5.2 (``loihi_neuron_group.py``, ``loihi_synapses.py``) compute it:
+
+- the summed input (already x2^6) wraps at 21 bits plus sign (two's complement, [-2^21, 2^21 - 1]);
+- u wraps at 23 bits plus sign, [-2^23, 2^23 - 1] (Lava: (-2^23, 2^23]);
+- the bias joins u for this step only (u2 = u + bias, wrapped again), then v <- decay(v) + u2;
+- a negative weight exponent shifts each weight before the sum (``synapses.prepared_weights``), not the sum.
+
 Each state class can also keep ``peak_u`` / ``peak_v``: the largest |u| and |v| an update produced, before
 the wrap or saturation fixes it up (so a peak above ``MAX_UV`` means the limit was crossed). The compiler
 reads them on the sample inputs to report each layer's headroom; they are tracked only when
@@ -110,6 +119,24 @@ def _abs_max(x: np.ndarray) -> float:
     return max(float(np.max(x)), -float(np.min(x)), 0.0)
 
 
+ARITHMETICS = ("lava", "loihi1")
+Q_BITS = 21  # Loihi 1's dendritic accumulator: 21 bits plus sign (nengo-loihi discretize.Q_BITS)
+U_BITS = 23  # u: 23 bits plus sign (discretize.U_BITS)
+
+
+def check_arithmetic(arithmetic: str) -> bool:
+    """True for Loihi 1's arithmetic; an unknown name is a profile or programming error."""
+    if arithmetic not in ARITHMETICS:
+        raise ValueError(f"unknown arithmetic {arithmetic!r}: use one of {ARITHMETICS}")
+    return arithmetic == "loihi1"
+
+
+def wrap_signed(x: np.ndarray, bits: int) -> np.ndarray:
+    """Two's-complement wrap to ``bits`` bits plus sign: [-2^bits, 2^bits - 1]."""
+    half = 1 << bits
+    return ((np.asarray(x, dtype=np.int64) + half) & (2 * half - 1)) - half
+
+
 def shift_by_exp(acc: np.ndarray, weight_exp: int) -> np.ndarray:
     """Apply the weight exponent to a summed input (floor for negative exponents)."""
     return acc << weight_exp if weight_exp > 0 else acc >> -weight_exp
@@ -130,7 +157,10 @@ class Violation:
 class LoihiCubaState:
     """u, v of one population over leading axes; ``step`` advances one time step."""
 
-    def __init__(self, shape: tuple[int, ...], params: dict[str, np.ndarray], reset: str = "zero") -> None:
+    def __init__(
+        self, shape: tuple[int, ...], params: dict[str, np.ndarray], reset: str = "zero", arithmetic: str = "lava"
+    ) -> None:
+        self.loihi1 = check_arithmetic(arithmetic)
         self.u = np.zeros(shape, dtype=np.int64)
         self.v = np.zeros(shape, dtype=np.int64)
         self.keep_u = DECAY_UNITY - (np.asarray(params["du"], dtype=np.int64) + U_DECAY_OFFSET)
@@ -147,6 +177,8 @@ class LoihiCubaState:
         self.peak_u = self.peak_v = 0.0
 
     def step(self, a_in: np.ndarray, t: int = 0) -> np.ndarray:
+        if self.loihi1:
+            return self._step_loihi1(np.asarray(a_in, dtype=np.int64), t)
         raw = _decay(self.u, self.keep_u) + (a_in << ACT_SHIFT)
         if self.track_peaks:
             self.peak_u = max(self.peak_u, _abs_max(raw))
@@ -176,6 +208,40 @@ class LoihiCubaState:
             self.ref_count = np.where(spikes, self.refractory, np.maximum(self.ref_count - 1, 0))
         self.u = u
         self.v = np.where(spikes, clipped - self.vth if self.subtract else 0, clipped)
+        return spikes
+
+    def _wrap(self, t: int, kind: str, x: np.ndarray, bits: int) -> np.ndarray:
+        """Wrap x to ``bits`` plus sign, counting (as u wraps) and noting the entries that changed."""
+        wrapped = wrap_signed(x, bits)
+        changed = wrapped != x
+        n = int(np.count_nonzero(changed))
+        if n:
+            self._note(t, kind, n, changed, x)
+            self.u_wraps += n
+        return wrapped
+
+    def _step_loihi1(self, a_in: np.ndarray, t: int) -> np.ndarray:
+        """Loihi 1's order (nengo-loihi CompartmentState.update): input wrap, u, u + bias, v, clip, spike."""
+        q = self._wrap(t, "dendritic accumulator wrap (21 bit)", a_in << ACT_SHIFT, Q_BITS)
+        raw = _decay(self.u, self.keep_u) + q
+        if self.track_peaks:
+            self.peak_u = max(self.peak_u, _abs_max(raw))
+        u = self._wrap(t, "u wrap (24 bit)", raw, U_BITS)
+        u2 = self._wrap(t, "u + bias wrap (24 bit)", u + self.bias, U_BITS)
+        raw = _decay(self.v, self.keep_v) + u2
+        if self.track_peaks:
+            self.peak_v = max(self.peak_v, _abs_max(raw))
+        v = np.clip(raw, V_MIN, V_MAX)
+        n_sat = int(np.count_nonzero(v != raw))
+        self._note(t, "v saturation", n_sat, v != raw, raw)
+        self.v_saturations += n_sat
+        if self.ref_count is not None:
+            v = np.where(self.ref_count > 0, 0, v)
+        spikes = v > self.vth
+        if self.ref_count is not None:
+            self.ref_count = np.where(spikes, self.refractory, np.maximum(self.ref_count - 1, 0))
+        self.u = u
+        self.v = np.where(spikes, v - self.vth if self.subtract else 0, v)
         return spikes
 
     def _note(self, t: int, kind: str, count: int, mask: np.ndarray, x: np.ndarray) -> None:

@@ -200,7 +200,9 @@ def sample(
             w = pr.weight.toarray() if hasattr(pr.weight, "toarray") else np.asarray(pr.weight, dtype=float)
             new_pr.weight = w[None] * f
         projs.append(new_pr)
-    return CoreNetwork(pops, projs, list(core.inputs), list(core.outputs), core.numerics, list(core.readouts))
+    return CoreNetwork(
+        pops, projs, list(core.inputs), list(core.outputs), core.numerics, list(core.readouts), core.arithmetic
+    )
 
 
 def _apply(arr: np.ndarray, f: np.ndarray, decay: bool) -> np.ndarray:

@@ -73,4 +73,6 @@ def loihi_instances(core: CoreNetwork, factors: dict[str, dict[str, np.ndarray]]
             w = pr.weight.toarray() if hasattr(pr.weight, "toarray") else np.asarray(pr.weight)
             new_pr.weight = _weights(w, f, pr.num_weight_bits, pr.sign_mode)
         projs.append(new_pr)
-    return CoreNetwork(pops, projs, list(core.inputs), list(core.outputs), core.numerics, list(core.readouts))
+    return CoreNetwork(
+        pops, projs, list(core.inputs), list(core.outputs), core.numerics, list(core.readouts), core.arithmetic
+    )

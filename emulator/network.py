@@ -109,6 +109,8 @@ class CoreNetwork:
     outputs: list[str]
     numerics: Literal["loihi", "float", "xylo"] = "loihi"
     readouts: list[Readout] = field(default_factory=list)  # host-side readouts; their names may be outputs
+    # Loihi integer arithmetic: "lava" (Lava 0.10 fixed_pt) or "loihi1" (nengo-loihi / brian2-loihi)
+    arithmetic: str = "lava"
 
     def population(self, name: str) -> CorePopulation:
         for pop in self.populations:

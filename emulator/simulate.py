@@ -231,7 +231,9 @@ def simulate(
             spk[pop.name][: x.shape[0]] = x != 0
 
     torch = torch_if_loaded() if kernels != "numpy" else None
-    synapses = {id(pr): Synapse(pr, net.numerics, pb[pr.dst], torch, event_pass=use_numba)
+    loihi1 = loihi and net.arithmetic == "loihi1"  # Loihi 1's wraps: only the int64 reference implements them
+    synapses = {id(pr): Synapse(pr, net.numerics, pb[pr.dst], torch, event_pass=use_numba and not loihi1,
+                                arithmetic=net.arithmetic)
                 for pr in net.projections if pr.dst not in net.inputs}  # fmt: skip
     incoming = {p.name: [pr for pr in net.projections if pr.dst == p.name and id(pr) in synapses]
                 for p in net.populations}  # fmt: skip
@@ -247,14 +249,15 @@ def simulate(
                 shape, pop.params, pop.reset, pop.spiking, pop.reset_rule, pop.reset_delay
             )
             ext_dtype[pop.name] = float
-        elif sum(sy.bound for sy in syns) < _FAST_HEADROOM:
+        elif not loihi1 and sum(sy.bound for sy in syns) < _FAST_HEADROOM:
             fast = compiled_kernels.LoihiCompiledState if use_numba else LoihiFastState
             states[pop.name] = fast(shape, pop.params, pop.reset)
             # float32 holds the summed input exactly while it counts fewer than 2^24 units of 2^6
             exact32 = all(sy.dtype == np.float32 for sy in syns) and sum(sy.bound for sy in syns) < 2.0**30
             ext_dtype[pop.name] = np.float32 if exact32 else np.float64
-        else:  # inputs could leave float64's exact range: the int64 reference arithmetic
-            states[pop.name], ext_dtype[pop.name] = LoihiCubaState(shape, pop.params, pop.reset), np.int64
+        else:  # Loihi 1 arithmetic, or inputs that could leave float64's exact range: the int64 reference
+            states[pop.name] = LoihiCubaState(shape, pop.params, pop.reset, net.arithmetic)
+            ext_dtype[pop.name] = np.int64
             for sy in syns:
                 sy.mode = "int"
         if peaks and loihi:

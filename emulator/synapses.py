@@ -62,19 +62,31 @@ def instance_shape(proj: CoreProjection) -> tuple[int, ...]:
     return (*lead, 1) if lead and math.prod(lead) > 1 else ()
 
 
-def prepared_weights(proj: CoreProjection, numerics: str) -> Any:
-    """Loihi: clipped and truncated as Lava's Dense/Sparse does once (explicit zeros dropped). Float: as is."""
+def prepared_weights(proj: CoreProjection, numerics: str, arithmetic: str = "lava") -> Any:
+    """Loihi: clipped and truncated as Lava's Dense/Sparse does once (explicit zeros dropped). Float: as is.
+
+    Loihi 1 (``arithmetic="loihi1"``) applies a negative weight exponent to each weight before the sum
+    (nengo-loihi ``discretize_weights``' lossy shift; brian2-loihi ``loihi_synapses.py``): a floor shift
+    of every mantissa here, after which the synapse's own exponent is 0.
+    """
     w = proj.weight
+    per_synapse = numerics == "loihi" and arithmetic == "loihi1" and int(proj.weight_exp) < 0
     if is_sparse(w):
         sp = _scipy_sparse()
         w = sp.csr_matrix(w, copy=True)
         if numerics == "loihi":
             w.data = prepare_weights(w.data, proj.num_weight_bits, proj.sign_mode)
+            if per_synapse:
+                w.data = w.data >> -int(proj.weight_exp)
         w.eliminate_zeros()
         return w
     if numerics != "loihi":
         return np.asarray(w, dtype=float)
-    return _prepare_float32(w, proj.num_weight_bits, proj.sign_mode)
+    w = _prepare_float32(w, proj.num_weight_bits, proj.sign_mode)
+    if per_synapse:
+        np.multiply(w, 2.0 ** int(proj.weight_exp), out=w)  # exact: a power of two on integers < 2^9
+        np.floor(w, out=w)
+    return w
 
 
 def _prepare_float32(weight: Any, num_weight_bits: int, sign_mode: str) -> np.ndarray:
@@ -144,10 +156,11 @@ class Synapse:
         batch_shape: tuple[int, ...],
         torch: Any | None = None,
         event_pass: bool = False,
+        arithmetic: str = "lava",
     ) -> None:
         self.proj = proj
         self.numerics = numerics
-        w = prepared_weights(proj, numerics)
+        w = prepared_weights(proj, numerics, arithmetic)
         self.sparse = is_sparse(w)
         self.n_src, self.n_dst = proj.weight.shape[-1], proj.weight.shape[-2]
         self.fan_out = fan_out(w)
@@ -164,6 +177,8 @@ class Synapse:
         exact32 = numerics == "loihi" and self.row_bound < FLOAT32_EXACT
         self.dtype = np.float32 if exact32 else np.float64
         self.exp = int(proj.weight_exp) if numerics == "loihi" else 0
+        if arithmetic == "loihi1":  # a negative exponent was applied per weight above
+            self.exp = max(self.exp, 0)
         # Largest |input| this projection can add to u (after the exponent and the 2^6 of the LIF).
         self.bound = self.row_bound * 2.0 ** (max(self.exp, 0) + ACT_SHIFT) if numerics == "loihi" else math.inf
         self.mode = "float" if numerics != "loihi" else "fast"

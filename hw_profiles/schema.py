@@ -44,6 +44,7 @@ _KNOWN: dict[str, dict[str, tuple[tuple[type, ...], str]]] = {
         "synaptic_latency": (_INT, "an integer >= 0"),
         "weight_bits": (_INT, "an integer between 1 and 9"),
         "weight_exp": ((list,), "a [min, max] pair of integers"),
+        "arithmetic": ((str,), 'one of "lava" (Lava 0.10 fixed_pt, the default), "loihi1" (nengo-loihi/brian2-loihi)'),
         "du_bits": (_INT, "an integer"),
         "dv_bits": (_INT, "an integer"),
         "vth_bits": (_INT, "an integer"),
@@ -324,6 +325,8 @@ def _check_value(path: str, where: str, value: Any, types: tuple[type, ...], des
         ok = value in ("neuron", "core")
     if ok and where.endswith("reset_modes"):
         ok = all(v in ("zero", "subtract") for v in value)
+    if ok and where.endswith(".arithmetic"):
+        ok = value in ("lava", "loihi1")
     if not ok:
         raise _fail(path, where, f"got {value!r}, expected {desc}", "correct the value")
     if not _in_range(where, value):

@@ -106,7 +106,7 @@ def _upstream(core: CoreNetwork, name: str) -> CoreNetwork:
     keep |= set(core.inputs)
     pops = [p for p in core.populations if p.name in keep]
     projs = [pr for pr in core.projections if pr.src in keep and pr.dst in keep]
-    return CoreNetwork(pops, projs, list(core.inputs), [name], core.numerics)
+    return CoreNetwork(pops, projs, list(core.inputs), [name], core.numerics, arithmetic=core.arithmetic)
 
 
 class _Layer:

@@ -9,7 +9,8 @@ original model.
 What cannot agree. The chip rounds its state every step and the float graph does not:
 
 - the decays of u and v truncate toward zero (``emulator.loihi._decay``);
-- a negative weight exponent floors the summed input (``emulator.loihi.shift_by_exp``);
+- a negative weight exponent floors the summed input (``emulator.loihi.shift_by_exp``; Loihi 1's arithmetic
+  floors each weight instead, which the exported weights include);
 - v saturates at ±2²³ and u wraps at 24 bits, where the float graph keeps growing.
 
 Run on ``ideal``, the exported graph therefore matches the chip emulator to within these roundings, not
@@ -66,6 +67,8 @@ def chip_weights(compiled: Any, projection: Any) -> np.ndarray:
 
     applied = prepare_weights(weight, projection.num_weight_bits, projection.sign_mode).astype(float)
     lam = voltage_scales(compiled, projection.dst)
+    if compiled.core.arithmetic == "loihi1" and projection.weight_exp < 0:  # each weight floored on chip
+        return np.floor(applied * 2.0**projection.weight_exp) / lam[:, None]
     return applied * 2.0**projection.weight_exp / lam[:, None]
 
 
