@@ -174,13 +174,7 @@ def export_nir(compiled: Any) -> nir.NIRGraph:
         if np.any(bias != 0):
             biases[pop.name] = bias
     for pr in core.projections:
-        src = pr.src
-        if len(shapes.get(src, ())) > 1:
-            flat = f"{src}.flatten"
-            if flat not in nodes:
-                nodes[flat] = nir.Flatten(input_type={"input": np.array(shapes[src])}, start_dim=0, end_dim=-1)
-                edges.append((src, flat))
-            src = flat
+        src = _flat_source(pr.src, shapes, nodes, edges)
         weight = chip_weights(compiled, pr)
         bias = biases.pop(pr.dst, None)
         name = f"{pr.name}.weight"
@@ -224,6 +218,17 @@ def export_nir(compiled: Any) -> nir.NIRGraph:
     return graph
 
 
+def _flat_source(src: str, shapes: dict, nodes: dict[str, nir.NIRNode], edges: list[tuple[str, str]]) -> str:
+    """The node a Linear reads ``src`` from: ``src`` itself, or one shared Flatten of a shaped input."""
+    if len(shapes.get(src, ())) <= 1:
+        return src
+    flat = f"{src}.flatten"
+    if flat not in nodes:
+        nodes[flat] = nir.Flatten(input_type={"input": np.array(shapes[src])}, start_dim=0, end_dim=-1)
+        edges.append((src, flat))
+    return flat
+
+
 def _export_readout(
     readout: Any, shapes: dict, nodes: dict[str, nir.NIRNode], edges: list[tuple[str, str]], into: str, dt: float
 ) -> None:
@@ -237,13 +242,7 @@ def _export_readout(
         )
     bias = readout.biases.get(0)
     for i, term in enumerate(readout.terms):
-        src = term.src
-        if len(shapes.get(src, ())) > 1:
-            flat = f"{src}.flatten"
-            if flat not in nodes:
-                nodes[flat] = nir.Flatten(input_type={"input": np.array(shapes[src])}, start_dim=0, end_dim=-1)
-                edges.append((src, flat))
-            src = flat
+        src = _flat_source(term.src, shapes, nodes, edges)
         weight = term.weight.toarray() if hasattr(term.weight, "toarray") else np.asarray(term.weight, dtype=float)
         name = f"{readout.name}.{i}" if len(readout.terms) > 1 else readout.name
         with_bias = bias is not None and i == 0

@@ -9,6 +9,7 @@ import pytest
 from conftest import lif_graph
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_compile_rules import tiny
 
 import neurodeploy as nd
 from neurodeploy.compiler import weights as wt
@@ -16,25 +17,6 @@ from neurodeploy.compiler.ir import NetworkIR, Population, Projection
 from neurodeploy.compiler.place import caps, place
 from neurodeploy.compiler.rules import check_placement
 from neurodeploy.errors import CompileError
-from neurodeploy.hw_profiles import parse_profile
-
-
-def tiny(limits: str = "", numerics: str = "") -> object:
-    """A Loihi-numerics profile (8-bit synapses) with the given limit and numerics lines."""
-    return parse_profile(f"""schema_version = 1
-name = "tiny"
-title = "test chip"
-kind = "digital"
-core_model = "loihi"
-[sources]
-s = "test profile"
-[numerics]
-synaptic_latency = {{ value = 1, source = "s" }}
-{numerics}
-[limits]
-{limits}
-""")
-
 
 # ---------------------------------------------------------------- random networks and profiles
 
