@@ -10,6 +10,8 @@ Cases (CUBA LIF, dense, 5% input spike probability, ``--steps`` steps, default 5
   c  case a on 64 chip instances with per-neuron perturbed du, dv, vth and bias, in one emulator run,
      against sequential Lava runs (``--lava-instances`` of them are run and checked; the 64-run
      Lava time is extrapolated from their mean, and the table says so)
+  n  Loihi 1: case a's network at 512 wide with the loihi1 arithmetic, against nengo-loihi 1.1.0's
+     emulator (spikes, u and v checked identical at every step)
   scale  emulator only: case a's network at 4 widths, then on more and more instances; cost per
          synaptic event
 
@@ -19,7 +21,7 @@ when both are installed (``--kernels numpy`` for neither); one untimed warm-up c
 Lava runs through neurodeploy's backend (Lava's own LIF/Dense models; recording via shared memory).
 ``--lava-stock-monitor`` also times case a in plain Lava with Lava's Monitor and ``get_data()``.
 
-Usage: python benchmarks/emulator_vs_lava.py [--quick] [--cases a,b,c,scale] [--steps 500]
+Usage: python benchmarks/emulator_vs_lava.py [--quick] [--cases a,b,c,n,scale] [--steps 500]
 """
 
 from __future__ import annotations
@@ -172,6 +174,40 @@ def case_c(width: int, steps: int, instances: int, lava_runs: int, repeats: int)
     return cells, note, t_emu / instances
 
 
+def case_nengo(width: int, steps: int, repeats: int) -> None:
+    """Loihi 1 arithmetic: the emulator against nengo-loihi's emulator on one network, in this process."""
+    from dataclasses import replace
+
+    from neurodeploy.emulator.backends.nengo_loihi import available, run_nengo_loihi
+
+    ok, why = available()
+    if not ok:
+        print(f"\nn: skipped, {why} (pip install -e '.[oracles]')")
+        return
+    net, x = replace(build(width), arithmetic="loihi1"), inputs(width, steps)
+    times, emu = [], None
+    for _ in range(repeats):
+        t = time.perf_counter()
+        emu = simulate(net, {"in": x}, record=("spikes", "u", "v"), kernels=KERNELS, strict=False)
+        times.append(time.perf_counter() - t)
+    t_emu = statistics.median(times)
+    t = time.perf_counter()
+    ref = run_nengo_loihi(net, {"in": x[:, 0, :]}, steps)
+    t_ref = time.perf_counter() - t
+    same = all(np.array_equal(np.asarray(getattr(emu, kind)[name])[:, 0], got)
+               for name, kinds in ref.items() for kind, got in kinds.items())  # fmt: skip
+    events = emu.counters["synaptic_events"]
+    print(f"\nLoihi 1 (arithmetic loihi1), {width}->{width}->{width}, {steps} steps, spike rate {rates(emu)}")
+    print("  ".join(s.rjust(w) for s, w in [("emulator s", 11), ("nengo-loihi s", 14), ("nengo-loihi/emulator", 21),
+                                             ("events/s emu", 13), ("identical", 9)]))  # fmt: skip
+    print("  ".join(s.rjust(w) for s, w in [(f"{t_emu:.3f}", 11), (f"{t_ref:.2f}", 14), (f"{t_ref / t_emu:.1f}x", 21),
+                                             (f"{events / t_emu:.3g}", 13), ("yes" if same else "NO", 9)]))  # fmt: skip
+    print(
+        "n: identical = spikes, u and v equal at every step in both layers; the emulator runs Loihi 1's wraps in "
+        "its int64 reference update (the compiled kernel implements Lava's arithmetic)"
+    )
+
+
 def lava_stock_monitor(steps: int) -> float:
     """Case a in plain Lava with its own Monitor + get_data (no neurodeploy backend), to show the readback cost."""
     from neurodeploy.emulator.backends.lava import _lava
@@ -228,7 +264,7 @@ def scaling(width: int, steps: int, sizes: list[int], repeats: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--cases", default="a,b,c,scale", help="comma-separated subset of a,b,c,scale")
+    ap.add_argument("--cases", default="a,b,c,n,scale", help="comma-separated subset of a,b,c,n,scale")
     ap.add_argument("--steps", type=int, default=500)
     ap.add_argument("--instances", type=int, default=64, help="chip instances in case c")
     ap.add_argument("--lava-instances", type=int, default=4, help="Lava runs measured and checked in case c")
@@ -268,6 +304,8 @@ def main(argv: list[str] | None = None) -> int:
         if per_instance is not None:
             print(f"c against stock Lava (one run as above, {t_stock:.2f} s, per instance): "
                   f"{t_stock / per_instance:.0f}x per instance")  # fmt: skip
+    if "n" in cases:
+        case_nengo(512, args.steps, args.repeats)
     if "scale" in cases:
         width_scaling(args.steps, [256, 512, 1024, 2048] if not args.quick else [128, 256], args.repeats)
         scaling(1024, args.steps, [4, 16, 64] if not args.quick else [2, 8], args.repeats)

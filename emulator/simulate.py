@@ -231,8 +231,8 @@ def simulate(
             spk[pop.name][: x.shape[0]] = x != 0
 
     torch = torch_if_loaded() if kernels != "numpy" else None
-    loihi1 = loihi and net.arithmetic == "loihi1"  # Loihi 1's wraps: only the int64 reference implements them
-    synapses = {id(pr): Synapse(pr, net.numerics, pb[pr.dst], torch, event_pass=use_numba and not loihi1,
+    loihi1 = loihi and net.arithmetic == "loihi1"  # Loihi 1's wraps: only the int64 neuron update implements them
+    synapses = {id(pr): Synapse(pr, net.numerics, pb[pr.dst], torch, event_pass=use_numba,
                                 arithmetic=net.arithmetic)
                 for pr in net.projections if pr.dst not in net.inputs}  # fmt: skip
     incoming = {p.name: [pr for pr in net.projections if pr.dst == p.name and id(pr) in synapses]

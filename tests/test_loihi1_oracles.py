@@ -25,11 +25,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from neurodeploy.emulator.loihi import prepare_weights
 from neurodeploy.emulator.network import CoreNetwork, CorePopulation, CoreProjection
 from neurodeploy.emulator.simulate import simulate
 
-V_LIM = 2**23 - 1
 SIGN_MODES = ["mixed", "excitatory", "inhibitory"]
 RECORD = ("spikes", "u", "v")
 
@@ -53,71 +51,10 @@ def _ours(net: CoreNetwork, x: np.ndarray, steps: int, kernels: str = "auto"):
 # --- nengo-loihi -------------------------------------------------------------------------------------
 
 
-def _to_int(arr: np.ndarray, values: np.ndarray) -> None:
-    """Turn one of nengo-loihi's float32 parameter arrays into int32 in place, as its discretizer does."""
-    arr.dtype = np.int32
-    arr[:] = np.asarray(values, dtype=np.int64)
-
-
 def run_nengo(net: CoreNetwork, x: np.ndarray, steps: int) -> dict[str, dict[str, np.ndarray]]:
-    """The network on nengo-loihi's emulator (strict off: overflow wraps instead of raising)."""
-    from nengo_loihi.block import Axon, LoihiBlock, Synapse
-    from nengo_loihi.builder import Model
-    from nengo_loihi.builder.discretize import shift
-    from nengo_loihi.emulator import EmulatorInterface
-    from nengo_loihi.inputs import SpikeInput
-    from nengo_loihi.probe import LoihiProbe
+    from neurodeploy.emulator.backends.nengo_loihi import run_nengo_loihi
 
-    class Emulator(EmulatorInterface):
-        strict = False
-
-    model = Model()
-    inp = SpikeInput(x.shape[-1])
-    for k in range(x.shape[0]):
-        inp.add_spikes(k + 1, np.flatnonzero(x[k]))  # nengo's step k + 1 is our step k
-    model.add_input(inp)
-    blocks, probes = {}, {}
-    for pop in net.populations:
-        if pop.name in net.inputs:
-            continue
-        block = LoihiBlock(pop.size, label=pop.name)
-        c, p = block.compartment, pop.params
-        c.scale_u = c.scale_v = False
-        _to_int(c.decay_u, p["du"])
-        _to_int(c.decay_v, p["dv"])
-        _to_int(c.vth, np.asarray(p["vth"], dtype=np.int64) << 6)
-        _to_int(c.bias, np.asarray(p["bias_mant"], dtype=np.int64) << np.asarray(p["bias_exp"], dtype=np.int64))
-        c.refract_delay[:] = np.asarray(p.get("refractory", 0)) + 1
-        c.vmin, c.vmax = -V_LIM, V_LIM
-        model.add_block(block)
-        blocks[pop.name] = block
-        probes[pop.name] = {k: LoihiProbe(target=block, key=k) for k in ("spiked", "current", "voltage")}
-        for probe in probes[pop.name].values():
-            model.add_probe(probe)
-    for pr in net.projections:
-        assert pr.delay == 1, "nengo-loihi's emulator has one step of synaptic latency"
-        mant = prepare_weights(np.asarray(pr.weight), pr.num_weight_bits, pr.sign_mode).astype(np.int32)
-        chip = np.left_shift(shift(mant, int(pr.weight_exp)), 6)  # discretize_weights' chip shift
-        syn = Synapse(mant.shape[1], label=pr.name)
-        syn.set_weights(np.zeros(mant.shape[::-1]))
-        for a, w in enumerate(syn.weights):
-            _to_int(w, chip[:, a][None, :])
-        blocks[pr.dst].add_synapse(syn)
-        axon = Axon(mant.shape[1])
-        axon.target = syn
-        if pr.src in net.inputs:
-            inp.add_axon(axon)
-        else:
-            blocks[pr.src].add_axon(axon)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with Emulator(model, seed=0) as emu:
-            emu.run_steps(steps)
-            out = {}
-            for name, pp in probes.items():
-                got = {k: np.asarray(emu.collect_probe_output(pr)) for k, pr in pp.items()}
-                out[name] = {"spikes": got["spiked"] != 0, "u": got["current"], "v": got["voltage"]}
-    return out
+    return run_nengo_loihi(net, {net.inputs[0]: x}, steps)
 
 
 def compare_nengo(net: CoreNetwork, x: np.ndarray, steps: int, kernels: str = "auto"):
@@ -231,6 +168,26 @@ def test_compiled_loihi1_network_with_exponent_minus_2_matches_nengo_loihi(graph
     net = CoreNetwork(pops, projs, ["in"], [names[core.outputs[0]]], arithmetic="loihi1")
     x = np.random.default_rng(0).random((30, pops[0].size)) < 0.5
     compare_nengo(net, x, 30)
+
+
+def test_lava_backend_refuses_loihi1_weights_whose_low_bits_the_shift_drops():
+    """Lava shifts the summed input, Loihi 1 each weight: the backend runs only what they agree on."""
+    from neurodeploy.emulator.backends.lava import _check_network
+    from neurodeploy.errors import NeurodeployError
+
+    lif = {"du": np.full(2, 100), "dv": np.full(2, 100), "vth": np.full(2, 50), "bias_mant": np.zeros(2, int),
+           "bias_exp": np.zeros(2, int)}  # fmt: skip
+    pops = [CorePopulation("in", 3, "input"), CorePopulation("h", 2, "loihi", lif)]
+
+    def net(w, arithmetic):
+        proj = CoreProjection("p", "in", "h", np.array(w), weight_exp=-2)
+        return CoreNetwork(pops, [proj], ["in"], ["h"], arithmetic=arithmetic)
+
+    with pytest.raises(NeurodeployError, match="shifts each weight by weight_exp=-2") as err:
+        _check_network(net([[6, 2, 0], [8, 4, 0]], "loihi1"))
+    assert "backend='emulator'" in str(err.value) and "projection 'p'" in str(err.value)
+    _check_network(net([[8, 4, 0], [-8, 12, 0]], "loihi1"))  # no bits to drop: both agree
+    _check_network(net([[6, 2, 0], [8, 4, 0]], "lava"))
 
 
 # --- brian2-loihi ------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from neurodeploy.emulator.backends.lava_compat import INSTALL_HINT, ensure_lava_importable
+from neurodeploy.emulator.loihi import prepare_weights
 from neurodeploy.emulator.network import CoreNetwork
 from neurodeploy.emulator.simulate import RECORDABLE, SimulationOutput, population_batches
 from neurodeploy.emulator.synapses import Synapse, is_sparse
@@ -177,6 +178,7 @@ def _check_network(net: CoreNetwork) -> None:
                 )
     for pr in net.projections:
         where = f"projection {pr.name!r}"
+        _refuse_loihi1_shift(net, pr, where)
         if pr.dst in net.inputs:
             raise NeurodeployError("an input population cannot receive a projection", where=where)
         if not 1 <= pr.delay <= MAX_DELAY:
@@ -190,6 +192,27 @@ def _check_network(net: CoreNetwork) -> None:
             raise NeurodeployError(f"unknown sign_mode {pr.sign_mode!r}", where=where)
         if not 1 <= pr.num_weight_bits <= 8:
             raise NeurodeployError(f"num_weight_bits must be 1..8, got {pr.num_weight_bits}", where=where)
+
+
+def _refuse_loihi1_shift(net: CoreNetwork, pr: Any, where: str) -> None:
+    """Loihi 1 shifts each weight by a negative exponent (dropping its low bits); Lava shifts the sum.
+
+    Where no weight has bits to drop the two agree, so only a projection that would lose bits is
+    refused. Loihi 1's 21-bit accumulator wrap and its u + bias wrap are not Lava's either; they act
+    only on overflow, which the emulator counts (``counters["u_wraps"]``) and Lava cannot report.
+    """
+    if net.arithmetic != "loihi1" or int(pr.weight_exp) >= 0:
+        return
+    w = pr.weight.data if is_sparse(pr.weight) else np.asarray(pr.weight)
+    mant = prepare_weights(np.asarray(w), pr.num_weight_bits, pr.sign_mode)
+    if np.any(mant & ((1 << -int(pr.weight_exp)) - 1)):
+        raise NeurodeployError(
+            f"this network uses Loihi 1's arithmetic, which shifts each weight by weight_exp="
+            f"{int(pr.weight_exp)} before the sum; Lava shifts the sum and would give other numbers",
+            where=where,
+            hint="run it on the emulator (backend='emulator'), which computes Loihi 1's arithmetic, or "
+            "compile for loihi2, whose arithmetic is Lava's",
+        )
 
 
 def split_nine_bit(net: CoreNetwork) -> CoreNetwork:
