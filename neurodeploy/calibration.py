@@ -207,6 +207,54 @@ def _search_curve(
     return error
 
 
+def _by_instance(x: np.ndarray, lead: tuple[int, ...]) -> np.ndarray:
+    """(instances, rest): x's instance axes flattened first, or x repeated when it has none."""
+    k = int(np.prod(lead)) if lead else 1
+    x = np.asarray(x)
+    if x.ndim > len(lead) and x.shape[: len(lead)] == lead:
+        return x.reshape(k, -1)
+    return np.broadcast_to(x.reshape(1, -1), (k, x.size))
+
+
+def per_instance(codes: dict[str, np.ndarray], first: np.ndarray, final: np.ndarray, target: np.ndarray,
+                 before: np.ndarray, after: np.ndarray) -> dict[str, list[float]]:  # fmt: skip
+    """One layer's trims and errors per instance: what a chunk of instances reports, so that chunks of a
+    study assemble into exactly the figures of one batched run (``summarize_population``)."""
+    lead = tuple(codes["v_th"].shape[:-1])
+    v, b = _by_instance(codes["v_th"], lead), _by_instance(codes["bias_v"], lead)
+    count = target.sum(axis=0)
+    return {
+        "steps_min": v.min(axis=1).tolist(),
+        "steps_max": v.max(axis=1).tolist(),
+        "steps_abs_mean": np.abs(v).mean(axis=1).tolist(),
+        "bias_steps_min": b.min(axis=1).tolist(),
+        "bias_steps_max": b.max(axis=1).tolist(),
+        "bias_steps_abs_mean": np.abs(b).mean(axis=1).tolist(),
+        "count_error_before": _by_instance(np.abs(first.sum(axis=-2) - count), lead).mean(axis=1).tolist(),
+        "count_error_after": _by_instance(np.abs(final.sum(axis=-2) - count), lead).mean(axis=1).tolist(),
+        "curve_before": _by_instance(before, lead).mean(axis=1).tolist(),
+        "curve_after": _by_instance(after, lead).mean(axis=1).tolist(),
+    }
+
+
+def summarize_population(rows: dict[str, list[float]], samples: int, nominal_count_mean: float) -> dict[str, Any]:
+    """A layer's trim report over every instance, from ``per_instance`` rows (of one run or many chunks)."""
+    a = {k: np.asarray(v, dtype=float) for k, v in rows.items()}
+    return {
+        "steps_min": int(a["steps_min"].min()),
+        "steps_max": int(a["steps_max"].max()),
+        "steps_mean_abs": float(a["steps_abs_mean"].mean()),
+        "bias_steps_min": int(a["bias_steps_min"].min()),
+        "bias_steps_max": int(a["bias_steps_max"].max()),
+        "bias_steps_mean_abs": float(a["bias_steps_abs_mean"].mean()),
+        "count_error_before": float(a["count_error_before"].mean()),
+        "count_error_after": float(a["count_error_after"].mean()),
+        "curve_error_before": float(np.sqrt(a["curve_before"].mean() / samples)),
+        "curve_error_after": float(np.sqrt(a["curve_after"].mean() / samples)),
+        "nominal_count_mean": nominal_count_mean,
+    }
+
+
 def calibrate(
     compiled: Any,
     mismatched_core: CoreNetwork,
@@ -265,6 +313,7 @@ def calibrate(
         "populations": {},
         "steps": {},
         "bias_steps": {},
+        "per_instance": {},
     }
     runs = 0
     curves: dict[str, list[np.ndarray]] = {"curve_error_before": [], "curve_error_after": []}
@@ -297,22 +346,12 @@ def calibrate(
         report["steps"][n], report["bias_steps"][n] = codes["v_th"], codes["bias_v"]
         curves["curve_error_before"].append(before / samples)
         curves["curve_error_after"].append(error / samples)
-        report["populations"][n] = {
-            "steps_min": int(codes["v_th"].min()),
-            "steps_max": int(codes["v_th"].max()),
-            "steps_mean_abs": float(np.abs(codes["v_th"]).mean()),
-            "bias_steps_min": int(codes["bias_v"].min()),
-            "bias_steps_max": int(codes["bias_v"].max()),
-            "bias_steps_mean_abs": float(np.abs(codes["bias_v"]).mean()),
-            "count_error_before": float(np.abs(first.sum(axis=-2) - target.sum(axis=0)).mean()),
-            "count_error_after": float(np.abs(final.sum(axis=-2) - target.sum(axis=0)).mean()),
-            "curve_error_before": float(np.sqrt(before.mean() / samples)),
-            "curve_error_after": float(np.sqrt(error.mean() / samples)),
-            "nominal_count_mean": float(target.mean()),
-        }
+        report["per_instance"][n] = per_instance(codes, first, final, target, before, error)
+        report["populations"][n] = summarize_population(report["per_instance"][n], samples, float(target.mean()))
     if progress is not None:
         progress(len(names), len(names))
     report["emulator_runs"] = runs + len(names)
+    report["probe_samples"] = int(samples) if names else 0
     # per instance: root mean square curve error over every calibrated neuron, before and after trimming
     report["instances"] = {
         key: np.sqrt(np.concatenate(parts, axis=-1).mean(axis=-1)).reshape(-1).tolist() if parts else []

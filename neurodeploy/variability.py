@@ -17,6 +17,7 @@ from neurodeploy.emulator.mismatch import mismatch_spec, sample, scale_spec
 from neurodeploy.emulator.network import CoreNetwork
 from neurodeploy.errors import NeurodeployError
 from neurodeploy.runner import RunResult, host_readouts, run_core
+from neurodeploy.studies.montecarlo import instance_bytes, join_chunks, parse_memory, plan_chunks, variability_chunk
 
 QUANTILES = (5, 25, 50, 75, 95)
 
@@ -106,6 +107,12 @@ def variability(
     probe: Any = None,
     lava_check: int = 0,
     progress: Callable[[str, int, int], None] | None = None,
+    *,
+    max_memory: int | str | None = None,
+    cluster: str | None = None,
+    workers: int | None = None,
+    cluster_config: Any = None,
+    store: Any = None,
 ) -> VariabilityResult:
     """Accuracy of ``instances`` sampled chips on ``inputs`` (time, batch, n) with ``labels`` (batch,).
 
@@ -118,7 +125,12 @@ def variability(
     ``lava_check``: run the first ``lava_check`` instances again on Lava (``floating_pt``, see
     ``emulator.backends.lava_float``) and report whether spikes, u, v and accuracy agree with the emulator.
     ``progress(stage, done, total)`` is called as each emulator pass starts and at the end: the nominal
-    run, the instances, each sweep point, and each calibrated layer.
+    run, the instances, each sweep point, and each calibrated layer; in chunks, as cells finish.
+
+    Chunks (``neurodeploy.studies``): with ``max_memory`` (bytes or e.g. "2GB" per worker), ``cluster``
+    (serial, local, tcp://host:port, slurm with ``cluster_config``) or ``store`` (a folder keeping finished
+    chunks, so a rerun resumes), instances run in chunks that fit the budget, spread over workers. The
+    result equals the batched one: instance k always comes from the same draws.
     """
     if not isinstance(getattr(compiled, "core", None), CoreNetwork):
         raise NeurodeployError(
@@ -149,64 +161,38 @@ def variability(
             "(Python: sigma={'v_threshold': 0.05})",
             stacklevel=2,
         )
+    sigmas = [sigma] + [_scaled(spec, mult) for mult in (sweep or ())]
     layers = sum(1 for p in compiled.core.populations if p.model != "input" and p.spiking) if calibrate else 0
     total = 2 + len(sweep or ()) + layers
     tell = progress or (lambda stage, done, total: None)
     tell("nominal chip", 0, total)
     nominal, _ = _accuracy(compiled.core, inputs, truth)
-    tell(f"{instances} instances", 1, total)
-    net = sample(compiled, compiled.profile, instances, seed, sigma)
-    acc, rates = _accuracy(net, inputs, truth)
-    acc = np.broadcast_to(acc, (instances,))
+    batched = max_memory is None and cluster is None and store is None
+    if batched:
+        runs = _batched(compiled, inputs, truth, instances, seed, sigmas, calibrate, probe, tell, total)
+    else:
+        runs = _chunked(compiled, inputs, truth, instances, seed, sigmas, calibrate, probe, tell,
+                        max_memory=parse_memory(max_memory), cluster=cluster, workers=workers,
+                        cluster_config=cluster_config, store=store)  # fmt: skip
+    tell("done", total, total)
+    acc = np.asarray(runs[0]["accuracy"])
     points = []
-    for i, mult in enumerate(sweep or ()):
-        if not float(mult) >= 0:
-            raise NeurodeployError(f"sweep multipliers must be >= 0, got {mult!r}", "sweep", "pass e.g. 0,0.5,1,2")
-        tell(f"sigma x{float(mult):g}", 2 + i, total)
-        scaled = {f"{n}@{c['scope']}": c["sigma"] for n, comps in scale_spec(spec, float(mult)).items() for c in comps}
-        a, _ = _accuracy(sample(compiled, compiled.profile, instances, seed, scaled), inputs, truth)
-        s = _summary(np.broadcast_to(a, (instances,)), target)
-        points.append(
-            {
-                "multiplier": float(mult),
-                "mean": s["mean"],
-                "std": s["std"],
-                "worst": s["worst"],
-                "yield_at_target": s["yield_at_target"],
-            }
-        )
+    for mult, run in zip(sweep or (), runs[1:], strict=True):
+        s = _summary(np.asarray(run["accuracy"]), target)
+        points.append({"multiplier": float(mult), "mean": s["mean"], "std": s["std"], "worst": s["worst"],
+                       "yield_at_target": s["yield_at_target"]})  # fmt: skip
     calibration: dict[str, Any] = {}
     if calibrate:
-        from neurodeploy.calibration import calibrate as trim
-
-        def layer_done(done: int, count: int, base: int = 2 + len(sweep or ())) -> None:
-            tell(f"calibration, layer {min(done + 1, count)} of {count}", base + done * layers // max(count, 1), total)
-
-        trimmed, trim_report = trim(compiled, net, probe=probe, seed=seed, progress=layer_done)
-        after, _ = _accuracy(trimmed, inputs, truth)
-        after = np.broadcast_to(after, (instances,))
-        gap_before = float(nominal[0] - acc.mean())
-        gap_after = float(nominal[0] - after.mean())
-        for codes in ("steps", "bias_steps"):  # per-neuron arrays: not part of the JSON summary
-            trim_report.pop(codes, None)
-        calibration = {
-            "accuracy": [float(a) for a in after],
-            **_summary(after, target),
-            "gap_before": gap_before,
-            "gap_after": gap_after,
-            "recovered": (gap_before - gap_after) / gap_before if gap_before > 0 else 0.0,
-            "trim": trim_report,
-        }
-    tell("done", total, total)
+        calibration = _calibration_summary(runs[0]["calibrated"], float(nominal[0]), acc, target)
     rate_stats = {}
-    for name, r in rates.items():
-        r = np.broadcast_to(r, (instances,))
-        rate_stats[name] = {
-            "mean": float(r.mean()),
-            "std": float(r.std()),
-            "min": float(r.min()),
-            "max": float(r.max()),
-        }
+    for name, values in runs[0]["rates"].items():
+        r = np.asarray(values)
+        rate_stats[name] = {"mean": float(r.mean()), "std": float(r.std()), "min": float(r.min()),
+                            "max": float(r.max())}  # fmt: skip
+    lava = {}
+    if lava_check:
+        net = sample(compiled, compiled.profile, int(lava_check), seed, sigma)
+        lava = _lava_check(net, inputs, truth, int(lava_check), acc)
     return VariabilityResult(
         profile=compiled.profile.name,
         instances=int(instances),
@@ -221,8 +207,89 @@ def variability(
         sweep=points,
         wall_seconds=time.perf_counter() - start,
         calibration=calibration,
-        lava=_lava_check(net, inputs, truth, int(lava_check), acc) if lava_check else {},
+        lava=lava,
     )
+
+
+def _scaled(spec: dict[str, list[dict[str, Any]]], mult: float) -> dict[str, float]:
+    """The sigma overrides of one sweep point: every sigma of ``spec`` times ``mult`` (same draws)."""
+    if not float(mult) >= 0:
+        raise NeurodeployError(f"sweep multipliers must be >= 0, got {mult!r}", "sweep", "pass e.g. 0,0.5,1,2")
+    return {f"{n}@{c['scope']}": c["sigma"] for n, comps in scale_spec(spec, float(mult)).items() for c in comps}
+
+
+Tell = Callable[[str, int, int], None]
+
+
+def _batched(compiled: Any, inputs: Any, truth: np.ndarray, instances: int, seed: int, sigmas: list[Any],
+             calibrate: bool, probe: Any, tell: Tell, total: int) -> list[dict[str, Any]]:  # fmt: skip
+    """Every instance in one emulator run per sigma point, here."""
+    runs = []
+    layers = total - 1 - len(sigmas)
+    for j, sig in enumerate(sigmas):
+        tell(f"{instances} instances" if j == 0 else f"sigma sweep point {j} of {len(sigmas) - 1}",
+             1 if j == 0 else 1 + layers + j, total)  # fmt: skip
+
+        def layer_done(done: int, count: int) -> None:
+            tell(f"calibration, layer {min(done + 1, count)} of {count}", 2 + done, total)
+
+        part = variability_chunk(compiled, inputs, truth, 0, instances, seed, sig, calibrate and j == 0, probe,
+                                 progress=layer_done)  # fmt: skip
+        runs.append(join_chunks([part]))
+    return runs
+
+
+def _chunked(compiled: Any, inputs: Any, truth: np.ndarray, instances: int, seed: int, sigmas: list[Any],
+             calibrate: bool, probe: Any, tell: Tell, *, max_memory: int | None, cluster: str | None,
+             workers: int | None, cluster_config: Any, store: Any) -> list[dict[str, Any]]:  # fmt: skip
+    """Instances in chunks that fit ``max_memory``, as study cells on ``cluster``; joined per sigma point."""
+    from neurodeploy.studies.executors import open_executor
+    from neurodeploy.studies.study import run_study
+
+    per = instance_bytes(compiled, inputs, calibrate, probe)
+    ex = open_executor(cluster, max(instances, 2), workers, cluster_config)
+    try:
+        chunks = plan_chunks(instances, per, max_memory, ex.slots)
+        grid = [{"compiled": compiled, "inputs": inputs, "labels": truth, "first": first, "count": count, "seed": seed,
+                 "sigma": sig, "calibrate": calibrate and j == 0, "probe": probe}
+                for j, sig in enumerate(sigmas) for first, count in chunks]  # fmt: skip
+
+        def show(state: Any) -> None:
+            where = f" on {state.executor}" + (f" (dashboard {state.dashboard})" if state.dashboard else "")
+            tell(f"{len(chunks)} chunks x {len(sigmas)} sigma points{where}: {state.line()}", state.done, state.total)
+
+        study = run_study(variability_chunk, grid, store=store, executor=ex, progress=show)
+    finally:
+        ex.close()
+    if study.failed:
+        raise NeurodeployError(
+            f"{len(study.failed)} of {len(grid)} instance chunks failed: {study.failed[0]['error']}",
+            "variability",
+            "the finished chunks are kept when a store is given; fix the cause and run again to finish the rest",
+        )
+    results = study.results
+    return [join_chunks(results[j * len(chunks) : (j + 1) * len(chunks)]) for j in range(len(sigmas))]
+
+
+def _calibration_summary(cal: dict[str, Any], nominal: float, acc: np.ndarray, target: float) -> dict[str, Any]:
+    """Accuracy after trimming, the gap to nominal before and after, and the trim report's layers."""
+    from neurodeploy.calibration import summarize_population
+
+    after = np.asarray(cal["accuracy"])
+    report = dict(cal["report"])
+    samples = report.get("probe_samples", 1)
+    report["populations"] = {n: summarize_population(rows, samples, report["nominal_count_mean"][n])
+                             for n, rows in report.pop("per_instance").items()}  # fmt: skip
+    report.pop("nominal_count_mean", None)
+    gap_before, gap_after = float(nominal - acc.mean()), float(nominal - after.mean())
+    return {
+        "accuracy": [float(a) for a in after],
+        **_summary(after, target),
+        "gap_before": gap_before,
+        "gap_after": gap_after,
+        "recovered": (gap_before - gap_after) / gap_before if gap_before > 0 else 0.0,
+        "trim": report,
+    }
 
 
 def _lava_check(net: CoreNetwork, inputs: Any, truth: np.ndarray, count: int, acc: np.ndarray) -> dict[str, Any]:
