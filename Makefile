@@ -16,7 +16,8 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) "torch==2.13.0" "numpy>=1.24.4,<2"
 	# xylo: xylosim (the Xylo tests' reference) builds from its C++ sdist, about 25 s of CPU.
 	# oracles: nengo-loihi and brian2-loihi, the Loihi 1 references of tests/test_loihi1_oracles.py.
-	$(PIP) -e ".[dev,fast,snntorch,lava,learn,xylo,oracles]" "torch==2.13.0"
+	# cluster: Dask for studies (tests/test_studies.py starts local clusters itself).
+	$(PIP) -e ".[dev,fast,snntorch,lava,learn,xylo,oracles,cluster]" "torch==2.13.0"
 	# norse: its torchvision requirement is unused by norse.torch and would replace torch.
 	$(PIP) --no-deps "norse==1.1.0"
 	# lava-nc 0.10.0 runs on 3.11 with its needs pinned above; its metadata says <3.11.

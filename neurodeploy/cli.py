@@ -1,4 +1,5 @@
-"""The ``neurodeploy`` command line: profiles, compile, inspect, run, report, variability, learn, boards, demo.
+"""The ``neurodeploy`` command line: profiles, compile, inspect, run, report, variability, learn,
+learn-table, boards, demo.
 
 Bad input prints one line ``error: what (where). what to do`` on stderr and exits with status 2;
 no traceback, and no partial output file.
@@ -32,6 +33,7 @@ from neurodeploy.cli_compile import compile_cmd
 from neurodeploy.cli_export import export_cmd
 from neurodeploy.cli_run import _run_chunked, run_cmd
 from neurodeploy.cli_studies import _study_sections, learn_cmd, variability_cmd
+from neurodeploy.cli_study import learn_table_cmd
 from neurodeploy.errors import NeurodeployError
 from neurodeploy.textsafe import shown
 
@@ -295,6 +297,7 @@ def report_cmd(
 
 app.command("variability")(variability_cmd)
 app.command("learn")(learn_cmd)
+app.command("learn-table")(learn_table_cmd)
 
 
 @app.command("boards")

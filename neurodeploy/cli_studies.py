@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from neurodeploy.cli_common import _emit_json, _load_spikes, console, progress_bar
+from neurodeploy.cli_study import ClusterConfigOpt, ClusterOpt, StoreOpt, WorkersOpt
 from neurodeploy.errors import NeurodeployError
 from neurodeploy.textsafe import shown
 
@@ -92,12 +93,22 @@ def variability_cmd(
     lava_check: Annotated[
         int, typer.Option(min=0, help="Also run the first K instances on Lava (floating_pt) and report agreement.")
     ] = 0,
+    max_memory: Annotated[
+        str | None,
+        typer.Option(help="Memory per worker, e.g. 2GB: instances run in chunks that fit it, spread over workers."),
+    ] = None,
+    cluster: ClusterOpt = None,
+    workers: WorkersOpt = None,
+    cluster_config: ClusterConfigOpt = None,
+    store: StoreOpt = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the result as JSON here.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Sample chip instances from the profile's mismatch model; report accuracy spread and yield.
 
     Example: neurodeploy variability model.ndp --inputs spikes.npy --labels labels.npy --instances 64
+
+    Many instances: --instances 10000 --max-memory 2GB --cluster local --store runs/mc1 (resumable).
     """
     import numpy as np
 
@@ -124,7 +135,8 @@ def variability_cmd(
         raise NeurodeployError("--probe is only used with --calibrate", "--probe", "add --calibrate or drop --probe")
     probe_spikes = _load_spikes(probe, "probe spikes") if probe is not None else None
     args = (compiled, data, truth, instances, seed, overrides, target, multipliers, calibrate)
-    kwargs = {"lava_check": lava_check, "probe": probe_spikes}
+    kwargs = {"lava_check": lava_check, "probe": probe_spikes, "max_memory": max_memory, "cluster": cluster,
+              "workers": workers, "cluster_config": cluster_config, "store": store}  # fmt: skip
     with progress_bar() as bar:
         job = bar.add_task(f"{artifact.name}: nominal chip", total=1)
 
