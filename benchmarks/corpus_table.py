@@ -9,14 +9,13 @@ checks the same graphs against the float reference.
 from __future__ import annotations
 
 import argparse
-import warnings
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-import neurodeploy as nd
-from neurodeploy.errors import NeurodeployError
+from neurodeploy.studies.compile_grid import compile_cell, grid
+from neurodeploy.studies.study import run_study
 
 CORPUS = Path(__file__).resolve().parents[1] / "tests" / "data" / "nir-corpus"
 
@@ -24,34 +23,32 @@ CORPUS = Path(__file__).resolve().parents[1] / "tests" / "data" / "nir-corpus"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profiles", default="ideal,loihi2,xylo-audio2")
+    parser.add_argument("--cluster", default="serial", help="serial (default), local, tcp://host:port or slurm")
     args = parser.parse_args()
     profiles = args.profiles.split(",")
+    paths = sorted(CORPUS.glob("*.nir"))
+    study = run_study(compile_cell, grid(paths, profiles, dt=1e-4), cluster=args.cluster)
+    if study.failed:
+        raise SystemExit(study.summary())
+    cells = {(c["path"], c["profile"]): c for c in study.results}
     table = Table(title="NIR corpus: compiled or refused", title_justify="left")
     table.add_column("graph")
     for profile in profiles:
         table.add_column(profile)
     counts = {p: 0 for p in profiles}
-    reasons: dict[str, int] = {}
-    for path in sorted(CORPUS.glob("*.nir")):
+    for path in paths:
         row = [path.stem.replace("readwrite__", "rw/").replace("architectures__", "arch/")]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            graph = nd.load_nir(path)
-            for profile in profiles:
-                try:
-                    compiled = nd.compile(graph, profile, dt=1e-4)
-                except NeurodeployError as err:
-                    reason = err.what.split(":")[-1].split("(")[0].strip()[:40]
-                    reasons[reason] = reasons.get(reason, 0) + 1
-                    row.append(f"refused: {reason}")
-                    continue
-                counts[profile] += 1
-                readouts = len(compiled.core.readouts)
-                row.append("compiled" + (f", {readouts} readout" if readouts else ""))
+        for profile in profiles:
+            c = cells[(str(path), profile)]
+            if c["status"] == "refused":
+                row.append(f"refused: {c['reason'].split(':')[-1].split('(')[0].strip()[:40]}")
+                continue
+            counts[profile] += 1
+            row.append("compiled" + (f", {c['readouts']} readout" if c["readouts"] else ""))
         table.add_row(*row)
     Console().print(table)
-    total = len(list(CORPUS.glob("*.nir")))
-    print("compiled: " + ", ".join(f"{p} {counts[p]}/{total}" for p in profiles))
+    print("compiled: " + ", ".join(f"{p} {counts[p]}/{len(paths)}" for p in profiles))
+    print(study.summary())
 
 
 if __name__ == "__main__":
