@@ -23,6 +23,8 @@ _LAZY = {
     "run": ("neurodeploy.api", "run"),
     "export_nir": ("neurodeploy.export", "export_nir"),
     "learn": ("neurodeploy.api_learn", "learn"),
+    "variability": ("neurodeploy.variability", "variability"),
+    "run_study": ("neurodeploy.studies.study", "run_study"),
     "RunResult": ("neurodeploy.runner", "RunResult"),
     "NeurodeployError": ("neurodeploy.errors", "NeurodeployError"),
     "profiles": ("neurodeploy.profiles", None),
