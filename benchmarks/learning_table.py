@@ -73,7 +73,7 @@ def main() -> None:
         raise SystemExit(1)
     if args.write:
         name = "learning-table.md" if args.task == "yinyang" else f"learning-table-{args.task}.md"
-        cell_s = float(np.mean([c["wall_s"] for c in results]))
+        cell_s = float(np.mean([c["wall_s"] for c in study.cells]))
         (ROOT / "docs" / name).write_text(
             f"# Learning rules on chip: {TITLES.get(args.task, args.task)}\n\n"
             f"{TITLES.get(args.task, args.task)}, {SHAPES.get(args.task, '')} spiking network, {args.epochs} epochs, "

@@ -7,7 +7,6 @@ its store prints the same table without training anything.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -32,10 +31,11 @@ def learning_cell(
     seed: int = 0,
     options: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
-    """One ``learn`` run: final accuracy (or MSE) and angles, mean ± std over seeds, as plain JSON."""
+    """One ``learn`` run: final accuracy (or MSE) and angles, mean ± std over seeds, as plain JSON.
+
+    Only what the parameters determine: the wall time is in the study's record, not in the result."""
     from neurodeploy.api_learn import learn
 
-    t0 = time.perf_counter()
     source: Any = task if data is None else tuple(np.asarray(a) for a in data)
     result = learn(rule, profile, source, hidden=list(hidden), mismatch=mismatch, seeds=seeds, epochs=epochs,
                    seed=seed, **dict(options or {}))  # fmt: skip
@@ -49,7 +49,6 @@ def learning_cell(
         "accuracy": fin[score],
         "weight_angle": fin.get("weight_angle", {}),
         "signal_angle": fin.get("signal_angle", {}),
-        "wall_s": time.perf_counter() - t0,
     }
 
 

@@ -22,10 +22,12 @@ from neurodeploy.errors import NeurodeployError
 # What a worker holds besides the chunk's arrays: the interpreter, numpy, neurodeploy, the network.
 RESERVE_BYTES = 384 << 20
 # Bytes per (step x sample x neuron x instance) while a chunk runs: the uint8 spike recording and its
-# aligned copy, the input sums of a block (float64, a few temporaries) and the neuron state; measured
-# peaks (tracemalloc) on the demo and test networks stay below this (tests/test_studies.py checks it).
+# aligned copy, the input sums of a block (float64, a few temporaries) and the neuron state. A chunk
+# also holds runs of the nominal network (calibration's targets) and arrays whose size does not shrink
+# with the chunk, so it is planned as one instance more than it holds (``chunk_bytes``). Measured peaks
+# (tracemalloc) on the test network stay below that for chunks of 1 to 8 (tests/test_studies.py).
 RUN_BYTES = 24
-CALIBRATION_BYTES = 48  # calibration keeps counts per instance, sample and neuron for several trial codes
+CALIBRATION_BYTES = 72  # calibration keeps counts per instance, sample and neuron for several trial codes
 
 
 def instance_bytes(compiled: Any, inputs: Any, calibrate: bool = False, probe: Any = None) -> int:
@@ -46,6 +48,11 @@ def instance_bytes(compiled: Any, inputs: Any, calibrate: bool = False, probe: A
     return int(per)
 
 
+def chunk_bytes(count: int, per_instance: int) -> int:
+    """Estimated peak bytes of a chunk of ``count`` instances: one instance's worth more for what is fixed."""
+    return (count + 1) * per_instance
+
+
 def plan_chunks(instances: int, per_instance: int, max_memory: int | None, workers: int = 1) -> list[tuple[int, int]]:
     """(first, count) chunks covering ``instances`` that each fit ``max_memory`` bytes.
 
@@ -55,15 +62,15 @@ def plan_chunks(instances: int, per_instance: int, max_memory: int | None, worke
         size = math.ceil(instances / max(workers, 1))
     else:
         room = max_memory - RESERVE_BYTES
-        if room < per_instance:
-            need = RESERVE_BYTES + per_instance
+        if room < chunk_bytes(1, per_instance):
+            need = RESERVE_BYTES + chunk_bytes(1, per_instance)
             raise NeurodeployError(
                 f"a memory budget of {max_memory / 2**20:.0f} MiB cannot hold one chip instance (about "
                 f"{need / 2**20:.0f} MiB with the worker's own {RESERVE_BYTES >> 20} MiB)",
                 "--max-memory",
                 f"raise it to at least --max-memory {math.ceil(need / 2**20)}MB, or use fewer samples",
             )
-        size = max(1, min(instances, room // per_instance))
+        size = max(1, min(instances, room // per_instance - 1))
         if workers > 1:  # keep every worker busy when the budget would leave some idle
             size = min(size, math.ceil(instances / workers))
     return [(first, min(size, instances - first)) for first in range(0, instances, size)]
@@ -71,15 +78,20 @@ def plan_chunks(instances: int, per_instance: int, max_memory: int | None, worke
 
 def parse_memory(text: str | int | None) -> int | None:
     """``2GB``, ``512MiB``, ``1.5G`` or a number of bytes -> bytes (None stays None)."""
-    if text is None or isinstance(text, int):
-        return text
-    raw = str(text).strip().upper().removesuffix("B").removesuffix("I")
-    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}.get(raw[-1:], 1)
-    try:
-        value = float(raw[:-1] if scale > 1 else raw) * scale
-    except ValueError:
+    if text is None:
+        return None
+    if isinstance(text, bool):
         value = -1.0
-    if not value > 0:
+    elif isinstance(text, int):
+        value = float(text)
+    else:
+        raw = str(text).strip().upper().removesuffix("B").removesuffix("I")
+        scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}.get(raw[-1:], 1)
+        try:
+            value = float(raw[:-1] if scale > 1 else raw) * scale
+        except ValueError:
+            value = -1.0
+    if not (math.isfinite(value) and value >= 1):
         raise NeurodeployError(f"bad memory size {text!r}", "--max-memory", "write e.g. --max-memory 2GB")
     return int(value)
 

@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from neurodeploy._version import __version__
 from neurodeploy.errors import NeurodeployError
 
 FORMAT = "neurodeploy.cell"
+_KEY = re.compile(r"[0-9a-f]{32}")
 
 
 def _canonical(obj: Any) -> Any:
@@ -135,7 +137,7 @@ class ResultStore:
             return []
         out = []
         for path in sorted(self.folder.glob("*.json")):
-            if path.name.endswith(".failed.json"):
+            if not _KEY.fullmatch(path.stem):  # failures, and temporary files a killed writer left
                 continue
             record = self.get(path.stem)
             if record is not None:
