@@ -6,8 +6,8 @@ The demo's DYNAP-SE2 network (snnTorch Yin-Yang, trained with the demo's 40 epoc
 10,000 on a local Dask cluster of 2 worker processes with a 2 GB budget each, no calibration). Measured:
 
 - wall time and instances per second of the chunked run, and the chunks it used (read from the
-  progress lines; the library's own plan, ``plan_chunks(instances, instance_bytes(...), budget, slots)``,
-  is printed beside it together with its estimate of a chunk's peak bytes);
+  progress lines; the library's own plan, ``plan_chunks(instances, chunk_memory(...), budget, slots)``,
+  is printed beside it with its estimate of a chunk's peak, ``RESERVE_BYTES + memory.bytes(count)``);
 - the peak memory of every worker process, which the API does not report: a background thread polls
   ``/proc/<pid>/status`` (VmHWM, the kernel's peak resident set) of every descendant of this process, so it
   covers ``local`` and ``serial`` (this process, its peak reset through ``/proc/self/clear_refs`` first);
@@ -18,12 +18,13 @@ The demo's DYNAP-SE2 network (snnTorch Yin-Yang, trained with the demo's 40 epoc
 Exit status 1 when the identity check fails or a worker's peak exceeds the budget.
 
     .venv/bin/python benchmarks/variability_chunked.py [--instances 10000] [--cluster local] [--workers 2]
-        [--max-memory 2GB] [--calibrate] [--store build/studies/variability_chunked] [--fresh] [--check 256]
+        [--max-memory 2GB] [--calibrate] [--store DIR] [--fresh] [--check 256]
         [--epochs 40] [--samples 1000] [--quick]
 
-``--quick``: 4 epochs, 200 instances, 200 test samples, a 512MB budget (so several chunks), check 64.
-A store that already holds cells of the same run is reused (the timing then covers the rest only);
-``--fresh`` deletes the store's cell files first.
+``--quick``: 4 epochs, 200 instances, 200 test samples, a 320MB budget (so several chunks), check 64.
+The store (default ``build/studies/variability_chunked``, ``..._quick`` with ``--quick``) keeps finished
+chunks: a rerun of the same run reuses them (the timing then covers the rest only); ``--fresh`` deletes the
+store's cell files first.
 """
 
 from __future__ import annotations
@@ -40,11 +41,12 @@ from typing import Any
 import numpy as np
 
 import neurodeploy as nd
-from neurodeploy.studies.montecarlo import RESERVE_BYTES, instance_bytes, parse_memory, plan_chunks
+from neurodeploy.studies.montecarlo import RESERVE_BYTES, chunk_memory, parse_memory, plan_chunks
 from neurodeploy.variability import VariabilityResult, variability
 
 CALIBRATION_SAMPLES = 256  # as neurodeploy.demo: encoded training samples form the calibration probe
 MiB = 1 << 20
+STORE = Path("build") / "studies" / "variability_chunked"
 
 
 def build(epochs: int, samples: int | None, seed: int) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, bool]:
@@ -123,7 +125,7 @@ class PeakMonitor:
     def __init__(self, interval: float = 0.1) -> None:
         self.interval = interval
         self.peak_kib: dict[int, int] = {}  # pid -> largest VmHWM seen
-        self.first_kib: dict[int, int] = {}  # pid -> VmHWM when first seen
+        self.rss_kib: dict[int, int] = {}  # pid -> VmRSS of the latest reading
         self.cmd: dict[int, str] = {}
         self.samples = 0
         self._stop = threading.Event()
@@ -152,8 +154,8 @@ class PeakMonitor:
                 continue
             if pid not in self.cmd:
                 self.cmd[pid] = _cmdline(pid)
-                self.first_kib[pid] = hwm
             now[pid] = hwm
+            self.rss_kib[pid] = _status_kib(pid, "VmRSS") or 0
             self.peak_kib[pid] = max(self.peak_kib.get(pid, 0), hwm)
         self.samples += 1
         return now
@@ -198,9 +200,9 @@ def main() -> int:
     parser.add_argument("--cluster", default="local", help="serial, local, tcp://host:port or slurm")
     parser.add_argument("--cluster-config", default=None, help="TOML file with a [slurm] table")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--max-memory", default=None, help="budget per worker (default 2GB, quick 512MB)")
+    parser.add_argument("--max-memory", default=None, help="budget per worker (default 2GB, quick 320MB)")
     parser.add_argument("--calibrate", action="store_true", help="also calibrate every instance (demo probe)")
-    parser.add_argument("--store", type=Path, default=Path("build") / "studies" / "variability_chunked")
+    parser.add_argument("--store", type=Path, default=None, help="finished chunks (default build/studies/...)")
     parser.add_argument("--fresh", action="store_true", help="delete the store's cell files before the run")
     parser.add_argument("--check", type=int, default=None, help="instances rerun batched (default 256, quick 64)")
     parser.add_argument("--epochs", type=int, default=None, help="training epochs (default 40 as the demo, quick 4)")
@@ -209,11 +211,11 @@ def main() -> int:
     parser.add_argument("--sigma", default=None, help="mismatch sigma overrides, e.g. v_threshold=0.05,weight=0.1")
     parser.add_argument("--target", type=float, default=0.9, help="accuracy for the yield")
     parser.add_argument("--progress-every", type=float, default=5.0, help="seconds between progress lines")
-    parser.add_argument("--quick", action="store_true", help="4 epochs, 200 instances, 200 samples, 512MB, check 64")
+    parser.add_argument("--quick", action="store_true", help="4 epochs, 200 instances, 200 samples, 320MB, check 64")
     args = parser.parse_args()
     quick = args.quick
     instances = args.instances if args.instances is not None else (200 if quick else 10000)
-    max_memory_text = args.max_memory or ("512MB" if quick else "2GB")
+    max_memory_text = args.max_memory or ("320MB" if quick else "2GB")
     check = min(args.check if args.check is not None else (64 if quick else 256), instances)
     epochs = args.epochs if args.epochs is not None else (4 if quick else 40)
     samples = args.samples if args.samples is not None else (200 if quick else None)
@@ -225,40 +227,46 @@ def main() -> int:
     print(f"network: dynapse2 ({'fits the design rules' if strict else 'strict=False'}), "
           f"{batch} test samples x {steps} steps; sigma: {sigma or 'from the profile'}")  # fmt: skip
 
-    per = instance_bytes(compiled, spikes, args.calibrate, probe if args.calibrate else None)
+    memory = chunk_memory(compiled, spikes, args.calibrate, probe if args.calibrate else None)
     slots = 1 if args.cluster == "serial" else args.workers
-    planned = plan_chunks(instances, per, budget, slots)
+    planned = plan_chunks(instances, memory, budget, slots)
     largest = max(count for _, count in planned)
-    estimate = RESERVE_BYTES + largest * per
-    print(f"library estimate: {per / MiB:.1f} MiB per instance + {RESERVE_BYTES / MiB:.0f} MiB reserve; plan for "
+    estimate = RESERVE_BYTES + memory.bytes(largest)
+    per = (memory.bytes(largest) - memory.bytes(1)) / max(largest - 1, 1)  # the estimate's slope per instance
+    print(f"library estimate: {memory.bytes(1) / MiB:.1f} MiB for one instance, {per / MiB:.2f} MiB per further "
+          f"instance, + {RESERVE_BYTES / MiB:.0f} MiB reserve; plan for "
           f"{slots} slot(s): {len(planned)} chunks of up to {largest} instances, est. peak "
           f"{estimate / MiB:.0f} MiB of the {budget / MiB:.0f} MiB budget")  # fmt: skip
 
-    store: Path = args.store
+    store: Path = args.store or STORE.with_name(STORE.name + "_quick" if quick else STORE.name)
     old = sorted(store.glob("*.json")) if store.is_dir() else []
     if old and args.fresh:
         for path in old:
             path.unlink()
         print(f"--fresh: removed {len(old)} cell files from {store}")
     elif old:
-        print(f"note: {store} holds {len(old)} cell files; cells of this same run are reused, not timed "
-              "(--fresh to start over)")  # fmt: skip
+        print(f"note: {store} holds {len(old)} cell files; any of this very run (same network, inputs, seed, "
+              "chunks) are reused and not timed (--fresh to start over)")  # fmt: skip
 
-    seen: dict[str, Any] = {"chunks": None, "last": 0.0, "reused": 0, "idle": None}
+    seen: dict[str, Any] = {"chunks": None, "last": 0.0, "reused": 0, "idle": None, "after": None}
     monitor = PeakMonitor()
     t0 = time.perf_counter()
 
     def tell(stage: str, done: int, total: int) -> None:
         found = re.search(r"(\d+) chunks x (\d+) sigma points", stage)
+        first = found is not None and seen["chunks"] is None
         if found:
             seen["chunks"] = int(found.group(1))
             if seen["idle"] is None:  # workers are up, no chunk has run yet: their idle footprint
                 seen["idle"] = monitor.poll()
+            if done == total and seen["after"] is None:  # every chunk done, workers still up: settled RSS
+                monitor.poll()
+                seen["after"] = dict(monitor.rss_kib)
         reused = re.search(r"\((\d+) from the store\)", stage)
         if reused:
             seen["reused"] = int(reused.group(1))
         now = time.perf_counter()
-        if now - seen["last"] >= args.progress_every or done == total or not found:
+        if now - seen["last"] >= args.progress_every or done == total or first or not found:
             seen["last"] = now
             print(f"[{now - t0:7.1f} s] {stage} ({done}/{total})", flush=True)
 
@@ -299,7 +307,7 @@ def main() -> int:
     print("\n--- results ---")
     print(f"instances: {res.instances} ({res.samples} samples each, seed {res.seed}, profile {res.profile})")
     reused = f"; {seen['reused']} of them from the store, not timed" if seen["reused"] else ""
-    print(f"chunks: {chunks} on {args.cluster} with {args.workers} worker(s) (library plan: {len(planned)} of up "
+    print(f"chunks: {chunks} on {args.cluster} with {slots} worker(s) (library plan: {len(planned)} of up "
           f"to {largest}){reused}")  # fmt: skip
     print(f"wall time: {wall:.1f} s chunked ({res.wall_seconds:.1f} s inside variability); "
           f"{instances / wall:.1f} instances/s")  # fmt: skip
@@ -319,15 +327,17 @@ def main() -> int:
         print(f"worker peak memory (VmHWM, {where}): max {peak_kib / 1024:.0f} MiB of the {budget / MiB:.0f} MiB "
               f"budget ({100 * peak_kib * 1024 / budget:.0f} %): {'EXCEEDED' if over else 'within'}; "
               f"library estimate for a chunk {estimate / MiB:.0f} MiB")  # fmt: skip
-        idle = seen["idle"] or {}
+        idle, after = seen["idle"] or {}, seen["after"] or {}
         for pid, kib in sorted(measured.items()):
             before = f", {idle[pid] / 1024:.0f} MiB before its first chunk" if pid in idle else ""
-            print(f"  pid {pid}: peak {kib / 1024:.0f} MiB{before}")
-        grown = [measured[p] - idle[p] for p in measured if p in idle]
-        if grown and largest:
-            real = max(grown) * 1024 / largest
-            print(f"  measured growth per instance: about {real / MiB:.1f} MiB (largest chunk {largest}) vs "
-                  f"estimate {per / MiB:.1f} MiB ({per / max(real, 1):.1f}x)")  # fmt: skip
+            settled = f", RSS {after[pid] / 1024:.0f} MiB after the last chunk" if pid in after else ""
+            print(f"  pid {pid}: peak {kib / 1024:.0f} MiB{before}{settled}")
+        for what, base in (("peak - idle (imports included)", idle), ("peak - RSS after the last chunk", after)):
+            grown = [measured[p] - base[p] for p in measured if p in base]
+            if grown and largest:
+                real = max(grown) * 1024 / largest
+                print(f"  per instance, {what}: {real / MiB:.2f} MiB (chunks of {largest}) vs estimate "
+                      f"{per / MiB:.2f} MiB ({per / max(real, 1):.1f}x)")  # fmt: skip
     helpers = {p: k for p, k in monitor.peak_kib.items() if p not in workers}
     for pid, kib in sorted(helpers.items()):
         print(f"  (helper pid {pid}: {kib / 1024:.0f} MiB, {monitor.cmd[pid][:60]})")

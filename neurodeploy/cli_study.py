@@ -109,4 +109,3 @@ def learn_table_cmd(
             highlight=False,
         )
         raise typer.Exit(1)
-

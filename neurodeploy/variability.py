@@ -17,7 +17,7 @@ from neurodeploy.emulator.mismatch import mismatch_spec, sample, scale_spec
 from neurodeploy.emulator.network import CoreNetwork
 from neurodeploy.errors import NeurodeployError
 from neurodeploy.runner import RunResult, host_readouts, run_core
-from neurodeploy.studies.montecarlo import instance_bytes, join_chunks, parse_memory, plan_chunks, variability_chunk
+from neurodeploy.studies.montecarlo import chunk_memory, join_chunks, parse_memory, plan_chunks, variability_chunk
 
 QUANTILES = (5, 25, 50, 75, 95)
 
@@ -246,7 +246,7 @@ def _chunked(compiled: Any, inputs: Any, truth: np.ndarray, instances: int, seed
     from neurodeploy.studies.executors import open_executor
     from neurodeploy.studies.study import run_study
 
-    per = instance_bytes(compiled, inputs, calibrate, probe)
+    per = chunk_memory(compiled, inputs, calibrate, probe)
     ex = open_executor(cluster, max(instances, 2), workers, cluster_config)
     try:
         chunks = plan_chunks(instances, per, max_memory, ex.slots)

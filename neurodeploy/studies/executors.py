@@ -76,7 +76,7 @@ def read_slurm_config(path: str | Path | None) -> tuple[dict[str, Any], int]:
     except tomllib.TOMLDecodeError as exc:
         raise NeurodeployError(f"the cluster config is not valid TOML: {exc}", str(path), "fix the file") from None
     if not isinstance(table, dict):
-        raise NeurodeployError("no [slurm] table in the cluster config", str(path), 'add [slurm] with cores, memory')
+        raise NeurodeployError("no [slurm] table in the cluster config", str(path), "add [slurm] with cores, memory")
     options = dict(table)
     jobs = options.pop("jobs", 1)
     unknown = sorted(set(options) - SLURM_KEYS)

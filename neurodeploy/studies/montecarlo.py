@@ -5,72 +5,109 @@ and every figure of a variability run is assembled from per-instance values, so 
 (on any executor, finishing in any order) gives exactly the result of one batched run.
 
 A chunk is a study cell (``variability_chunk``): instances ``first .. first + count - 1`` at one sigma
-multiplier, with calibration when asked. ``plan_chunks`` sizes chunks from an estimate of the memory an
-instance takes while it runs (``instance_bytes``), so each fits ``max_memory`` per worker.
+multiplier, with calibration when asked. ``plan_chunks`` sizes chunks from an estimate of a chunk's peak
+memory (``chunk_memory``), so each fits ``max_memory`` per worker.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from neurodeploy.errors import NeurodeployError
 
-# What a worker holds besides the chunk's arrays: the interpreter, numpy, neurodeploy, the network.
-RESERVE_BYTES = 384 << 20
-# Bytes per (step x sample x neuron x instance) while a chunk runs: the uint8 spike recording and its
-# aligned copy, the input sums of a block (float64, a few temporaries) and the neuron state. A chunk
-# also holds runs of the nominal network (calibration's targets) and arrays whose size does not shrink
-# with the chunk, so it is planned as one instance more than it holds (``chunk_bytes``). Measured peaks
-# (tracemalloc) on the test network stay below that for chunks of 1 to 8 (tests/test_studies.py).
-RUN_BYTES = 24
-CALIBRATION_BYTES = 72  # calibration keeps counts per instance, sample and neuron for several trial codes
+# What a worker holds besides the chunk's arrays: the interpreter, numpy, neurodeploy and the network
+# (an idle worker measured 64 MiB resident; after chunks of the demo network, about 210 MiB).
+RESERVE_BYTES = 256 << 20
+FIXED_BYTES = 8 << 20  # arrays a chunk holds whatever its size (the nominal run, readouts, labels)
+# Per element (step x sample x neuron x instance) of a run: the uint8 spike recording and part of a copy.
+RECORD_BYTES = 1.5
+STATE_BYTES = 48  # per sample, neuron and instance: u, v, the input and their temporaries (float64)
+# The emulator sums inputs in blocks of at most BLOCK_ELEMENTS per population (``emulator.simulate``):
+# float64 with temporaries, growing with the chunk until the block is full, then fixed.
+BLOCK_BYTES = 20
+CAL_STATE_BYTES = 1400  # calibration: per probe sample, neuron of the widest layer and instance
+CAL_BLOCK_BYTES = 24
+DEFAULT_PROBE = (40, 128)  # steps and samples of ``calibration.default_probe``
 
 
-def instance_bytes(compiled: Any, inputs: Any, calibrate: bool = False, probe: Any = None) -> int:
-    """Estimated peak bytes one more instance adds to a variability chunk on ``inputs``."""
-    core = compiled.core
-    arrays = list(inputs.values()) if isinstance(inputs, Mapping) else [inputs]
-    steps = max(np.shape(a)[0] for a in arrays) + max(core.latency().values(), default=0)
+@dataclass(frozen=True)
+class ChunkMemory:
+    """Peak bytes of a variability chunk as a function of its instances (``bytes``), from the shapes.
+
+    Fitted with a margin to tracemalloc peaks of chunks of 1 to 32 instances on networks of 63 to 266
+    neurons and 100 to 1000 samples, with and without calibration; ``tests/test_studies.py`` checks that
+    it bounds the measured peak."""
+
+    elements: int  # steps x samples x neurons of one instance's run
+    states: int  # samples x neurons
+    weights: int  # synapses that get per-instance values
+    cal_elements: int = 0  # the same for calibration on its probe (0: no calibration)
+    cal_states: int = 0  # probe samples x neurons of the widest layer
+
+    def bytes(self, count: int) -> int:
+        from neurodeploy.emulator.simulate import BLOCK_ELEMENTS
+
+        shared = FIXED_BYTES + count * 3 * 8 * self.weights  # the sampled and the trimmed weights
+        run = count * (self.elements * RECORD_BYTES + self.states * STATE_BYTES)
+        run += min(count * self.elements, BLOCK_ELEMENTS) * BLOCK_BYTES
+        cal = count * self.cal_states * CAL_STATE_BYTES
+        cal += min(count * self.cal_elements, BLOCK_ELEMENTS) * CAL_BLOCK_BYTES
+        return int(shared + max(run, cal if self.cal_elements else 0))
+
+    def most_instances(self, room: int, limit: int) -> int:
+        """The largest chunk (up to ``limit``) whose estimate fits ``room`` bytes; 0 if none does."""
+        lo, hi = 0, limit
+        while lo < hi:  # bytes() grows with count: bisect
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if self.bytes(mid) <= room else (lo, mid - 1)
+        return lo
+
+
+def _shape(arrays: list[Any]) -> tuple[int, int]:
+    steps = max(np.shape(a)[0] for a in arrays)
     samples = max(math.prod(np.shape(a)[1:-1]) if np.ndim(a) > 2 else 1 for a in arrays)
-    neurons = sum(p.size for p in core.populations if p.name not in core.inputs)
-    per = steps * samples * neurons * RUN_BYTES
-    per += 3 * 8 * sum(int(np.prod(np.shape(pr.weight)[-2:])) for pr in core.projections)  # per-instance weights
-    per += 16 * 8 * neurons  # per-instance parameters
+    return steps, samples
+
+
+def chunk_memory(compiled: Any, inputs: Any, calibrate: bool = False, probe: Any = None) -> ChunkMemory:
+    """The memory model of variability chunks of ``compiled`` on ``inputs`` (and ``probe`` when calibrating)."""
+    core = compiled.core
+    steps, samples = _shape(list(inputs.values()) if isinstance(inputs, Mapping) else [inputs])
+    steps += max(core.latency().values(), default=0)
+    sizes = [p.size for p in core.populations if p.name not in core.inputs]
+    neurons = sum(sizes)
+    weights = sum(int(np.prod(np.shape(pr.weight)[-2:])) for pr in core.projections)
+    cal_elements = cal_states = 0
     if calibrate:
-        p_arrays = [probe] if probe is not None and not isinstance(probe, Mapping) else list((probe or {}).values())
-        p_samples = max((math.prod(np.shape(a)[1:-1]) for a in p_arrays if np.ndim(a) > 2), default=64)
-        p_steps = max((np.shape(a)[0] for a in p_arrays), default=steps)
-        per = max(per, (p_steps + steps) * p_samples * neurons * CALIBRATION_BYTES)
-    return int(per)
+        p_steps, p_samples = _shape(list(probe.values()) if isinstance(probe, Mapping) else [probe]) \
+            if probe is not None else DEFAULT_PROBE  # fmt: skip
+        cal_elements = p_steps * p_samples * neurons
+        cal_states = p_samples * max(sizes, default=0)
+    return ChunkMemory(steps * samples * neurons, samples * neurons, weights, cal_elements, cal_states)
 
 
-def chunk_bytes(count: int, per_instance: int) -> int:
-    """Estimated peak bytes of a chunk of ``count`` instances: one instance's worth more for what is fixed."""
-    return (count + 1) * per_instance
-
-
-def plan_chunks(instances: int, per_instance: int, max_memory: int | None, workers: int = 1) -> list[tuple[int, int]]:
-    """(first, count) chunks covering ``instances`` that each fit ``max_memory`` bytes.
+def plan_chunks(instances: int, memory: ChunkMemory, max_memory: int | None, workers: int = 1) -> list[tuple[int, int]]:
+    """(first, count) chunks covering ``instances`` whose estimated peak fits ``max_memory`` bytes.
 
     Without a budget, one chunk per worker (one chunk in all when serial). A budget that cannot hold
     even one instance is refused with the budget that would."""
     if max_memory is None:
         size = math.ceil(instances / max(workers, 1))
     else:
-        room = max_memory - RESERVE_BYTES
-        if room < chunk_bytes(1, per_instance):
-            need = RESERVE_BYTES + chunk_bytes(1, per_instance)
+        size = memory.most_instances(max_memory - RESERVE_BYTES, instances)
+        if size < 1:
+            need = RESERVE_BYTES + memory.bytes(1)
             raise NeurodeployError(
                 f"a memory budget of {max_memory / 2**20:.0f} MiB cannot hold one chip instance (about "
                 f"{need / 2**20:.0f} MiB with the worker's own {RESERVE_BYTES >> 20} MiB)",
                 "--max-memory",
                 f"raise it to at least --max-memory {math.ceil(need / 2**20)}MB, or use fewer samples",
             )
-        size = max(1, min(instances, room // per_instance - 1))
         if workers > 1:  # keep every worker busy when the budget would leave some idle
             size = min(size, math.ceil(instances / workers))
     return [(first, min(size, instances - first)) for first in range(0, instances, size)]
