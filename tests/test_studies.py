@@ -560,3 +560,20 @@ def test_unknown_cluster_names_the_choices():
 def test_cell_function_must_be_importable():
     with pytest.raises(NeurodeployError, match="module-level function"):
         run_study(lambda rule: rule, [{"rule": "kp"}], cluster="serial")
+
+
+@pytest.mark.slow
+def test_local_workers_get_glibc_thresholds_and_a_dashboard():
+    """Workers a study starts itself run with raised malloc thresholds (see studies.worker_setup)."""
+    pytest.importorskip("distributed")
+    import sys
+
+    ex = open_executor("local", 2, workers=2)
+    try:
+        flags = ex.client.run(lambda dask_worker: getattr(dask_worker, "neurodeploy_malloc_tuned", None))
+        assert len(flags) == 2 and set(flags.values()) == {sys.platform.startswith("linux")}
+        assert ex.slots == 2
+        pytest.importorskip("bokeh")
+        assert ex.dashboard and ex.dashboard.startswith("http://")
+    finally:
+        ex.close()

@@ -142,6 +142,10 @@ class DaskExecutor:
                     cluster,
                     "start one with `dask scheduler` and workers with `dask worker " + cluster + "`",
                 ) from None
+        if self._cluster is not None:  # workers this study started: glibc's thresholds (see worker_setup)
+            from neurodeploy.studies.worker_setup import MallocTuning
+
+            self.client.register_plugin(MallocTuning())
         self.dashboard = self.client.dashboard_link if (self._cluster is None or _has_bokeh()) else None
 
     @property

@@ -164,6 +164,8 @@ def run_study(
                 state.failed += not outcome["ok"]
                 tell(state)
             pending = retry
+        state.running = 0
+        tell(state)
     finally:
         if own and ex is not None:
             ex.close()
