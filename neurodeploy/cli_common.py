@@ -81,7 +81,7 @@ def progress_bar(transient: bool = True, console: Console | None = None, *column
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     console = console or err_console
-    if not console.is_terminal:
+    if not (console.is_terminal or console.is_jupyter):  # a notebook renders the live bar too
         return PlainProgress(console)
     return Progress(
         *(columns or (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())),

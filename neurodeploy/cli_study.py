@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from neurodeploy.cli_common import _emit_json, console, err_console, progress_bar
+from neurodeploy.cli_common import _emit_json, console, err_console
 from neurodeploy.errors import NeurodeployError
+from neurodeploy.studies.progress import cell_progress
 from neurodeploy.textsafe import shown
 
 ClusterOpt = Annotated[
@@ -26,30 +25,6 @@ StoreOpt = Annotated[
     Path | None,
     typer.Option(help="Folder keeping each finished cell; a rerun skips them, so an interrupted study resumes."),
 ]
-
-
-@contextmanager
-def cell_progress(title: str) -> Iterator[Callable[[Any], None]]:
-    """A bar over a study's cells: finished, running, failed and the time left; the dashboard link once."""
-    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[state]}"),
-               TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn())  # fmt: skip
-    told = set()
-    with progress_bar(True, err_console, *columns) as bar:
-        job = bar.add_task(title, total=None, state="")
-
-        def show(state: Any) -> None:
-            if state.dashboard and state.dashboard not in told:
-                told.add(state.dashboard)
-                err_console.print(f"Dask dashboard: {state.dashboard}", highlight=False)
-            extra = f"{state.running} running, {state.failed} failed"
-            if state.reused:
-                extra += f", {state.reused} from the store"
-            bar.update(job, completed=state.done, total=state.total, state=extra,
-                       description=f"{title} on {state.executor}")  # fmt: skip
-
-        yield show
 
 
 def learn_table_cmd(

@@ -108,7 +108,7 @@ def run_study(
     workers: int | None = None,
     cluster_config: str | Path | None = None,
     retries: int = 1,
-    progress: Callable[[StudyProgress], None] | None = None,
+    progress: Callable[[StudyProgress], None] | bool | None = None,
     executor: Any = None,
 ) -> StudyResult:
     """Run ``fn(**params)`` for every ``params`` of ``grid``; see the module docstring.
@@ -116,9 +116,16 @@ def run_study(
     ``store``: a folder (or ``ResultStore``) keeping each finished cell; None keeps results in memory.
     ``cluster``: ``serial``, ``local``, ``tcp://host:port`` or ``slurm`` (``studies.executors``); None:
     serial for one cell, local processes for more. ``executor``: an open executor to reuse (the caller
-    closes it). ``progress`` is called whenever a cell starts or finishes.
+    closes it). ``progress`` is called whenever a cell starts or finishes; ``True`` shows a bar
+    (``studies.progress.cell_progress``).
     """
     name = function_name(fn)
+    if progress is True:  # a bar in a terminal or a notebook, plain lines in a log
+        from neurodeploy.studies.progress import cell_progress
+
+        with cell_progress(fn.__name__) as show:
+            return run_study(fn, grid, store=store, cluster=cluster, workers=workers, cluster_config=cluster_config,
+                             retries=retries, progress=show, executor=executor)  # fmt: skip
     grid = [dict(p) for p in grid]
     keys = [cell_key(name, p) for p in grid]
     if len(set(keys)) != len(keys):
@@ -132,7 +139,7 @@ def run_study(
             records[i] = {**found, "reused": True}
     todo = [i for i in range(len(grid)) if i not in records]
     state = StudyProgress(total=len(grid), done=len(records), reused=len(records))
-    tell = progress or (lambda s: None)
+    tell = progress if callable(progress) else (lambda s: None)
     ex = executor
     own = ex is None and bool(todo)
     try:
@@ -164,8 +171,8 @@ def run_study(
                 state.failed += not outcome["ok"]
                 tell(state)
             pending = retry
-        state.running = 0
-        tell(state)
+        if not todo:  # every cell came from the store: one update, so a bar shows it complete
+            tell(state)
     finally:
         if own and ex is not None:
             ex.close()
