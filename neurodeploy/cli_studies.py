@@ -300,6 +300,11 @@ def learn_cmd(
             unit = "" if group == "norm_ratio" else "°"
             console.print(f"  {label} {name}: {v['mean']:.2f}{unit} ± {v['std']:.2f}{unit}")
     _provenance_table(report.get("provenance", {}))
+    diffs = report.get("differences_from_paper", [])
+    if diffs:
+        where = "in -o's JSON" if output is not None else "with --json"
+        console.print(f"{report.get('variant', 'chip')} variant: {len(diffs)} differences from the published rule, "
+                      f"listed under differences_from_paper {where}")  # fmt: skip
     for path in (output, plot):
         if path is not None:
             console.print(f"wrote [bold]{shown(path)}[/]")

@@ -230,3 +230,21 @@ def test_mirror_phase_runs_on_the_network_and_aligns_b(profile: str) -> None:
     assert angles[-1] < 35.0, angles
     ia = learn_chip("ia", profile, "yinyang", seeds=1, epochs=1, hidden=(16,), lr=0.02)
     assert ia.final["test_accuracy"]["mean"] > 0.5
+
+
+def test_results_list_their_differences_from_the_paper_and_paper_is_not_claimed() -> None:
+    """A result says which variant ran and every way it departs from the published rule; asking for the
+    paper variant, which is not built, is refused instead of running the chip adaptation under its name."""
+    from neurodeploy.rules import motif
+
+    x = np.random.default_rng(0).random((48, 4))
+    data = (x[:32], (x[:32, 0] > 0.5).astype(int), x[32:], (x[32:, 0] > 0.5).astype(int))
+    res = neurodeploy.learn("kp", "loihi2", data, hidden=[8], epochs=1)
+    out = res.to_dict()
+    assert out["variant"] == "chip" and out["differences_from_paper"] == list(motif("kp").chip_differences)
+    assert any("9 bits" in d for d in out["differences_from_paper"])
+    with pytest.raises(NeurodeployError, match="paper variant of 'kp'") as err:
+        neurodeploy.learn("kp", "ideal", data, hidden=[8], epochs=1, variant="paper")
+    assert "differences_from_paper" in str(err.value)
+    ep = neurodeploy.learn("eprop", "loihi2", "yinyang", hidden=[8], epochs=1, batch=64, train_samples=64)
+    assert any("9-bit tag" in d for d in ep.to_dict()["differences_from_paper"])

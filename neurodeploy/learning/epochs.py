@@ -24,6 +24,9 @@ class LearnResult:
     engine: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
     wall_s: float = 0.0
+    variant: str = "chip"
+    # what the run departs from the rule's published equations in (the rule motif's list)
+    differences_from_paper: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": "neurodeploy.learn", "version": 2, **asdict(self)}

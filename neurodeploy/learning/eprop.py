@@ -49,6 +49,18 @@ from neurodeploy.learning import metrics
 from neurodeploy.learning.epochs import LearnResult, check_profile, final_summary, train_epochs
 from neurodeploy.learning.tasks import Task, get_task
 
+DIFFERENCES = (
+    "the loss is taken once per sample, on the readout at the end of the presentation, so the learning "
+    "signal L_j is one number per sample, not one per step",
+    "inputs are rate-coded spikes with an always-on bias neuron",
+    "a synaptic input lasts one step (du = 4095) and arrives one step late (Dense latency)",
+)
+FIXED_DIFFERENCES = (
+    "the eligibility ē^T is the engine's 9-bit tag, stochastically rounded at a power-of-two gain",
+    "|L_j| arrives as the post neuron's 7-bit graded third factor; updates round stochastically per synapse "
+    "and weights clamp to 8 bits",
+)
+
 TRACE_MAX = 127
 TAG_MAX = 255  # the tag is 9 bit signed; the eligibility is >= 0, so only its positive half is used
 
@@ -444,7 +456,11 @@ def learn_eprop(
         eng["third_factor_saturations"] = tr.w_writer.saturated + tr.o_writer.saturated
         eng["tag_saturations"] = tr.w_writer.tag_saturated + tr.o_writer.tag_saturated
     prov = provenance([data.n_in, cfg.hidden, data.n_out], cfg.active, tr.fixed)
-    return LearnResult({"rule": "eprop", **asdict(cfg)}, history, final, eng, prov, time.perf_counter() - t0)
+    diffs = list(DIFFERENCES) + (list(FIXED_DIFFERENCES) if tr.fixed else [])
+    if cfg.feedback == "random":
+        diffs.append("random e-prop: a fixed random B instead of W_outᵀ (Bellec et al.'s local variant)")
+    return LearnResult({"rule": "eprop", **asdict(cfg)}, history, final, eng, prov, time.perf_counter() - t0,
+                       "chip", diffs)  # fmt: skip
 
 
 def provenance(sizes: list[int], steps: int, fixed: bool) -> dict[str, Any]:

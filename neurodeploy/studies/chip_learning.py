@@ -248,6 +248,13 @@ def learn_chip(
         raise NeurodeployError(
             f"task {name!r} is a regression; the chip path trains classifiers", "task", "use yinyang or digits"
         )
+    if cfg.variant == "paper":
+        raise NeurodeployError(
+            f"the paper variant of {rule!r} (its published equations in float) is not built yet",
+            "variant",
+            "use variant='chip' (the default): it runs the chip adaptation, and the result lists every way it "
+            "departs from the paper under 'differences_from_paper'",
+        )
     trainer = ChipTrainer(cfg, task, network)
     t0 = time.perf_counter()
     history = train_epochs(trainer, task, cfg.epochs, cfg.lr, cfg.batch, len(task.x_train), 0.25, progress)
@@ -259,4 +266,7 @@ def learn_chip(
         "schedule": asdict(trainer.lnet.schedule),
         "numerics": trainer.lnet.numerics,
     }
-    return LearnResult(asdict(cfg), history, final, engine, trainer.lnet.provenance, time.perf_counter() - t0)
+    from neurodeploy.rules import motif
+
+    return LearnResult(asdict(cfg), history, final, engine, trainer.lnet.provenance, time.perf_counter() - t0,
+                       cfg.variant, list(motif(rule).chip_differences))  # fmt: skip
