@@ -270,7 +270,8 @@ def _check(rule: str, profile: Any, opt: LearnOptions, depth: int) -> str:
             f"steps {opt.steps} x batch {opt.batch} = {period} is not a power of two up to 512 "
             f"(or active {opt.active} >= steps)",
             "steps, batch",
-            "the engine moves weights every 2^K steps with K <= 9: e.g. --steps 32 --batch 16",
+            "the engine moves weights every 2^K steps with K <= 9: e.g. --steps 32 --batch 16 (Python: steps=32, "
+            "batch=16)",
         )
     if opt.scale & (opt.scale - 1) or not 1 <= opt.scale <= 128:
         raise NeurodeployError(f"scale {opt.scale} is not a power of two up to 128", "scale", "e.g. scale=64")
@@ -279,7 +280,8 @@ def _check(rule: str, profile: Any, opt: LearnOptions, depth: int) -> str:
         raise NeurodeployError(
             f"{depth} layers need {need} steps per presentation after {opt.active} input steps, have {opt.steps}",
             "steps",
-            f"lower --active to {opt.active - (need - opt.steps)} or use fewer layers",
+            f"lower --active to {opt.active - (need - opt.steps)} (Python: active={opt.active - (need - opt.steps)}) "
+            "or use fewer layers",
         )
     return "loihi" if engine == "loihi" else "float"
 

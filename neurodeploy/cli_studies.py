@@ -220,6 +220,13 @@ def learn_cmd(
     noise_lr: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="pal, sal: B's averaging rate per minibatch.")
     ] = 0.0,
+    steps: Annotated[
+        int, typer.Option(min=0, help="Steps per presentation (steps x batch a power of two); 0: 32.")
+    ] = 0,
+    active: Annotated[
+        int, typer.Option(min=0, help="Input steps of a presentation; deeper networks need fewer; 0: 24.")
+    ] = 0,
+    batch: Annotated[int, typer.Option(min=0, help="Samples per weight move; 0: 16.")] = 0,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the history as JSON here.")] = None,
     plot: Annotated[Path | None, typer.Option(help="Write an HTML page with the curves here.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
@@ -271,7 +278,9 @@ def learn_cmd(
         result = learn(rule, profile, task_or_data, hidden=sizes, network=network, mismatch=mismatch, seeds=seeds,
                        epochs=epochs, progress=tick, seed=seed,
                        **_set_options(lr=lr, mirror_rate=mirror_rate, mirror_lr=mirror_lr, noise_rate=noise_rate,
-                                      noise_charge=noise_charge, noise_lr=noise_lr))  # fmt: skip
+                                      noise_charge=noise_charge, noise_lr=noise_lr),
+                       **{k: int(v) for k, v in _set_options(steps=steps, active=active, batch=batch).items()},
+                       )  # fmt: skip
     report = result.to_dict()
     for path, text in ((output, json.dumps(report, indent=2) + "\n"), (plot, learn_html([report]))):
         if path is not None:
