@@ -401,7 +401,7 @@ def build(ir: NetworkIR, rule: str, profile: Any, opt: LearnOptions, variant: st
         from neurodeploy.compiler.learning_noise import add_training_noise
 
         add_training_noise(lnet, opt)
-    set_rates(lnet, opt.lr, opt.decay if mot.decays else 0.0)
+    set_rates(lnet, opt.lr, opt.decay)  # every rule's forward weights (L2); KP's B too (its plastic feedback)
     return lnet
 
 

@@ -227,6 +227,9 @@ def learn_cmd(
         int, typer.Option(min=0, help="Input steps of a presentation; deeper networks need fewer; 0: 24.")
     ] = 0,
     batch: Annotated[int, typer.Option(min=0, help="Samples per weight move; 0: 16.")] = 0,
+    decay: Annotated[
+        float, typer.Option(min=0.0, max=0.5, help="Weight decay per move on W (and KP's B), e.g. 0.0005; 0: off.")
+    ] = 0.0,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the history as JSON here.")] = None,
     plot: Annotated[Path | None, typer.Option(help="Write an HTML page with the curves here.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
@@ -278,7 +281,7 @@ def learn_cmd(
         result = learn(rule, profile, task_or_data, hidden=sizes, network=network, mismatch=mismatch, seeds=seeds,
                        epochs=epochs, progress=tick, seed=seed,
                        **_set_options(lr=lr, mirror_rate=mirror_rate, mirror_lr=mirror_lr, noise_rate=noise_rate,
-                                      noise_charge=noise_charge, noise_lr=noise_lr),
+                                      noise_charge=noise_charge, noise_lr=noise_lr, decay=decay),
                        **{k: int(v) for k, v in _set_options(steps=steps, active=active, batch=batch).items()},
                        )  # fmt: skip
     report = result.to_dict()

@@ -248,3 +248,18 @@ def test_results_list_their_differences_from_the_paper_and_paper_is_not_claimed(
     assert "differences_from_paper" in str(err.value)
     ep = neurodeploy.learn("eprop", "loihi2", "yinyang", hidden=[8], epochs=1, batch=64, train_samples=64)
     assert any("9-bit tag" in d for d in ep.to_dict()["differences_from_paper"])
+
+
+@pytest.mark.parametrize("profile", ["ideal", "loihi2"])
+def test_weight_decay_reaches_the_forward_weights_of_every_rule(profile: str) -> None:
+    """decay is L2 on the forward weights for FA and DFA too (Song, Xu and Lafferty's regulariser), not
+    KP's alone: every forward engine rule carries the w term, and the run changes."""
+    x = np.random.default_rng(1).random((64, 4))
+    data = (x[:48], (x[:48, 0] > 0.5).astype(int), x[48:], (x[48:, 0] > 0.5).astype(int))
+    for rule in ("fa", "dfa"):
+        plain = neurodeploy.learn(rule, profile, data, hidden=[16], epochs=2, seed=3)
+        decayed = neurodeploy.learn(rule, profile, data, hidden=[16], epochs=2, seed=3, decay=0.02)
+        rules = decayed.engine["rules"]
+        assert rules and all("*w" in r["dt"] and r["realised_decay"] > 0 for r in rules.values()), rules
+        assert all("*w" not in r["dt"] for r in plain.engine["rules"].values())
+        assert decayed.history != plain.history

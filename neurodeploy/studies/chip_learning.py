@@ -41,7 +41,7 @@ class ChipLearnConfig:
     active: int = 24
     scale: int = 64
     tag_bits: int = 4
-    decay: float = 0.0  # per weight move, on W and B (KP); 0: off, as in the KP reference code
+    decay: float = 0.0  # per weight move, on every rule's forward weights (L2) and KP's B; 0: off (KP's code)
     init_gain: float = 0.0  # 0: the rule's default for built-in networks (KP 0.5, others 1.0)
     delta_max: float = 2.0
     mirror_rate: float = 0.2  # WM/IA: noise spikes per input step in a mirror presentation
