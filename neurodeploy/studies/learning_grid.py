@@ -30,10 +30,12 @@ def learning_cell(
     hidden: Sequence[int] = (64,),
     seed: int = 0,
     options: Mapping[str, float] | None = None,
+    curves: bool = False,
 ) -> dict[str, Any]:
     """One ``learn`` run: final accuracy (or MSE) and angles, mean ± std over seeds, as plain JSON.
 
-    Only what the parameters determine: the wall time is in the study's record, not in the result."""
+    Only what the parameters determine: the wall time is in the study's record, not in the result. With
+    ``curves``, also the per-epoch test score and mean angles (over seeds) of every feedback projection."""
     from neurodeploy.api_learn import learn
 
     source: Any = task if data is None else tuple(np.asarray(a) for a in data)
@@ -41,7 +43,7 @@ def learning_cell(
                    seed=seed, **dict(options or {}))  # fmt: skip
     fin = result.final
     score = "test_accuracy" if "test_accuracy" in fin else "test_mse"
-    return {
+    out: dict[str, Any] = {
         "rule": rule,
         "depth": len(tuple(hidden)),
         "profile": profile,
@@ -51,6 +53,13 @@ def learning_cell(
         "weight_angle": fin.get("weight_angle", {}),
         "signal_angle": fin.get("signal_angle", {}),
     }
+    if curves:
+        out["curves"] = [
+            {"epoch": h["epoch"], score: float(np.mean(h[score])),
+             "weight_angle": {k: float(np.mean(v)) for k, v in (h.get("weight_angle") or {}).items()}}
+            for h in result.history
+        ]  # fmt: skip
+    return out
 
 
 def active_steps(depth: int, steps: int = 32, default: int = 24) -> int:
