@@ -246,10 +246,10 @@ def _chunked(compiled: Any, inputs: Any, truth: np.ndarray, instances: int, seed
     from neurodeploy.studies.executors import open_executor
     from neurodeploy.studies.study import run_study
 
-    per = chunk_memory(compiled, inputs, calibrate, probe)
+    memory = chunk_memory(compiled, inputs, calibrate, probe)
     ex = open_executor(cluster, max(instances, 2), workers, cluster_config)
     try:
-        chunks = plan_chunks(instances, per, max_memory, ex.slots)
+        chunks = plan_chunks(instances, memory, max_memory, ex.slots)
         grid = [{"compiled": compiled, "inputs": inputs, "labels": truth, "first": first, "count": count, "seed": seed,
                  "sigma": sig, "calibrate": calibrate and j == 0, "probe": probe}
                 for j, sig in enumerate(sigmas) for first, count in chunks]  # fmt: skip

@@ -18,13 +18,13 @@ the study layer (``studies.study``), which sees every outcome as a value, never 
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from neurodeploy.errors import NeurodeployError
 
+WORKER_WAIT_S = 120  # how long a study waits for the first worker of an existing scheduler
 INSTALL_HINT = "install the cluster extra: pip install 'neurodeploy[cluster]' (dask, distributed, dask-jobqueue)"
 SLURM_KEYS = {"cores", "processes", "memory", "walltime", "queue", "account", "job_extra_directives",
               "job_script_prologue", "local_directory", "log_directory", "interface", "python",
@@ -142,6 +142,15 @@ class DaskExecutor:
                     cluster,
                     "start one with `dask scheduler` and workers with `dask worker " + cluster + "`",
                 ) from None
+            try:  # a scheduler without workers would leave the study waiting with no word
+                self.client.wait_for_workers(1, timeout=WORKER_WAIT_S)
+            except TimeoutError:
+                self.client.close()
+                raise NeurodeployError(
+                    f"the Dask scheduler has had no worker for {WORKER_WAIT_S} s",
+                    cluster,
+                    f"start workers with `dask worker {cluster} --nworkers 2 --nthreads 1`",
+                ) from None
         if self._cluster is not None:  # workers this study started: glibc's thresholds (see worker_setup)
             from neurodeploy.studies.worker_setup import MallocTuning
 
@@ -194,7 +203,4 @@ def open_executor(
         raise NeurodeployError(f"workers must be a positive integer, got {workers!r}", "--workers", "e.g. 4")
     if name == "serial":
         return SerialExecutor()
-    t0 = time.perf_counter()
-    ex = DaskExecutor(name, workers, cells, cluster_config)
-    ex.started_s = time.perf_counter() - t0  # type: ignore[attr-defined]
-    return ex
+    return DaskExecutor(name, workers, cells, cluster_config)
