@@ -196,13 +196,16 @@ class LoihiCubaState:
         v, n32 = _wrap_int32(raw)
         self._note(t, "int32 overflow of v", n32, raw != v, raw)
         self.v_saturations += n32
+        return self._fire(t, u, v)
+
+    def _fire(self, t: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """Both arithmetics' last stage: v saturates, the refractory counter holds it at 0, spike, reset."""
         clipped = np.clip(v, V_MIN, V_MAX)
         n_sat = int(np.count_nonzero(clipped != v))
         self._note(t, "v saturation", n_sat, clipped != v, v)
         self.v_saturations += n_sat
         if self.ref_count is not None:  # held at 0 while the counter runs, so it cannot fire
-            held = self.ref_count > 0
-            clipped = np.where(held, 0, clipped)
+            clipped = np.where(self.ref_count > 0, 0, clipped)
         spikes = clipped > self.vth
         if self.ref_count is not None:
             self.ref_count = np.where(spikes, self.refractory, np.maximum(self.ref_count - 1, 0))
@@ -231,18 +234,7 @@ class LoihiCubaState:
         raw = _decay(self.v, self.keep_v) + u2
         if self.track_peaks:
             self.peak_v = max(self.peak_v, _abs_max(raw))
-        v = np.clip(raw, V_MIN, V_MAX)
-        n_sat = int(np.count_nonzero(v != raw))
-        self._note(t, "v saturation", n_sat, v != raw, raw)
-        self.v_saturations += n_sat
-        if self.ref_count is not None:
-            v = np.where(self.ref_count > 0, 0, v)
-        spikes = v > self.vth
-        if self.ref_count is not None:
-            self.ref_count = np.where(spikes, self.refractory, np.maximum(self.ref_count - 1, 0))
-        self.u = u
-        self.v = np.where(spikes, v - self.vth if self.subtract else 0, v)
-        return spikes
+        return self._fire(t, u, raw)
 
     def _note(self, t: int, kind: str, count: int, mask: np.ndarray, x: np.ndarray) -> None:
         if count and self.first_violation is None:
