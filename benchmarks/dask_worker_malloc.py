@@ -19,8 +19,6 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import nir
-
 import neurodeploy as nd
 from neurodeploy.studies.montecarlo import variability_chunk
 
@@ -31,10 +29,7 @@ SIGMA = {"v_threshold": 0.1, "weight@neuron": 0.1}
 def network() -> tuple[Any, Any, Any]:
     from conftest import lif_graph, spikes
 
-    graph = lif_graph(n_in=4, hidden=64, n_out=3)
-    for node in graph.nodes.values():
-        if isinstance(node, nir.Affine):
-            node.bias[:] = 0  # dynapse2 shares one bias per core
+    graph = lif_graph(n_in=4, hidden=64, n_out=3, bias=False)  # dynapse2 shares one bias per core
     compiled = nd.compile(graph, "dynapse2", strict=False)
     x = spikes(steps=32, batch=1000, n=4, seed=5)
     return compiled, x, nd.run(compiled, x).predictions()

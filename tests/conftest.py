@@ -19,8 +19,17 @@ def write_tiny_model(path):  # noqa: ANN001, ANN201 - a Path in, the same Path o
     return path
 
 
-def lif_graph(n_in: int = 5, hidden: int = 30, n_out: int = 3, seed: int = 0, beta: float = 0.9) -> nir.NIRGraph:
-    """Affine -> LIF -> Affine -> LIF in snnTorch's dt = 1e-4 encoding (r = tau/dt)."""
+def _bias(drawn: np.ndarray, keep: bool) -> np.ndarray:
+    """The drawn biases, or zeros (drawn all the same, so the weights after them stay the same)."""
+    return drawn if keep else np.zeros_like(drawn)
+
+
+def lif_graph(
+    n_in: int = 5, hidden: int = 30, n_out: int = 3, seed: int = 0, beta: float = 0.9, bias: bool = True
+) -> nir.NIRGraph:
+    """Affine -> LIF -> Affine -> LIF in snnTorch's dt = 1e-4 encoding (r = tau/dt).
+
+    ``bias=False``: the same weights with zero biases (dynapse2 shares one bias per core)."""
     rng = np.random.default_rng(seed)
     tau = DT / (1 - beta)
 
@@ -28,7 +37,7 @@ def lif_graph(n_in: int = 5, hidden: int = 30, n_out: int = 3, seed: int = 0, be
         return nir.LIF(tau=np.full(n, tau), r=np.full(n, tau / DT), v_leak=np.zeros(n), v_threshold=np.ones(n))
 
     graph = nir.NIRGraph.from_list(
-        nir.Affine(weight=rng.normal(0, 0.6, (hidden, n_in)), bias=rng.normal(0, 0.05, hidden)),
+        nir.Affine(weight=rng.normal(0, 0.6, (hidden, n_in)), bias=_bias(rng.normal(0, 0.05, hidden), bias)),
         lif(hidden),
         nir.Affine(weight=rng.normal(0, 0.5, (n_out, hidden)), bias=np.zeros(n_out)),
         lif(n_out),

@@ -9,7 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import nir
 import numpy as np
 import pytest
 from conftest import lif_graph, spikes
@@ -34,10 +33,7 @@ MISMATCH = {"tau_mem": 0.0, "tau_syn": 0.0, "v_threshold": 0.1, "weight@synapse"
 
 @pytest.fixture(scope="module")
 def dyn():
-    graph = lif_graph(hidden=60)
-    for node in graph.nodes.values():
-        if isinstance(node, nir.Affine):
-            node.bias[:] = 0
+    graph = lif_graph(hidden=60, bias=False)
     compiled = nd.compile(graph, "dynapse2")
     x = spikes(batch=100, seed=5)
     return compiled, x, nd.run(compiled, x).predictions()

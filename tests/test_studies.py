@@ -10,7 +10,6 @@ import signal
 import time
 import tracemalloc
 
-import nir
 import numpy as np
 import pytest
 from conftest import lif_graph, spikes
@@ -70,10 +69,7 @@ def comparable(res) -> dict:
 
 @pytest.fixture(scope="module")
 def dyn():
-    graph = lif_graph(hidden=60)
-    for node in graph.nodes.values():
-        if isinstance(node, nir.Affine):
-            node.bias[:] = 0
+    graph = lif_graph(hidden=60, bias=False)
     compiled = nd.compile(graph, "dynapse2")
     x = spikes(batch=100, seed=5)
     return compiled, x, nd.run(compiled, x).predictions()
@@ -367,10 +363,7 @@ def test_leftover_temp_file_is_not_a_record(tmp_path):
 @pytest.fixture(scope="module")
 def wide():
     """A wider network than ``dyn`` (16-256-10, 200 samples of 50 steps): other proportions for the model."""
-    graph = lif_graph(n_in=16, hidden=256, n_out=10)
-    for node in graph.nodes.values():
-        if isinstance(node, nir.Affine):
-            node.bias[:] = 0
+    graph = lif_graph(n_in=16, hidden=256, n_out=10, bias=False)
     compiled = nd.compile(graph, "dynapse2", strict=False)
     x = spikes(steps=50, batch=200, n=16, seed=5)
     return compiled, x, nd.run(compiled, x).predictions()
