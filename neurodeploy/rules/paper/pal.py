@@ -1,0 +1,97 @@
+"""Phaseless Alignment Learning as published: Max, Kriener, Pineda García, Nowotny, Jaras, Senn and
+Petrovici, "Learning efficient backprojections across cortical hierarchies in real time", ICANN 2023
+(arXiv 2212.10249).
+
+The network runs in time. Every hidden layer carries private Ornstein-Uhlenbeck noise ξ_l on its voltage,
+always on, with no phases: during learning, the forward weights learn from the error that reaches them
+through B, and B learns at the same time from the noise and the layer above's high-passed rate. Updates
+per time step dt (Sec. 2 of the paper; the facts file gives the discretisation of the released code):
+
+    ξ_l   ← ξ_l + (1/τ_ξ)(√(τ_ξ·dt)·σ·w − dt·ξ_l),  w ~ N(0, 1)        (OU noise on the voltage)
+    r_l    = φ(g_l ⊙ (W_l r_{l−1} + b_l) + o_l + ξ_l)                   (instantaneous rate, noise added)
+    r^HP   ← r^HP + Δr_{l+1} − (dt/τ_HP) r^HP                           (high-pass of the upper rate)
+    dB_l   = η_bw [ξ_l (r^HP_{l+1})ᵀ − α B_l] dt                        (PAL's feedback rule)
+    δ_l    = (B_l δ_{l+1}) ⊙ φ'(·),  dW_l = −η δ_l r_{l−1}ᵀ dt           (forward learning through B)
+
+B's fixed point is (σ²-scaled, 1/α) (D_{l+1} W_{l+1})ᵀ with D the upper layer's mean φ' (the paper's
+Eq. for the stationary B): the Jacobian of the layer above, which is what carries the error backwards.
+
+Run settings, against the paper's: neurons respond instantly (the prospective, Latent-Equilibrium
+neurons the paper's deep experiments use respond without lag); a pattern is shown for ``pattern_steps``
+steps of dt = 1 (the paper's Yin-Yang sweep: 100 steps of dt 0.01) with τ_ξ = τ_HP = 10·dt (the paper's
+rule of thumb); the paper's σ = 0.01 and α = 1e-6 let B settle over 400 epochs, so σ, α and η_bw are
+raised here so that B settles within tens of epochs (σ²/α, which sets B's scale, is kept near 1/‖D W‖).
+Minibatches of patterns run side by side, each with its own noise, and the updates are their mean.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from neurodeploy.learning.tasks import Task
+from neurodeploy.rules.paper.base import PaperConfig, PaperTrainer, chain_deltas, random_feedback
+
+
+@dataclass
+class PALOptions:
+    """PAL's own knobs (time in steps of dt = 1)."""
+
+    pattern_steps: int = 20
+    sigma: float = 0.1  # OU noise amplitude on the voltage (paper 0.01)
+    tau_xi: float = 10.0  # τ_ξ (paper: 10·dt)
+    tau_hp: float = 10.0  # τ_HP (paper: 10·dt)
+    alpha: float = 0.001  # B's decay (paper 1e-6 over 400 epochs)
+    lr_bw: float = 0.5  # η_bw per step
+    noise_in_test: bool = False  # the test set is scored without noise
+
+
+class PALTrainer(PaperTrainer):
+    """PAL (paper): OU voltage noise and the upper layer's high-passed rate teach B, always on, no phases."""
+
+    Options = PALOptions
+    EQUATIONS = (
+        "Max et al. 2023 (ICANN, arXiv 2212.10249) Sec. 2: OU noise on hidden voltages; dB_l = η_bw[ξ_l "
+        "(r^HP_{l+1})ᵀ − α B_l] with r^HP the high-passed rate of layer l+1; forward δ_l = (B_l δ_{l+1}) ⊙ φ'; "
+        "all updates continuous in time, no phases"
+    )
+
+    def __init__(self, cfg: PaperConfig, task: Task, weights: list[np.ndarray] | None, opts: PALOptions) -> None:
+        super().__init__(cfg, task, weights)
+        self.opts = opts
+        # B starts as fixed random feedback (an FA network), and PAL aligns it
+        self.feedback = random_feedback(self.net, np.random.default_rng([cfg.seed, 32452843]), cfg.feedback_gain,
+                                        direct=False)  # fmt: skip
+        self.noise_rng = np.random.default_rng([cfg.seed, 49979687])
+
+    def hidden_deltas(self, acts: list, hs: list, e: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
+        return chain_deltas(self.net, acts, hs, e, self.feedback)
+
+    def step(self, idx: np.ndarray, lr: float) -> None:
+        o, net = self.opts, self.net
+        x, y = self.task.x_train[idx], self.task.y_train[idx]
+        s, b, depth = net.w[0].shape[0], len(idx), net.depth
+        shapes = [(s, b, n) for n in net.sizes[1:-1]]
+        xi = [o.sigma / np.sqrt(2.0) * self.noise_rng.standard_normal(sh) for sh in shapes]  # stationary start
+        decay_xi, kick = 1.0 / o.tau_xi, np.sqrt(o.tau_xi) * o.sigma / o.tau_xi
+        acts, hs = net.forward(x, xi)
+        prev = [h.copy() for h in hs[2:]]
+        hp = [np.zeros_like(h) for h in hs[2:]]
+        eta = lr / o.pattern_steps  # the pattern's summed forward update equals one SGD step of lr
+        for _ in range(o.pattern_steps):
+            xi = [z + kick * self.noise_rng.standard_normal(z.shape) - decay_xi * z for z in xi]
+            acts, hs = net.forward(x, xi)
+            for k in range(depth):
+                r_up = hs[k + 2]
+                hp[k] += r_up - prev[k] - hp[k] / o.tau_hp
+                prev[k] = r_up
+                corr = np.einsum("sbi,sbj->sij", xi[k], hp[k]) / b
+                self.feedback[k] += o.lr_bw * (corr - o.alpha * self.feedback[k])
+            e = net.output_error(acts[-1], y)
+            deltas = [*self.hidden_deltas(acts, hs, e, y), e]
+            self.apply_forward(hs, deltas, eta)
+
+    def alignment(self, probe: tuple[np.ndarray, np.ndarray]) -> dict[str, Any]:
+        return super().alignment(probe)
