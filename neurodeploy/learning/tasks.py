@@ -3,7 +3,8 @@
 Every task is generated or loaded deterministically, so float and chip runs, and every rule, see the
 same samples. Yin-Yang follows the published generator (``neurodeploy.datasets``); digits are
 scikit-learn's 8x8 handwritten digits (1797 samples, UCI ML repository); the teacher-student task is a
-random two-layer ReLU network whose outputs a student regresses.
+random two-layer ReLU network whose outputs a student regresses; the deep teacher is a random tanh network of
+three hidden layers in its expressive regime (weight gain 2), where a student needs depth too.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 
 from neurodeploy.errors import NeurodeployError
 
-TASKS = ("yinyang", "digits", "teacher")
+TASKS = ("yinyang", "digits", "teacher", "deep-teacher")
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,25 @@ def teacher_task(n_in: int = 8, n_hidden: int = 16, n_out: int = 2, seed: int = 
     return Task("teacher", "regression", *scaled[0], *scaled[1], *scaled[2])
 
 
+def deep_teacher_task(n_in: int = 8, width: int = 32, depth: int = 3, n_out: int = 4, seed: int = 11) -> Task:
+    """Regress a random ``depth``-hidden-layer tanh teacher (W ~ N(0, 4/fan_in)); targets in [0.1, 0.9]."""
+    rng = np.random.default_rng(seed)
+    sizes = [n_in, *([width] * depth), n_out]
+    ws = [rng.normal(0.0, 2.0 / np.sqrt(a), (b, a)) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
+
+    def draw(n: int, seed_: int) -> tuple[np.ndarray, np.ndarray]:
+        x = np.random.default_rng(seed_).uniform(0.0, 1.0, (n, n_in))
+        h = 2.0 * x - 1.0
+        for w in ws[:-1]:
+            h = np.tanh(h @ w.T)
+        return x.astype(np.float32), h @ ws[-1].T
+
+    splits = [draw(n, seed + k + 1) for k, n in enumerate((4000, 1000, 1000))]
+    lo, hi = splits[0][1].min(0), splits[0][1].max(0)
+    scaled = [(x, (0.1 + 0.8 * (y - lo) / (hi - lo)).astype(np.float32)) for x, y in splits]
+    return Task("deep-teacher", "regression", *scaled[0], *scaled[1], *scaled[2])
+
+
 def get_task(name: str) -> Task:
     """A task by name, or one clear error listing the known ones."""
     if name == "yinyang":
@@ -98,4 +118,6 @@ def get_task(name: str) -> Task:
         return digits_task()
     if name == "teacher":
         return teacher_task()
+    if name == "deep-teacher":
+        return deep_teacher_task()
     raise NeurodeployError(f"unknown task {name!r}", "--task", f"choose one of {', '.join(TASKS)}")

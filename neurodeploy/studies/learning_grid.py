@@ -15,7 +15,9 @@ import numpy as np
 from neurodeploy.errors import NeurodeployError
 
 RULES = ["bp", "frozen", "fa", "dfa", "drtp", "sign", "kp", "wm", "ia", "pal", "sal", "eprop"]
-CONDITIONS = {"float": ("ideal", 0.0), "loihi2": ("loihi2", 0.0), "loihi2 + 10 % mismatch": ("loihi2", 0.1)}
+CONDITIONS = {"float": ("ideal", 0.0), "loihi2": ("loihi2", 0.0), "loihi2 + 10 % mismatch": ("loihi2", 0.1),
+              "paper": ("ideal", 0.0), "paper + 10 % mismatch": ("ideal", 0.1)}  # fmt: skip
+PAPER_CONDITIONS = ("paper", "paper + 10 % mismatch")  # the published equations in float (variant="paper")
 SLOW_RULES = ("pal", "sal", "wm", "ia")  # listed first, so the longest cells start first
 
 
@@ -31,6 +33,7 @@ def learning_cell(
     seed: int = 0,
     options: Mapping[str, float] | None = None,
     curves: bool = False,
+    variant: str = "chip",
 ) -> dict[str, Any]:
     """One ``learn`` run: final accuracy (or MSE) and angles, mean ± std over seeds, as plain JSON.
 
@@ -39,14 +42,15 @@ def learning_cell(
     from neurodeploy.api_learn import learn
 
     source: Any = task if data is None else tuple(np.asarray(a) for a in data)
-    result = learn(rule, profile, source, hidden=list(hidden), mismatch=mismatch, seeds=seeds, epochs=epochs,
-                   seed=seed, **dict(options or {}))  # fmt: skip
+    result = learn(rule, None if variant == "paper" else profile, source, hidden=list(hidden), mismatch=mismatch,
+                   seeds=seeds, epochs=epochs, seed=seed, variant=variant, **dict(options or {}))  # fmt: skip
     fin = result.final
     score = "test_accuracy" if "test_accuracy" in fin else "test_mse"
     out: dict[str, Any] = {
         "rule": rule,
         "depth": len(tuple(hidden)),
         "profile": profile,
+        "variant": variant,
         "mismatch": float(mismatch),
         "score": score,
         "accuracy": fin[score],
@@ -94,8 +98,10 @@ def grid(
         for r in rules:
             for c in conditions:
                 prof, mm = CONDITIONS[c]
+                # a paper cell has no chip options; chip cells keep their earlier store keys
+                kind = {"variant": "paper"} if c in PAPER_CONDITIONS else opts
                 cells.append({"rule": r, "profile": prof, "mismatch": mm, "seeds": seeds, "epochs": epochs,
-                              "task": task, **shape, **opts, **extra})  # fmt: skip
+                              "task": task, **shape, **kind, **extra})  # fmt: skip
     return sorted(cells, key=lambda c: (c["rule"] not in SLOW_RULES, -len(c.get("hidden", [0]))))
 
 
@@ -133,7 +139,8 @@ def table(results: Sequence[Mapping[str, Any] | None], conditions: Sequence[str]
     condition. Where the frozen-hidden baseline ran too, each rule's gain over it and Welch's p follow;
     with ``walls`` (seconds, aligned with ``results``), each cell's wall time."""
     done = [(c, w) for c, w in zip(results, walls or [None] * len(results), strict=True) if c is not None]
-    by_key = {(c["rule"], c.get("depth", 1), c["profile"], c["mismatch"]): (c, w) for c, w in done}
+    by_key = {(c["rule"], c.get("depth", 1), c["profile"], c["mismatch"], c.get("variant", "chip")): (c, w)
+              for c, w in done}  # fmt: skip
     seen = {c["rule"] for c, _ in done}
     rules = [r for r in RULES if r in seen] + sorted(seen - set(RULES))
     depths = sorted({c.get("depth", 1) for c, _ in done})
@@ -145,8 +152,9 @@ def table(results: Sequence[Mapping[str, Any] | None], conditions: Sequence[str]
             row = []
             for name in conditions:
                 prof, mm = CONDITIONS[name]
-                cell, wall = by_key.get((r, d, prof, mm), (None, None))
-                base = by_key.get(("frozen", d, prof, mm), (None, None))[0] if r != "frozen" else None
+                var = "paper" if name in PAPER_CONDITIONS else "chip"
+                cell, wall = by_key.get((r, d, prof, mm, var), (None, None))
+                base = by_key.get(("frozen", d, prof, mm, var), (None, None))[0] if r != "frozen" else None
                 text = cell_text(cell, base) if cell else "failed"
                 row.append(text + (f" · {wall:.0f} s" if cell and wall is not None else ""))
             lines.append(f"| {r} | " + (f"{d} | " if deep else "") + " | ".join(row) + " |")

@@ -32,8 +32,10 @@ def phi(a: np.ndarray, kind: str) -> np.ndarray:
     return np.maximum(a, 0.0)
 
 
-def phi_prime(a: np.ndarray, h: np.ndarray, kind: str) -> np.ndarray:
-    """φ'(a) from the pre-activation and the rate (the derivative every rule gates its δ with)."""
+def phi_prime(a: np.ndarray, h: np.ndarray | None, kind: str) -> np.ndarray:
+    """φ'(a), reusing the rate h = φ(a) where it is noise-free (``h`` is None when it is not)."""
+    if h is None:
+        h = phi(a, kind)
     if kind == "sigmoid":
         return h * (1.0 - h)
     if kind == "tanh":
@@ -83,7 +85,8 @@ class FloatNet:
         s = cfg.seeds
         self.sizes, self.act, self.kind = sizes, cfg.activation, kind
         if weights is None:
-            self.w = [rng.normal(0.0, cfg.init_gain / np.sqrt(a), (s, b, a)) for a, b in zip(sizes, sizes[1:], strict=False)]
+            pairs = zip(sizes[:-1], sizes[1:], strict=True)
+            self.w = [rng.normal(0.0, cfg.init_gain / np.sqrt(a), (s, b, a)) for a, b in pairs]
         else:
             self.w = [np.repeat(np.asarray(w, dtype=float)[None], s, axis=0) for w in weights]
         self.b = [np.zeros((s, n)) for n in sizes[1:]]
@@ -97,16 +100,14 @@ class FloatNet:
 
     def forward(self, x: np.ndarray, noise: list[np.ndarray] | None = None) -> tuple[list, list]:
         """Pre-activations a_l and rates h_l (h_0 = x) for inputs x of (batch, n_0) or (seeds, batch, n_0).
-        ``noise``: one array per hidden layer added to its voltage (PAL's ξ)."""
+        ``noise``: one array per hidden layer added to the rate it sends up (PAL's ξ)."""
         h = np.broadcast_to(x, (self.w[0].shape[0], *x.shape[-2:])) if x.ndim == 2 else x
         hs, acts = [h], []
         for k, (w, b) in enumerate(zip(self.w, self.b, strict=True)):
             a = np.einsum("sbi,sji->sbj", hs[-1], w) + b[:, None, :]
             if k < self.depth:
                 a = self.gain[k][:, None, :] * a + self.offset[k][:, None, :]
-                if noise is not None:
-                    a = a + noise[k]
-                h = phi(a, self.act)
+                h = phi(a, self.act) if noise is None else phi(a, self.act) + noise[k]
             else:
                 h = a  # linear readout: softmax-CE or squared error act on it
             acts.append(a)
@@ -122,9 +123,10 @@ class FloatNet:
             return p - np.eye(a_out.shape[-1])[y]
         return a_out - y
 
-    def gate(self, k: int, acts: list, hs: list) -> np.ndarray:
-        """∂h_k/∂(W h + b) of hidden layer k (0-based): φ'(a) times the neuron's gain."""
-        return phi_prime(acts[k], hs[k + 1], self.act) * self.gain[k][:, None, :]
+    def gate(self, k: int, acts: list, hs: list, noisy: bool = False) -> np.ndarray:
+        """∂h_k/∂(W h + b) of hidden layer k (0-based): φ'(a) times the neuron's gain (``noisy``: the rates
+        carry noise, so φ' is taken from a)."""
+        return phi_prime(acts[k], None if noisy else hs[k + 1], self.act) * self.gain[k][:, None, :]
 
     def bp_deltas(self, acts: list, hs: list, e: np.ndarray) -> list[np.ndarray]:
         """Exact backprop δ per hidden layer (bottom first), through this instance's gains."""
@@ -219,11 +221,12 @@ class PaperTrainer:
         return out
 
 
-def chain_deltas(net: FloatNet, acts: list, hs: list, e: np.ndarray, feedback: list[np.ndarray]) -> list:
+def chain_deltas(net: FloatNet, acts: list, hs: list, e: np.ndarray, feedback: list[np.ndarray],
+                 noisy: bool = False) -> list:  # fmt: skip
     """δ_l = (B_l δ_{l+1}) ⊙ φ'(a_l) down the chain, B_l of shape (n_l, n_{l+1}) (FA, KP, WM, PAL, SAL)."""
     out, d = [], e
     for k in range(net.depth - 1, -1, -1):
-        d = np.einsum("sbj,sij->sbi", d, feedback[k]) * net.gate(k, acts, hs)
+        d = np.einsum("sbj,sij->sbi", d, feedback[k]) * net.gate(k, acts, hs, noisy)
         out.append(d)
     return out[::-1]
 

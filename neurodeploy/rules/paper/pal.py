@@ -2,19 +2,22 @@
 Petrovici, "Learning efficient backprojections across cortical hierarchies in real time", ICANN 2023
 (arXiv 2212.10249).
 
-The network runs in time. Every hidden layer carries private Ornstein-Uhlenbeck noise ξ_l on its voltage,
-always on, with no phases: during learning, the forward weights learn from the error that reaches them
+The network runs in time. Every hidden layer carries private Ornstein-Uhlenbeck noise ξ_l, always on,
+with no phases: during learning, the forward weights learn from the error that reaches them
 through B, and B learns at the same time from the noise and the layer above's high-passed rate. Updates
 per time step dt (Sec. 2 of the paper; the facts file gives the discretisation of the released code):
 
-    ξ_l   ← ξ_l + (1/τ_ξ)(√(τ_ξ·dt)·σ·w − dt·ξ_l),  w ~ N(0, 1)        (OU noise on the voltage)
-    r_l    = φ(g_l ⊙ (W_l r_{l−1} + b_l) + o_l + ξ_l)                   (instantaneous rate, noise added)
+    ξ_l   ← ξ_l + (1/τ_ξ)(√(τ_ξ·dt)·σ·w − dt·ξ_l),  w ~ N(0, 1)        (OU noise)
+    r_l    = φ(g_l ⊙ (W_l r_{l−1} + b_l) + o_l) + ξ_l                   (instantaneous rate, noise added)
     r^HP   ← r^HP + Δr_{l+1} − (dt/τ_HP) r^HP                           (high-pass of the upper rate)
     dB_l   = η_bw [ξ_l (r^HP_{l+1})ᵀ − α B_l] dt                        (PAL's feedback rule)
     δ_l    = (B_l δ_{l+1}) ⊙ φ'(·),  dW_l = −η δ_l r_{l−1}ᵀ dt           (forward learning through B)
 
 B's fixed point is (σ²-scaled, 1/α) (D_{l+1} W_{l+1})ᵀ with D the upper layer's mean φ' (the paper's
-Eq. for the stationary B): the Jacobian of the layer above, which is what carries the error backwards.
+stationary B): the Jacobian of the layer above, which is what carries the error backwards. The noise
+enters the rate that layer l sends up, so the upper layer's high-passed rate is ≈ φ'_{l+1} W_{l+1} ξ_l
+(the form of the released code) and the fixed point carries the one gate D_{l+1} the paper writes; noise
+inside φ_l would add a second, per-row gate D_l.
 
 Run settings, against the paper's: neurons respond instantly (the prospective, Latent-Equilibrium
 neurons the paper's deep experiments use respond without lag); a pattern is shown for ``pattern_steps``
@@ -90,7 +93,7 @@ class PALTrainer(PaperTrainer):
                 corr = np.einsum("sbi,sbj->sij", xi[k], hp[k]) / b
                 self.feedback[k] += o.lr_bw * (corr - o.alpha * self.feedback[k])
             e = net.output_error(acts[-1], y)
-            deltas = [*self.hidden_deltas(acts, hs, e, y), e]
+            deltas = [*chain_deltas(net, acts, hs, e, self.feedback, noisy=True), e]
             self.apply_forward(hs, deltas, eta)
 
     def alignment(self, probe: tuple[np.ndarray, np.ndarray]) -> dict[str, Any]:
