@@ -233,8 +233,8 @@ def test_mirror_phase_runs_on_the_network_and_aligns_b(profile: str) -> None:
 
 
 def test_results_list_their_differences_from_the_paper_and_paper_is_not_claimed() -> None:
-    """A result says which variant ran and every way it departs from the published rule; asking for the
-    paper variant, which is not built, is refused instead of running the chip adaptation under its name."""
+    """A result says which variant ran and every way it departs from the published rule. The paper variant
+    runs the published equations as host floats, says so, and is never run on a chip profile's name."""
     from neurodeploy.rules import motif
 
     x = np.random.default_rng(0).random((48, 4))
@@ -243,9 +243,14 @@ def test_results_list_their_differences_from_the_paper_and_paper_is_not_claimed(
     out = res.to_dict()
     assert out["variant"] == "chip" and out["differences_from_paper"] == list(motif("kp").chip_differences)
     assert any("9 bits" in d for d in out["differences_from_paper"])
-    with pytest.raises(NeurodeployError, match="paper variant of 'kp'") as err:
-        neurodeploy.learn("kp", "ideal", data, hidden=[8], epochs=1, variant="paper")
-    assert "differences_from_paper" in str(err.value)
+    paper = neurodeploy.learn("kp", None, data, hidden=[8], epochs=1, variant="paper").to_dict()
+    assert paper["variant"] == "paper" and paper["differences_from_paper"] == []
+    assert paper["config"]["profile"] == "ideal" and "host float64" in paper["provenance"]["all"]["where"]
+    with pytest.raises(NeurodeployError, match="float on the ideal profile") as err:
+        neurodeploy.learn("kp", "loihi2", data, hidden=[8], epochs=1, variant="paper")
+    assert "variant='chip'" in str(err.value)
+    with pytest.raises(NeurodeployError, match="does not apply to the paper variant"):
+        neurodeploy.learn("kp", None, data, hidden=[8], epochs=1, variant="paper", mirror_rate=0.2)
     ep = neurodeploy.learn("eprop", "loihi2", "yinyang", hidden=[8], epochs=1, batch=64, train_samples=64)
     assert any("9-bit tag" in d for d in ep.to_dict()["differences_from_paper"])
 

@@ -10,7 +10,7 @@ al. 2019 (KP), Rumelhart et al. 1986 (BP, whose B = Wᵀ is weight transport and
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from neurodeploy.errors import NeurodeployError
 
@@ -93,12 +93,18 @@ _MIRROR = (
 )
 _NOISE = (
     "the noise is spikes at rate ρ per input step in two channels (±q thresholds) into the synaptic current "
-    "of every hidden neuron, low-passed by the current (not an Ornstein-Uhlenbeck process on the voltage), "
+    "of every hidden neuron, low-passed by the current (not an Ornstein-Uhlenbeck process added to the rate the "
+    "layer sends), "
     "on while training and off for tests; the correlation and the write of B run on the host after every "
     "minibatch: running sums that decay by η_B per minibatch (the paper's −αB), B their ratio, written with "
     "stochastic rounding"
 )
 _SGD = "weights move once per minibatch through the synaptic tag (9 bits), with stochastic rounding"
+_NET = (
+    "the neurons are CUBA LIF spiking neurons rate-coded over a presentation (a rectified rate that saturates at "
+    "one spike per step), not the paper variant's float rate neurons φ (tanh by default); the readout is the "
+    "output layer's membrane, the optimiser plain SGD with the learning rate halved at 50 % and 75 % of the epochs"
+)
 
 RULES: dict[str, RuleMotif] = {
     "frozen": RuleMotif("frozen", "only the output layer learns (baseline)", "none", chip_differences=(_DELTA, _SGD)),
@@ -166,6 +172,8 @@ RULES: dict[str, RuleMotif] = {
     ),
 }  # fmt: skip
 
+# every chip variant runs on the chip's neurons, which the paper variants do not model
+RULES = {name: replace(mot, chip_differences=(_NET, *mot.chip_differences)) for name, mot in RULES.items()}
 CHIP_RULES = tuple(RULES)
 
 
