@@ -103,10 +103,11 @@ def final_summary(task: Task, history: list[dict[str, Any]]) -> dict[str, Any]:
     key = "test_accuracy" if classify else "test_mse"
     vals = np.asarray(last[key])
     out: dict[str, Any] = {key: _stats(vals), "epoch": last["epoch"]}
-    for group in ("weight_angle", "signal_angle", "norm_ratio"):
-        out[group] = {
-            name: {"mean": float(np.mean(v)), "std": float(np.std(v))} for name, v in last.get(group, {}).items()
-        }
+    for group in ("weight_angle", "signal_angle", "norm_ratio", "fixed_point_angle", "fixed_point_floor"):
+        if group in last or group in ("weight_angle", "signal_angle", "norm_ratio"):
+            out[group] = {
+                name: {"mean": float(np.mean(v)), "std": float(np.std(v))} for name, v in last.get(group, {}).items()
+            }
     val_key = "val_accuracy" if classify else "val_mse"
     scored = [h for h in history if val_key in h]
     if scored:

@@ -32,10 +32,8 @@ def phi(a: np.ndarray, kind: str) -> np.ndarray:
     return np.maximum(a, 0.0)
 
 
-def phi_prime(a: np.ndarray, h: np.ndarray | None, kind: str) -> np.ndarray:
-    """φ'(a), reusing the rate h = φ(a) where it is noise-free (``h`` is None when it is not)."""
-    if h is None:
-        h = phi(a, kind)
+def phi_prime(a: np.ndarray, h: np.ndarray, kind: str) -> np.ndarray:
+    """φ'(a) from the pre-activation and the rate h = φ(a) (the derivative every rule gates its δ with)."""
     if kind == "sigmoid":
         return h * (1.0 - h)
     if kind == "tanh":
@@ -100,14 +98,16 @@ class FloatNet:
 
     def forward(self, x: np.ndarray, noise: list[np.ndarray] | None = None) -> tuple[list, list]:
         """Pre-activations a_l and rates h_l (h_0 = x) for inputs x of (batch, n_0) or (seeds, batch, n_0).
-        ``noise``: one array per hidden layer added to the rate it sends up (PAL's ξ)."""
+        ``noise``: one array per hidden layer added to its voltage (PAL's ξ)."""
         h = np.broadcast_to(x, (self.w[0].shape[0], *x.shape[-2:])) if x.ndim == 2 else x
         hs, acts = [h], []
         for k, (w, b) in enumerate(zip(self.w, self.b, strict=True)):
             a = np.einsum("sbi,sji->sbj", hs[-1], w) + b[:, None, :]
             if k < self.depth:
                 a = self.gain[k][:, None, :] * a + self.offset[k][:, None, :]
-                h = phi(a, self.act) if noise is None else phi(a, self.act) + noise[k]
+                if noise is not None:
+                    a = a + noise[k]
+                h = phi(a, self.act)
             else:
                 h = a  # linear readout: softmax-CE or squared error act on it
             acts.append(a)
@@ -123,10 +123,9 @@ class FloatNet:
             return p - np.eye(a_out.shape[-1])[y]
         return a_out - y
 
-    def gate(self, k: int, acts: list, hs: list, noisy: bool = False) -> np.ndarray:
-        """∂h_k/∂(W h + b) of hidden layer k (0-based): φ'(a) times the neuron's gain (``noisy``: the rates
-        carry noise, so φ' is taken from a)."""
-        return phi_prime(acts[k], None if noisy else hs[k + 1], self.act) * self.gain[k][:, None, :]
+    def gate(self, k: int, acts: list, hs: list) -> np.ndarray:
+        """∂h_k/∂(W h + b) of hidden layer k (0-based): φ'(a) times the neuron's gain."""
+        return phi_prime(acts[k], hs[k + 1], self.act) * self.gain[k][:, None, :]
 
     def bp_deltas(self, acts: list, hs: list, e: np.ndarray) -> list[np.ndarray]:
         """Exact backprop δ per hidden layer (bottom first), through this instance's gains."""
@@ -221,12 +220,11 @@ class PaperTrainer:
         return out
 
 
-def chain_deltas(net: FloatNet, acts: list, hs: list, e: np.ndarray, feedback: list[np.ndarray],
-                 noisy: bool = False) -> list:  # fmt: skip
+def chain_deltas(net: FloatNet, acts: list, hs: list, e: np.ndarray, feedback: list[np.ndarray]) -> list:
     """δ_l = (B_l δ_{l+1}) ⊙ φ'(a_l) down the chain, B_l of shape (n_l, n_{l+1}) (FA, KP, WM, PAL, SAL)."""
     out, d = [], e
     for k in range(net.depth - 1, -1, -1):
-        d = np.einsum("sbj,sij->sbi", d, feedback[k]) * net.gate(k, acts, hs, noisy)
+        d = np.einsum("sbj,sij->sbi", d, feedback[k]) * net.gate(k, acts, hs)
         out.append(d)
     return out[::-1]
 

@@ -3,21 +3,22 @@ Petrovici, "Learning efficient backprojections across cortical hierarchies in re
 (arXiv 2212.10249).
 
 The network runs in time. Every hidden layer carries private Ornstein-Uhlenbeck noise ξ_l, always on,
-with no phases: during learning, the forward weights learn from the error that reaches them
+with no phases, on the voltage: during learning, the forward weights learn from the error that reaches them
 through B, and B learns at the same time from the noise and the layer above's high-passed rate. Updates
 per time step dt (Sec. 2 of the paper; the facts file gives the discretisation of the released code):
 
     ξ_l   ← ξ_l + (1/τ_ξ)(√(τ_ξ·dt)·σ·w − dt·ξ_l),  w ~ N(0, 1)        (OU noise)
-    r_l    = φ(g_l ⊙ (W_l r_{l−1} + b_l) + o_l) + ξ_l                   (instantaneous rate, noise added)
+    r_l    = φ(g_l ⊙ (W_l r_{l−1} + b_l) + o_l + ξ_l)                   (instantaneous rate, noisy voltage)
     r^HP   ← r^HP + Δr_{l+1} − (dt/τ_HP) r^HP                           (high-pass of the upper rate)
     dB_l   = η_bw [ξ_l (r^HP_{l+1})ᵀ − α B_l] dt                        (PAL's feedback rule)
     δ_l    = (B_l δ_{l+1}) ⊙ φ'(·),  dW_l = −η δ_l r_{l−1}ᵀ dt           (forward learning through B)
 
-B's fixed point is (σ²-scaled, 1/α) (D_{l+1} W_{l+1})ᵀ with D the upper layer's mean φ' (the paper's
-stationary B): the Jacobian of the layer above, which is what carries the error backwards. The noise
-enters the rate that layer l sends up, so the upper layer's high-passed rate is ≈ φ'_{l+1} W_{l+1} ξ_l
-(the form of the released code) and the fixed point carries the one gate D_{l+1} the paper writes; noise
-inside φ_l would add a second, per-row gate D_l.
+B's stationary value is (σ²-scaled, 1/α) E[φ'_l φ'_{l+1}ᵀ] ∘ W_{l+1}ᵀ: the voltage noise reaches the layer
+above through both layers' slopes, so B is the Jacobian of the layer above (the paper's (D W)ᵀ) with each
+row also scaled by the lower neuron's own slope. It is what carries the error backwards, and it differs
+from Wᵀ wherever the neurons' slopes differ: ``alignment`` reports ∠(B, Wᵀ), the angle of B to this
+fixed point (``fixed_point_angle``, the quantity the paper's Fig. 3 tracks) and the angle of the fixed
+point itself to Wᵀ (``fixed_point_floor``), the least ∠(B, Wᵀ) that PAL can reach on this network.
 
 Run settings, against the paper's: neurons respond instantly (the prospective, Latent-Equilibrium
 neurons the paper's deep experiments use respond without lag); a pattern is shown for ``pattern_steps``
@@ -34,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from neurodeploy.learning import metrics
 from neurodeploy.learning.tasks import Task
 from neurodeploy.rules.paper.base import PaperConfig, PaperTrainer, chain_deltas, random_feedback
 
@@ -43,11 +45,11 @@ class PALOptions:
     """PAL's own knobs (time in steps of dt = 1)."""
 
     pattern_steps: int = 20
-    sigma: float = 0.1  # OU noise amplitude on the voltage (paper 0.01)
+    sigma: float = 0.2  # OU noise amplitude on the voltage (paper 0.01)
     tau_xi: float = 10.0  # τ_ξ (paper: 10·dt)
     tau_hp: float = 10.0  # τ_HP (paper: 10·dt)
-    alpha: float = 0.001  # B's decay (paper 1e-6 over 400 epochs)
-    lr_bw: float = 0.5  # η_bw per step
+    alpha: float = 0.004  # B's decay (paper 1e-6 over 400 epochs)
+    lr_bw: float = 0.05  # η_bw per step: B averages over 1/(η_bw α) = 5000 steps
     noise_in_test: bool = False  # the test set is scored without noise
 
 
@@ -93,8 +95,19 @@ class PALTrainer(PaperTrainer):
                 corr = np.einsum("sbi,sbj->sij", xi[k], hp[k]) / b
                 self.feedback[k] += o.lr_bw * (corr - o.alpha * self.feedback[k])
             e = net.output_error(acts[-1], y)
-            deltas = [*chain_deltas(net, acts, hs, e, self.feedback, noisy=True), e]
+            deltas = [*self.hidden_deltas(acts, hs, e, y), e]
             self.apply_forward(hs, deltas, eta)
 
     def alignment(self, probe: tuple[np.ndarray, np.ndarray]) -> dict[str, Any]:
-        return super().alignment(probe)
+        out = super().alignment(probe)
+        net = self.net
+        acts, hs = net.forward(probe[0])
+        out["fixed_point_angle"], out["fixed_point_floor"] = {}, {}
+        for k in range(net.depth):
+            lower = net.gate(k, acts, hs)
+            upper = net.gate(k + 1, acts, hs) if k + 1 < net.depth else np.ones_like(acts[k + 1])
+            w_t = self.chain_partner(k)
+            fixed = np.einsum("sbi,sbj->sij", lower, upper) / lower.shape[1] * w_t
+            out["fixed_point_angle"][f"B{k + 1}"] = metrics.angle(self.feedback[k], fixed).tolist()
+            out["fixed_point_floor"][f"B{k + 1}"] = metrics.angle(fixed, w_t).tolist()
+        return out
