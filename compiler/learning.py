@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from neurodeploy.compiler.ir import NetworkIR
+from neurodeploy.compiler.learning_custom import compile_rule, custom_rates, motif_of
 from neurodeploy.emulator.loihi import VTH_RANGE
 from neurodeploy.emulator.network import CoreNetwork, CorePopulation, CoreProjection
 from neurodeploy.errors import NeurodeployError
@@ -99,6 +100,7 @@ class EngineRule:
     pre: str  # "spikes" (d counts pre spikes) or "graded" (x1 := 64 + payload)
     realised_lr: float = 0.0
     realised_decay: float = 0.0
+    update: Any = field(default=None, repr=False, compare=False)  # a user rule's float update (ideal)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -134,6 +136,7 @@ class LearningNetwork:
     host_copy: str = ""  # "sign" or "transpose": the host rewrites B from W after every weight move
     mirror: tuple[float, ...] = ()  # WM/IA: (noise rate, η_B); () otherwise
     train_noise: tuple[float, ...] = ()  # PAL/SAL: (rate, charge, η_B, τ_a, τ_b) of ``learning_noise``
+    custom: Any = None  # a user-defined rule, checked (``learning_custom.CompiledRule``)
     provenance: dict[str, Any] = field(default_factory=dict)
 
     def projection(self, name: str) -> CoreProjection:
@@ -235,10 +238,9 @@ class LearnOptions:
     hp_tau: float = 8.0  # PAL: τ_HP of the upper layer's high-pass (steps)
 
 
-def _check(rule: str, profile: Any, opt: LearnOptions, depth: int) -> str:
-    from neurodeploy.rules import motif
-
-    mot = motif(rule)
+def _check(rule: Any, profile: Any, opt: LearnOptions, depth: int) -> str:
+    mot = motif_of(rule)
+    rule = mot.name
     plast = profile.plasticity
     engine = plast.get("engine")
     if engine not in ("loihi", "float"):
@@ -299,14 +301,14 @@ def _warn_if_quantised_away(name: str, w: np.ndarray, weight: np.ndarray, lam: i
         )
 
 
-def build(ir: NetworkIR, rule: str, profile: Any, opt: LearnOptions, variant: str = "chip") -> LearningNetwork:
-    """The learning network of ``ir`` for ``rule`` on ``profile``: see the module docstring."""
-    from neurodeploy.rules import motif
-
+def build(ir: NetworkIR, rule: Any, profile: Any, opt: LearnOptions, variant: str = "chip") -> LearningNetwork:
+    """The learning network of ``ir`` for ``rule`` (a name or a ``LocalRule``) on ``profile``: see above."""
     chain = layered(ir)
     depth = len(chain)
     numerics = _check(rule, profile, opt, depth)
-    mot = motif(rule)
+    mot = motif_of(rule)
+    custom = None if isinstance(rule, str) else compile_rule(rule, profile, numerics)  # locality, engine limits
+    rule = mot.name
     fixed = numerics == "loihi"
     rng = np.random.default_rng([opt.seed, 1])
     mis = np.random.default_rng([opt.seed, 2])
@@ -377,7 +379,7 @@ def build(ir: NetworkIR, rule: str, profile: Any, opt: LearnOptions, variant: st
                        arithmetic=str(profile.numerics.get("arithmetic", "lava")) if fixed else "lava")
     feedback = _feedback(mot, layers, inst, lam, fixed, opt, rng)
     lnet = LearningNetwork(rule, variant, profile.name, numerics, core, layers, feedback, {}, sched, lam, opt.batch,
-                           opt.tag_bits, inst, decay=opt.decay)  # fmt: skip
+                           opt.tag_bits, inst, decay=opt.decay, custom=custom)  # fmt: skip
     lnet.provenance = mot.provenance(numerics, profile.name)
     if mot.host_copy:  # per move and W entry: sign: sign, square and a write; transpose: a read and a write
         pairs = sum(f.weight[0].size for f in feedback)
@@ -473,6 +475,8 @@ def set_rates(lnet: LearningNetwork, lr: float, decay: float) -> None:
     for fb in lnet.feedback:
         if fb.plastic:
             lnet.engine[fb.name] = EngineRule(fb.name, b_dt, dw, "", "graded", lr_real, dec_real)
+    if lnet.custom is not None:
+        custom_rates(lnet)
 
 
 __all__ = [

@@ -220,7 +220,7 @@ class LearningRun:
             for name in layer.plastic:
                 pre = lnet.projection(name).src
                 counters[name] = d = self._counter(name, act.spikes[pre])
-                self._apply(name, moves, steps, d=d, delta=act.delta[layer.name])
+                self._apply(name, moves, steps, d=d, delta=act.delta[layer.name], post=act.counts[layer.name])
         for fb in lnet.feedback:
             if fb.plastic:
                 relay = self._relay_step(fb.src)
@@ -314,7 +314,11 @@ class LearningRun:
     def _apply_float(self, name: str, w: np.ndarray, tag: np.ndarray, moves: list[bool], **sig: Any) -> tuple:
         lnet = self.lnet
         scale = lnet.lr / lnet.schedule.active
-        if "d" in sig:  # ΔW = −η·δ·x̄, x̄ = d / active
+        update = lnet.engine[name].update
+        if update is not None:  # a user-defined rule (compiler.learning_custom), per bAP in units of η/active
+            shape = (tag.shape[0], next(iter(sig.values())).shape[1], *tag.shape[1:])  # (inst, batch, post, pre)
+            incs = scale * np.broadcast_to(update(self._float_signals(w, tag, **sig)), shape)
+        elif "d" in sig:  # ΔW = −η·δ·x̄, x̄ = d / active
             incs = -scale * sig["delta"][..., :, None] * sig["d"][..., None, :]
         else:  # KP's B: the transpose of the forward update
             incs = -scale * sig["graded"][..., None, :] * sig["count"][..., :, None]
@@ -327,6 +331,19 @@ class LearningRun:
                 tag = incs[s].copy()
                 start = s + 1
         return w, tag + incs[start:].sum(axis=0)
+
+    @staticmethod
+    def _float_signals(w: np.ndarray, tag: np.ndarray, **sig: Any) -> dict[str, Any]:
+        """A synapse's engine symbols in float, shaped (inst, batch, post, pre): what a user rule reads."""
+        out = {"y0": 1.0, "w": w[:, None], "t": tag[:, None]}
+        if "d" in sig:
+            delta = sig["delta"][..., :, None]
+            out.update(d=sig["d"][..., None, :], y1=sig["post"][..., :, None], y2=np.maximum(delta, 0),
+                       y3=np.maximum(-delta, 0))  # fmt: skip
+        else:
+            graded = sig["graded"][..., None, :]
+            out.update({"x1": GRADED_OFFSET + graded, "x1-64": graded, "y1": sig["count"][..., :, None]})
+        return out
 
     def _draw_source(self, name: str, shape: tuple[int, ...]) -> tuple[int, np.ndarray]:
         """The key and flat synapse indices of ``name``'s rounding draws. KP's B uses its partner W's
@@ -365,6 +382,10 @@ class LearningRun:
             per = [
                 {"d": sig["d"][:, s, None, :], "y2": y2[:, s, :, None], "y3": y3[:, s, :, None]} for s in range(batch)
             ]
+            if any(key.startswith("y1") for key in dt.operand_keys):  # a user rule reads the post spike count
+                y1 = self._decayed(sig["post"], steps)
+                for s in range(batch):
+                    per[s]["y1"] = y1[:, s, :, None]
         else:
             hold = self.lnet.schedule.steps - 1 - sig["relay"]
             x1 = np.clip(GRADED_OFFSET + sig["graded"], 0, 127).astype(np.int64)

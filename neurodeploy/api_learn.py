@@ -11,8 +11,8 @@ from neurodeploy.errors import NeurodeployError
 
 
 def learn(
-    rule: str,
-    profile: str = "loihi2",
+    rule: Any,
+    profile: str | None = None,
     task_or_data: str | Sequence[np.ndarray] = "yinyang",
     hidden: Sequence[int] | int = (64,),
     network: Any = None,
@@ -26,13 +26,24 @@ def learn(
 ) -> Any:
     """Train with ``rule`` on ``profile``; returns a result with ``.final``, ``.history`` and ``.provenance``.
 
+    ``variant``: "chip" (default) runs the rule's chip adaptation on ``profile`` (default loihi2); "paper"
+    runs the published equations in float on the ``ideal`` profile (``neurodeploy.rules.paper``), whose
+    options are ``PaperConfig``'s and the rule's ``Options``.
     ``task_or_data``: a built-in task ("yinyang", "digits", "teacher") or the arrays ``(x_train, y_train,
     x_test, y_test)``, x shaped (samples, features), integer labels; features are scaled into [0, 1] and
     rate coded like the built-in tasks. ``network``: a NIR graph, a path to a NIR file or a NetworkIR (a
     layered feed-forward chain), trained from its own weights; without it a network of ``hidden`` sizes is
-    built. ``options`` are those of ``ChipLearnConfig`` (``EpropConfig`` for e-prop).
+    built. ``options`` are those of ``ChipLearnConfig`` (``EpropConfig`` for e-prop). ``rule``: a rule's name
+    or a user-defined ``neurodeploy.rules.LocalRule``.
     """
-    from neurodeploy.rules import CHIP_RULES
+    from neurodeploy.rules import CHIP_RULES, LocalRule
+
+    if not isinstance(rule, (str, LocalRule)):
+        raise NeurodeployError(
+            f"rule must be a rule's name or a LocalRule, got {type(rule).__name__}",
+            "rule",
+            "e.g. rule='kp' or rule=LocalRule('my-kp', forward='dt = y0*d*y3 - y0*d*y2')",
+        )
 
     if backend != "emulator":
         raise NeurodeployError(
@@ -45,6 +56,22 @@ def learn(
     sizes = (int(hidden),) if isinstance(hidden, (int, np.integer)) else tuple(int(h) for h in hidden)
     if not sizes or min(sizes) < 1:
         raise NeurodeployError(f"hidden sizes must be positive, got {list(sizes)}", "hidden", "e.g. hidden=[64, 64]")
+    if variant == "paper":
+        if profile not in (None, "ideal"):
+            raise NeurodeployError(
+                f"the paper variant runs the published equations in float on the ideal profile, not {profile!r}",
+                "profile",
+                f"drop the profile (or pass profile='ideal'); variant='chip' runs the rule on {profile!r}",
+            )
+        if not isinstance(rule, str):
+            raise NeurodeployError(
+                f"a user-defined rule ({rule.name!r}) has no published equations", "variant", "use variant='chip'"
+            )
+        from neurodeploy.rules.paper import learn_paper
+
+        return learn_paper(rule, task_or_data, network=network, seeds=seeds, mismatch=mismatch, progress=progress,
+                           epochs=epochs, hidden=sizes, **options)  # fmt: skip
+    profile = profile or "loihi2"
     if rule == "eprop":
         if network is not None or not isinstance(task_or_data, str):
             raise NeurodeployError(
@@ -62,7 +89,7 @@ def learn(
             )
         return learn_eprop(profile=profile, task=task_or_data, mismatch=mismatch, seeds=seeds, progress=progress,
                            epochs=epochs, hidden=sizes[0], **options)  # fmt: skip
-    if rule not in CHIP_RULES:
+    if isinstance(rule, str) and rule not in CHIP_RULES:
         raise NeurodeployError(f"unknown rule {rule!r}", "rule", f"rules: {', '.join(CHIP_RULES)}, eprop")
     from neurodeploy.studies.chip_learning import learn_chip
 

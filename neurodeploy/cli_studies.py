@@ -194,9 +194,21 @@ def variability_cmd(
 
 
 def learn_cmd(
-    rule: Annotated[str, typer.Option(help="bp, frozen, fa, dfa, drtp, sign, kp, wm, ia, pal, sal or eprop.")],
-    profile: Annotated[str, typer.Option(help="loihi2 (fixed point) or ideal (float).")] = "loihi2",
-    task: Annotated[str, typer.Option(help="yinyang, digits, or teacher (e-prop only).")] = "yinyang",
+    rule: Annotated[
+        str,
+        typer.Option(
+            help="bp, frozen, fa, dfa, drtp, sign, kp, wm, ia, pal, sal, eprop, or a .toml file of a user-defined "
+            "rule (name, forward, feedback, source, summary; docs: concepts/custom-rules.md)."
+        ),
+    ],
+    profile: Annotated[
+        str | None, typer.Option(help="loihi2 (fixed point) or ideal (float); default loihi2 (chip), ideal (paper).")
+    ] = None,
+    variant: Annotated[
+        str, typer.Option(help="chip: the rule's adaptation to the profile's engine; paper: its published equations "
+                          "in float on ideal.")
+    ] = "chip",
+    task: Annotated[str, typer.Option(help="yinyang, digits, or teacher (e-prop and paper variants).")] = "yinyang",
     mismatch: Annotated[float, typer.Option(min=0.0, help="Relative per-neuron mismatch sigma, e.g. 0.1.")] = 0.0,
     seeds: Annotated[int, typer.Option(min=1, help="Independent chips trained at once.")] = 5,
     epochs: Annotated[int, typer.Option(min=1, help="Passes over the training set.")] = 40,
@@ -237,6 +249,7 @@ def learn_cmd(
     """Train on chip with a local learning rule; log accuracy and alignment with backprop per epoch.
 
     Example: neurodeploy learn --rule kp --profile loihi2 --task yinyang --seeds 5 -o kp.json --plot kp.html
+    (--variant paper: the published equations in float, e.g. --rule pal --variant paper --hidden 30,30,30)
     """
     from neurodeploy.api_learn import learn
     from neurodeploy.atomic import atomic_write, refuse_overwriting_inputs
@@ -251,9 +264,18 @@ def learn_cmd(
         raise NeurodeployError(
             f"--hidden {hidden!r} is not a list of sizes", "--hidden", "e.g. --hidden 64,64"
         ) from None
+    rule_arg: Any = rule
+    if rule.lower().endswith(".toml"):  # a user-defined local rule
+        from neurodeploy.rules.custom import load_rule
+
+        rule_arg = load_rule(rule)
+        rule = rule_arg.name
     task_or_data: Any = task
     if data is not None:
         task_or_data = _load_data(data)
+    if variant not in ("chip", "paper"):
+        raise NeurodeployError(f"unknown variant {variant!r}", "--variant", "use --variant chip or --variant paper")
+    profile = profile or ("ideal" if variant == "paper" else "loihi2")
 
     for path, suffix in ((output, ".json"), (plot, ".html")):
         if path is not None and path.suffix.lower() != suffix:
@@ -278,8 +300,8 @@ def learn_cmd(
 
                 atomic_write(output, write, example=output.name)
 
-        result = learn(rule, profile, task_or_data, hidden=sizes, network=network, mismatch=mismatch, seeds=seeds,
-                       epochs=epochs, progress=tick, seed=seed,
+        result = learn(rule_arg, profile, task_or_data, hidden=sizes, network=network, mismatch=mismatch, seeds=seeds,
+                       epochs=epochs, progress=tick, seed=seed, variant=variant,
                        **_set_options(lr=lr, mirror_rate=mirror_rate, mirror_lr=mirror_lr, noise_rate=noise_rate,
                                       noise_charge=noise_charge, noise_lr=noise_lr, decay=decay),
                        **{k: int(v) for k, v in _set_options(steps=steps, active=active, batch=batch).items()},

@@ -151,7 +151,8 @@ def _network_ir(network: Any, task: Task, cfg: ChipLearnConfig) -> tuple[Any, bo
 class ChipTrainer:
     """One run on the chip path: the learning network, its run state and the per-epoch measurements."""
 
-    def __init__(self, cfg: ChipLearnConfig, task: Task, network: Any = None) -> None:
+    def __init__(self, cfg: ChipLearnConfig, task: Task, network: Any = None, rule: Any = None) -> None:
+        """``rule``: a user-defined ``LocalRule`` (``cfg.rule`` then holds its name)."""
         from neurodeploy.compiler import learning as lp
         from neurodeploy.emulator.learning import LearningRun
         from neurodeploy.hw_profiles import get
@@ -166,7 +167,7 @@ class ChipTrainer:
             mirror_lr=cfg.mirror_lr, noise_rate=cfg.noise_rate, noise_charge=cfg.noise_charge,
             noise_lr=cfg.noise_lr, noise_tau=cfg.noise_tau, hp_tau=cfg.hp_tau,
         )  # fmt: skip
-        self.lnet = lp.build(ir, cfg.rule, profile, self.opt, cfg.variant)
+        self.lnet = lp.build(ir, cfg.rule if rule is None else rule, profile, self.opt, cfg.variant)
         self.run = LearningRun(self.lnet, seed=cfg.seed)
         self.rng = np.random.default_rng([cfg.seed, 7919])
         self.rules_used: list[dict[str, Any]] = []
@@ -225,7 +226,7 @@ def _forward_name(lnet: Any, layer: str) -> str:
 
 
 def learn_chip(
-    rule: str,
+    rule: Any,
     profile: str = "loihi2",
     task_or_data: str | Sequence[np.ndarray] = "yinyang",
     *,
@@ -235,7 +236,9 @@ def learn_chip(
     progress: Callable[[int, int, dict[str, Any]], None] | None = None,
     **overrides: Any,
 ) -> LearnResult:
-    """Train ``network`` (or a built-in one of ``hidden`` sizes) with ``rule`` on ``profile``."""
+    """Train ``network`` (or a built-in one of ``hidden`` sizes) with ``rule`` (a name or a ``LocalRule``)
+    on ``profile``."""
+    custom, rule = (None, rule) if isinstance(rule, str) else (rule, rule.name)
     unknown = set(overrides) - set(ChipLearnConfig.__dataclass_fields__)
     if unknown:
         raise NeurodeployError(f"unknown learning option {sorted(unknown)[0]!r}", "learn()", "see ChipLearnConfig")
@@ -255,7 +258,7 @@ def learn_chip(
             "use variant='chip' (the default): it runs the chip adaptation, and the result lists every way it "
             "departs from the paper under 'differences_from_paper'",
         )
-    trainer = ChipTrainer(cfg, task, network)
+    trainer = ChipTrainer(cfg, task, network, custom)
     t0 = time.perf_counter()
     history = train_epochs(trainer, task, cfg.epochs, cfg.lr, cfg.batch, len(task.x_train), 0.25, progress)
     final = final_summary(task, history)
@@ -268,5 +271,8 @@ def learn_chip(
     }
     from neurodeploy.rules import motif
 
+    mot = motif(rule) if custom is None else custom.motif()
+    if custom is not None:
+        engine["custom_rule"] = custom.to_dict()
     return LearnResult(asdict(cfg), history, final, engine, trainer.lnet.provenance, time.perf_counter() - t0,
-                       cfg.variant, list(motif(rule).chip_differences))  # fmt: skip
+                       cfg.variant, list(mot.chip_differences))  # fmt: skip
