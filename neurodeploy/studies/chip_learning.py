@@ -249,14 +249,15 @@ def learn_chip(
     cfg = ChipLearnConfig(rule=rule, profile=profile, task=name, mismatch=mismatch, seeds=seeds, **overrides).resolved()
     if task.kind != "classification":
         raise NeurodeployError(
-            f"task {name!r} is a regression; the chip path trains classifiers", "task", "use yinyang or digits"
+            f"task {name!r} is a regression; the chip path trains classifiers",
+            "task",
+            "use yinyang or digits, or variant='paper' (the float equations train regressions too)",
         )
-    if cfg.variant == "paper":
+    if cfg.variant == "paper":  # the chip path never runs under the paper's name
         raise NeurodeployError(
-            f"the paper variant of {rule!r} (its published equations in float) is not built yet",
+            f"learn_chip runs the chip variant of {rule!r}, not its paper variant",
             "variant",
-            "use variant='chip' (the default): it runs the chip adaptation, and the result lists every way it "
-            "departs from the paper under 'differences_from_paper'",
+            "call neurodeploy.learn(..., variant='paper') for the published equations in float",
         )
     trainer = ChipTrainer(cfg, task, network, custom)
     t0 = time.perf_counter()
