@@ -46,6 +46,7 @@ def main() -> None:
     ap.add_argument("--store", type=Path, default=None,
                     help="folder of finished cells (default build/studies/learning-table-TASK)")  # fmt: skip
     ap.add_argument("--write", action="store_true", help="store the table as docs/learning-table.md")
+    ap.add_argument("--out", default=None, help="the docs file --write stores (default learning-table[-TASK].md)")
     args = ap.parse_args()
     rules = [r.strip() for r in args.rules.split(",") if r.strip()]
     conditions = [c.strip() for c in args.conditions.split(",") if c.strip()]
@@ -75,16 +76,27 @@ def main() -> None:
             print(f"failed: {c['params']}: {c['error']}", file=sys.stderr)
         raise SystemExit(1)
     if args.write:
-        name = "learning-table.md" if args.task == "yinyang" else f"learning-table-{args.task}.md"
+        name = args.out or ("learning-table.md" if args.task == "yinyang" else f"learning-table-{args.task}.md")
+        shape = (
+            SHAPES.get(args.task, "")
+            if (depths, args.width) == ([1], 64)
+            else (f"{' or '.join(str(d) for d in depths)} hidden layers of {args.width}")
+        )
+        paper = (
+            " Paper columns run the rule's published equations in float (variant paper; the network is a "
+            "tanh rate network of the same shape), the others the chip variant."
+            if any(c.startswith("paper") for c in conditions)
+            else ""
+        )
         cell_s = float(np.mean([c["wall_s"] for c in study.cells]))
         (ROOT / "docs" / name).write_text(
             f"# Learning rules on chip: {TITLES.get(args.task, args.task)}\n\n"
-            f"{TITLES.get(args.task, args.task)}, {SHAPES.get(args.task, '')} spiking network, {args.epochs} epochs, "
+            f"{TITLES.get(args.task, args.task)}, {shape} network, {args.epochs} epochs, "
             "test accuracy in %, "
             f"mean ± std over {args.seeds} seeds. In brackets: the final weight alignment angle ∠(B, Wᵀ), or "
             "for rules without a feedback matrix the signal alignment angle ∠(δ, δ_BP) of the hidden layer. After "
             "the semicolon: the gain over the frozen-hidden baseline in points and Welch's t-test p over the seeds; "
-            "after the dot, the cell's wall time.\n\n"
+            f"after the dot, the cell's wall time.{paper}\n\n"
             f"{text}\n\nProduced by `{command}` ({len(cells)} cells, {cell_s:.0f} s per cell; "
             f"{study.ran} run now, {study.reused} from the store).\n",
             encoding="utf-8",

@@ -56,11 +56,17 @@ def learning_cell(
         "accuracy": fin[score],
         "weight_angle": fin.get("weight_angle", {}),
         "signal_angle": fin.get("signal_angle", {}),
+        # PAL's paper variant: B's angle to its own fixed point, and the fixed point's to Wᵀ
+        **{k: fin[k] for k in ("fixed_point_angle", "fixed_point_floor") if k in fin},
     }
     if curves:
+        def means(h: Mapping[str, Any], group: str) -> dict[str, float]:
+            return {k: float(np.mean(v)) for k, v in (h.get(group) or {}).items()}
+
+        extra = ("fixed_point_angle", "fixed_point_floor")  # PAL's paper variant only
         out["curves"] = [
-            {"epoch": h["epoch"], score: float(np.mean(h[score])),
-             "weight_angle": {k: float(np.mean(v)) for k, v in (h.get("weight_angle") or {}).items()}}
+            {"epoch": h["epoch"], score: float(np.mean(h[score])), "weight_angle": means(h, "weight_angle"),
+             **{g: means(h, g) for g in extra if g in h}}
             for h in result.history
         ]  # fmt: skip
     return out
