@@ -2,7 +2,8 @@
 
 ``learn_paper`` trains a layered float network with one rule's published equations and returns the same
 ``LearnResult`` as the chip path, so the two variants sit side by side in a table. The rule modules:
-``ann`` (FA, DFA, DRTP, sign symmetry, KP, WM, IA, BP, frozen), ``pal`` and ``sal``. Each trainer class
+``ann`` (FA, DFA, DRTP, sign symmetry, KP, WM, IA, BP, frozen), ``pal`` and ``sal``; ``conv`` trains FA and
+DFA on a convolutional and on a recurrent layer (``learn_conv``, ``learn_recurrent``). Each trainer class
 names its own options in a dataclass ``Options``; the shared ones are ``PaperConfig``'s.
 """
 
@@ -109,4 +110,14 @@ def learn_paper(
                        time.perf_counter() - t0, "paper", [])  # fmt: skip
 
 
-__all__ = ["PAPER_RULES", "PaperConfig", "learn_paper", "trainer_class"]
+def __getattr__(name: str) -> Any:
+    """``learn_conv`` and ``learn_recurrent`` (FA and DFA on conv and recurrent layers) import torch, so
+    they load on first use."""
+    if name in ("learn_conv", "learn_recurrent"):
+        from neurodeploy.rules.paper import conv
+
+        return getattr(conv, name)
+    raise AttributeError(name)
+
+
+__all__ = ["PAPER_RULES", "PaperConfig", "learn_conv", "learn_paper", "learn_recurrent", "trainer_class"]

@@ -308,6 +308,14 @@ def _learn(
 
     data = get_task(task) if isinstance(task, str) else data_task(task)
     name = task if isinstance(task, str) else "data"
+    known = set(StructConfig.__dataclass_fields__) - {"rule", "task", "seeds"}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise NeurodeployError(
+            f"unknown option {unknown[0]!r} for a {kind} network",
+            f"learn_{kind}()",
+            f"options: {', '.join(sorted(known))}",
+        )
     cfg = StructConfig(rule=rule, task=name, seeds=seeds, **overrides).checked()
     trainer = cls(cfg, data)
     t0 = time.perf_counter()
