@@ -46,6 +46,24 @@ def test_table_rows_per_depth_with_gain_p_and_wall_time():
     assert learning_grid.table(results[:2], ["loihi2"]).splitlines()[0] == "| rule | loihi2 |"
 
 
+def test_paper_columns_are_their_own_cells_beside_the_float_chip_column():
+    """The paper variant and the chip variant on ideal share a profile and mismatch; the table keeps them
+    apart, each rule compared with the frozen baseline of its own variant, and paper cells carry no chip
+    options."""
+    cells = learning_grid.grid(["kp"], ["float", "paper"], seeds=3, epochs=5, depths=(3,), width=16)
+    chip, paper = (next(c for c in cells if c.get("variant", "chip") == v) for v in ("chip", "paper"))
+    assert chip["options"] == {"active": 23} and "variant" not in chip
+    assert paper["variant"] == "paper" and "options" not in paper and paper["profile"] == "ideal"
+    rows = []
+    for variant, base in (("chip", 0.6), ("paper", 0.8)):
+        for rule, acc in (("frozen", base), ("kp", base + 0.1)):
+            r = _result(rule, 3, [acc - 0.01, acc, acc + 0.01])
+            rows.append({**r, "profile": "ideal", "variant": variant})
+    text = learning_grid.table(rows, ["float", "paper"])
+    kp = next(line for line in text.splitlines() if line.startswith("| kp"))
+    assert "70.0 ± 0.8; +10.0" in kp.split("|")[2] and "90.0 ± 0.8; +10.0" in kp.split("|")[3]
+
+
 def test_grid_gives_deep_networks_the_steps_to_relay_delta():
     cells = learning_grid.grid(["fa", "pal"], ["loihi2"], seeds=5, epochs=40, depths=(1, 3), width=32)
     assert [len(c["hidden"]) for c in cells] == [3, 1, 3, 1]  # slow rules first, deep first
