@@ -70,22 +70,14 @@ def test_pal_without_feedback_learning_keeps_its_random_b(blobs: tuple) -> None:
 @pytest.mark.parametrize("rule", ["pal", "sal"])
 @pytest.mark.parametrize("hidden", [(8, 8), (8, 8, 8)])
 def test_paper_noise_rules_run_at_depth(blobs: tuple, rule: str, hidden: tuple[int, ...]) -> None:
-    """One feedback pathway per layer: every B is reported, and PAL learns above chance. (SAL's sampling
-    neurons need far longer patterns than a test affords at depth; its learning is checked at one layer.)"""
+    """One feedback pathway per layer: every B is reported, and the network learns above chance."""
     opts = {"pattern_steps": 20} if rule == "sal" else {}
     res = learn_paper(rule, blobs, seeds=2, epochs=2, hidden=hidden, **opts)
     assert set(res.final["weight_angle"]) == {f"B{k + 1}" for k in range(len(hidden))}
     assert np.isfinite(res.final["weight_angle"]["B1"]["mean"])
-    if rule == "pal":
-        assert res.final["test_accuracy"]["mean"] > 0.5
+    assert res.final["test_accuracy"]["mean"] > 0.5
     assert res.variant == "paper" and res.differences_from_paper == []
     assert res.config["profile"] == "ideal" and "host float64" in res.provenance["all"]["where"]
-
-
-def test_sal_learns_through_its_stochastic_neurons(blobs: tuple) -> None:
-    """The forward weights learn from the sampled states' averages, through B (chance is 1/3)."""
-    res = learn_paper("sal", blobs, seeds=2, epochs=4, hidden=(12,), lr=0.3)
-    assert res.final["test_accuracy"]["mean"] > 0.75
 
 
 def test_sal_anti_hebbian_half_removes_bs_own_echo(blobs: tuple) -> None:
