@@ -30,9 +30,13 @@ StoreOpt = Annotated[
 def learn_table_cmd(
     rules: Annotated[str, typer.Option(help="Comma-separated rules, e.g. bp,fa,kp (default: all).")] = "",
     conditions: Annotated[
-        str, typer.Option(help="Comma-separated columns: float, loihi2, 'loihi2 + 10 % mismatch'.")
+        str,
+        typer.Option(
+            help="Comma-separated columns: float, loihi2, 'loihi2 + 10 % mismatch' (chip variant), paper, "
+            "'paper + 10 % mismatch' (the published equations in float)."
+        ),
     ] = "float,loihi2",
-    task: Annotated[str, typer.Option(help="yinyang or digits.")] = "yinyang",
+    task: Annotated[str, typer.Option(help="yinyang, digits; (paper) teacher, deep-teacher.")] = "yinyang",
     depths: Annotated[str, typer.Option(help="Hidden layers per network, comma separated, e.g. 1,2,3.")] = "1",
     width: Annotated[int, typer.Option(min=1, help="Neurons per hidden layer.")] = 64,
     seeds: Annotated[int, typer.Option(min=1, help="Chips trained at once per cell.")] = 5,
