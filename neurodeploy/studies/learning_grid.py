@@ -113,9 +113,11 @@ def grid(
 
 def cell_text(c: Mapping[str, Any], baseline: Mapping[str, Any] | None = None) -> str:
     """``95.1 ± 0.5 (∠B 7°) +1.8 p=0.003``: accuracy in % over seeds, the first alignment angle if there is
-    one, and with a baseline its gain over it and Welch's t-test p-value over the seeds."""
+    one, and with a baseline its gain over it and Welch's t-test p-value over the seeds. A regression
+    cell shows its test MSE × 1000 instead, and the gain is the MSE's fall below the baseline's."""
     acc = c["accuracy"]
-    text = f"{100 * acc['mean']:.1f} ± {100 * acc['std']:.1f}"
+    unit = 100.0 if c.get("score", "test_accuracy") == "test_accuracy" else -1000.0  # lower MSE is a gain
+    text = f"{abs(unit) * acc['mean']:.1f} ± {abs(unit) * acc['std']:.1f}" + ("" if unit > 0 else " (MSE×1e3)")
     angles = c["weight_angle"] or c["signal_angle"]
     if angles:
         a = next(iter(angles.values()))
@@ -123,7 +125,7 @@ def cell_text(c: Mapping[str, Any], baseline: Mapping[str, Any] | None = None) -
         text += f" ({sym} {a['mean']:.0f}°)"
     if baseline is not None:
         gain, p = welch(acc["per_seed"], baseline["accuracy"]["per_seed"])
-        text += f"; {100 * gain:+.1f}" + (f" p={p:.2g}" if p == p else "")
+        text += f"; {unit * gain:+.1f}" + (f" p={p:.2g}" if p == p else "")
     return text
 
 
