@@ -57,7 +57,7 @@ class BPTrainer(PaperTrainer):
     """Backprop (paper): δ_l = (W_{l+1}ᵀ δ_{l+1}) ⊙ φ'(a_l), the exact gradient; B = Wᵀ is weight transport."""
 
     EQUATIONS = (
-        "Rumelhart, Hinton and Williams 1986, Nature 323:533, Eqs. 14-16 (generalised delta rule): "
+        "Rumelhart, Hinton and Williams 1986, Nature 323:533 (the generalised delta rule): "
         "δ_L = e, δ_l = (W_{l+1}ᵀ δ_{l+1}) ⊙ φ'(a_l), ΔW_l = −η δ_l h_{l−1}ᵀ"
     )
 
