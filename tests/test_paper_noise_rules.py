@@ -103,3 +103,12 @@ def test_paper_variant_refuses_chip_options_and_unknown_rules(blobs: tuple) -> N
         learn_paper("pal", blobs, epochs=1, noise_rate=0.2)
     with pytest.raises(NeurodeployError, match="no paper variant"):
         learn_paper("eprop", blobs, epochs=1)
+
+
+def test_a_diverging_paper_run_stops_with_the_learning_rate_to_lower() -> None:
+    """A regression at a far too large rate overflows: one error naming the option, not NaN scores."""
+    from neurodeploy.errors import NeurodeployError
+
+    with pytest.raises(NeurodeployError, match="diverged") as err:
+        learn_paper("bp", "teacher", seeds=1, epochs=1, hidden=(8,), lr=50.0)
+    assert "lower the learning rate" in str(err.value)

@@ -196,6 +196,14 @@ class PaperTrainer:
         return lr * m_hat / (np.sqrt(v_hat) + 1e-8)
 
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        bad = [k + 1 for k, (w, b) in enumerate(zip(self.net.w, self.net.b, strict=True))
+               if not (np.isfinite(w).all() and np.isfinite(b).all())]  # fmt: skip
+        if bad:
+            raise NeurodeployError(
+                f"the {self.cfg.rule} run diverged: layer {bad[0]}'s weights are no longer finite",
+                "learn(variant='paper')",
+                f"lower the learning rate (lr={self.cfg.lr:g} now, e.g. lr={self.cfg.lr / 5:g})",
+            )
         return self.net.score(x, y)
 
     def chain_partner(self, k: int) -> np.ndarray | None:
