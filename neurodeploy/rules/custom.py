@@ -40,6 +40,7 @@ from neurodeploy.errors import NeurodeployError
 from neurodeploy.rules.alignment import RULES, RuleMotif
 
 RuleBody = str | Callable[..., Any]
+MAX_RULE_FILE = 64 * 1024  # bytes
 
 # the signals a function form may declare, and what each is on the chip
 LOCAL_SIGNALS: dict[str, str] = {
@@ -130,6 +131,13 @@ def load_rule(path: str | Path) -> LocalRule:
     --rule my-rule.toml`` reads."""
     path = Path(path)
     try:
+        size = path.stat().st_size
+        if size > MAX_RULE_FILE:  # a rule is a few lines: refuse before reading a stray large file
+            raise NeurodeployError(
+                f"rule file {path.name} is {size} bytes; a rule file is a few lines of TOML",
+                str(path),
+                "pass the .toml file that holds the rule's name, forward and feedback strings",
+            )
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
         raise NeurodeployError(f"cannot read rule file {path}: {err}", str(path), "write TOML: name, forward") from None
