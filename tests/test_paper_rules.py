@@ -130,7 +130,7 @@ def test_learned_feedback_aligns_on_yinyang_while_fa_does_not() -> None:
         result = learn_paper(rule, "yinyang", **common, **extra)
         angles[rule] = [v["mean"] for v in result.final["weight_angle"].values()]
         assert len(angles[rule]) == 2
-    assert max(angles["bp"]) < 1e-6
+    assert max(angles["bp"]) < 1e-4  # arccos of a cosine one rounding below 1
     assert max(angles["wm"]) < 15.0
     assert max(angles["kp"]) < 15.0
     assert min(angles["fa"]) > 45.0

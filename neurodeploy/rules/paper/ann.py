@@ -38,7 +38,7 @@ def _transpose(w: np.ndarray) -> np.ndarray:
 def _weight_grads(hs: list, deltas: list) -> list[np.ndarray | None]:
     """δ_l h_{l−1}ᵀ averaged over the minibatch, per layer (None where a layer is frozen)."""
     n = hs[0].shape[-2]
-    return [None if d is None else np.einsum("sbj,sbi->sji", d, hs[k]) / n for k, d in enumerate(deltas)]
+    return [None if d is None else np.swapaxes(d, -1, -2) @ hs[k] / n for k, d in enumerate(deltas)]
 
 
 class FrozenTrainer(PaperTrainer):
@@ -105,7 +105,7 @@ class _BroadcastTrainer(PaperTrainer):
 
     def hidden_deltas(self, acts: list, hs: list, e: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
         signal = self.broadcast(e, y)
-        return [np.einsum("sbj,sij->sbi", signal, b) * self.net.gate(k, acts, hs) for k, b in enumerate(self.feedback)]
+        return [signal @ np.swapaxes(b, -1, -2) * self.net.gate(k, acts, hs) for k, b in enumerate(self.feedback)]
 
     def chain_partner(self, k: int) -> np.ndarray | None:
         """Only the top hidden layer's B has a forward partner (the readout's Wᵀ)."""
@@ -258,7 +258,7 @@ class _MirrorTrainer(PaperTrainer):
         o, s = self.opts, self.net.w[0].shape[0]
         for k, b in enumerate(self.feedback):
             x = o.mirror_noise * self.mirror_rng.standard_normal((s, o.mirror_batch, b.shape[1]))
-            y = np.einsum("sbi,sji->sbj", x, self.net.w[k + 1])
+            y = x @ np.swapaxes(self.net.w[k + 1], -1, -2)
             b += self.mirror_delta(b, x, y)
 
 
@@ -278,7 +278,7 @@ class WMTrainer(_MirrorTrainer):
 
     def mirror_delta(self, b: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         o = self.opts
-        return o.mirror_lr * np.einsum("sbi,sbj->sij", x, y) / x.shape[-2] - o.mirror_decay * b
+        return o.mirror_lr * np.swapaxes(x, -1, -2) @ y / x.shape[-2] - o.mirror_decay * b
 
 
 @dataclass
@@ -310,8 +310,8 @@ class IATrainer(_MirrorTrainer):
 
     def mirror_delta(self, b: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         o, n = self.opts, x.shape[-2]
-        amplify = np.einsum("sbi,sbj->sij", x, y) / n
-        predict = np.einsum("sbi,sbj->sij", np.einsum("sij,sbj->sbi", b, y), y) / n
+        amplify = np.swapaxes(x, -1, -2) @ y / n
+        predict = np.swapaxes(y @ np.swapaxes(b, -1, -2), -1, -2) @ y / n
         return o.mirror_lr * (o.ia_alpha * amplify - 2.0 * o.ia_beta * predict - 2.0 * o.ia_gamma * b)
 
 

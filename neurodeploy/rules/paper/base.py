@@ -102,7 +102,7 @@ class FloatNet:
         h = np.broadcast_to(x, (self.w[0].shape[0], *x.shape[-2:])) if x.ndim == 2 else x
         hs, acts = [h], []
         for k, (w, b) in enumerate(zip(self.w, self.b, strict=True)):
-            a = np.einsum("sbi,sji->sbj", hs[-1], w) + b[:, None, :]
+            a = hs[-1] @ np.swapaxes(w, -1, -2) + b[:, None, :]
             if k < self.depth:
                 a = self.gain[k][:, None, :] * a + self.offset[k][:, None, :]
                 if noise is not None:
@@ -131,7 +131,7 @@ class FloatNet:
         """Exact backprop δ per hidden layer (bottom first), through this instance's gains."""
         out, d = [], e
         for k in range(self.depth - 1, -1, -1):
-            d = np.einsum("sbj,sji->sbi", d, self.w[k + 1]) * self.gate(k, acts, hs)
+            d = d @ self.w[k + 1] * self.gate(k, acts, hs)
             out.append(d)
         return out[::-1]
 
@@ -179,7 +179,7 @@ class PaperTrainer:
         for k, d in enumerate(deltas):
             if d is None:
                 continue  # frozen layer
-            grad_w = np.einsum("sbj,sbi->sji", d, hs[k]) / n
+            grad_w = np.swapaxes(d, -1, -2) @ hs[k] / n
             self.net.w[k] -= self._move(("w", k), grad_w + self.cfg.decay * self.net.w[k], lr)
             self.net.b[k] -= self._move(("b", k), d.mean(-2), lr)
 
@@ -232,7 +232,7 @@ def chain_deltas(net: FloatNet, acts: list, hs: list, e: np.ndarray, feedback: l
     """δ_l = (B_l δ_{l+1}) ⊙ φ'(a_l) down the chain, B_l of shape (n_l, n_{l+1}) (FA, KP, WM, PAL, SAL)."""
     out, d = [], e
     for k in range(net.depth - 1, -1, -1):
-        d = np.einsum("sbj,sij->sbi", d, feedback[k]) * net.gate(k, acts, hs)
+        d = d @ np.swapaxes(feedback[k], -1, -2) * net.gate(k, acts, hs)
         out.append(d)
     return out[::-1]
 

@@ -92,7 +92,7 @@ class PALTrainer(PaperTrainer):
                 r_up = hs[k + 2]
                 hp[k] += r_up - prev[k] - hp[k] / o.tau_hp
                 prev[k] = r_up
-                corr = np.einsum("sbi,sbj->sij", xi[k], hp[k]) / b
+                corr = np.swapaxes(xi[k], -1, -2) @ hp[k] / b
                 self.feedback[k] += o.lr_bw * (corr - o.alpha * self.feedback[k])
             e = net.output_error(acts[-1], y)
             deltas = [*self.hidden_deltas(acts, hs, e, y), e]
@@ -107,7 +107,7 @@ class PALTrainer(PaperTrainer):
             lower = net.gate(k, acts, hs)
             upper = net.gate(k + 1, acts, hs) if k + 1 < net.depth else np.ones_like(acts[k + 1])
             w_t = self.chain_partner(k)
-            fixed = np.einsum("sbi,sbj->sij", lower, upper) / lower.shape[1] * w_t
+            fixed = np.swapaxes(lower, -1, -2) @ upper / lower.shape[1] * w_t
             out["fixed_point_angle"][f"B{k + 1}"] = metrics.angle(self.feedback[k], fixed).tolist()
             out["fixed_point_floor"][f"B{k + 1}"] = metrics.angle(fixed, w_t).tolist()
         return out

@@ -76,21 +76,21 @@ class SALTrainer(PaperTrainer):
         count = [np.zeros((s, b, n), dtype=np.int16) for n in net.sizes[1:]]  # refractory steps left
         trace = [np.zeros((s, b, n)) for n in net.sizes[1:]]
         keep, log_ref = np.exp(-1.0 / o.tau), np.log(o.t_ref)
-        drive_in = np.einsum("bi,sji->sbj", x, net.w[0]) + net.b[0][:, None, :]
+        drive_in = x @ np.swapaxes(net.w[0], -1, -2) + net.b[0][:, None, :]
         for _ in range(o.pattern_steps):
             spin = [2.0 * (c > 0) - 1.0 for c in count]
             spikes = []
             for k in range(depth + 1):
-                v = drive_in if k == 0 else np.einsum("sbi,sji->sbj", spin[k - 1], net.w[k]) + net.b[k][:, None, :]
+                v = drive_in if k == 0 else spin[k - 1] @ np.swapaxes(net.w[k], -1, -2) + net.b[k][:, None, :]
                 if k < depth:
                     v = net.gain[k][:, None, :] * v + net.offset[k][:, None, :]
-                    v = v + o.coupling * np.einsum("sbj,sij->sbi", spin[k + 1], self.feedback[k])
+                    v = v + o.coupling * spin[k + 1] @ np.swapaxes(self.feedback[k], -1, -2)
                 fire = (count[k] == 0) & (rng.random(v.shape) < 0.5 * (1.0 + np.tanh(0.5 * (2.0 * v - log_ref))))
                 count[k] = np.where(fire, o.t_ref, np.maximum(count[k] - 1, 0)).astype(np.int16)
                 spikes.append(fire.astype(float))
             for k in range(depth):  # B_k: post = layer k (lower), pre = layer k + 1 (upper)
-                causal = np.einsum("sbi,sbj->sij", spikes[k], trace[k + 1])
-                anti = np.einsum("sbi,sbj->sij", trace[k], spikes[k + 1])
+                causal = np.swapaxes(spikes[k], -1, -2) @ trace[k + 1]
+                anti = np.swapaxes(trace[k], -1, -2) @ spikes[k + 1]
                 self.feedback[k] += o.lr_b * (o.a_causal * causal + o.a_anticausal * anti) / b
             for k in range(depth + 1):
                 trace[k] = keep * trace[k] + spikes[k]
