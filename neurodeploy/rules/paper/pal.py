@@ -50,7 +50,6 @@ class PALOptions:
     tau_hp: float = 10.0  # τ_HP (paper: 10·dt)
     alpha: float = 0.004  # B's decay (paper 1e-6 over 400 epochs)
     lr_bw: float = 0.05  # η_bw per step: B averages over 1/(η_bw α) = 5000 steps
-    noise_in_test: bool = False  # the test set is scored without noise
 
 
 class PALTrainer(PaperTrainer):
