@@ -43,7 +43,7 @@ def phi_prime(a: np.ndarray, h: np.ndarray, kind: str) -> np.ndarray:
 
 @dataclass
 class PaperConfig:
-    """Knobs every paper variant shares; rule-specific ones live with the rule (``OPTIONS``)."""
+    """Knobs every paper variant shares; rule-specific ones live with the rule (its ``Options``)."""
 
     rule: str
     task: str = "yinyang"
@@ -69,7 +69,14 @@ class PaperConfig:
             raise NeurodeployError(f"unknown optimizer {self.optimizer!r}", "optimizer", "use 'sgd' or 'adam'")
         if self.lr <= 0 or self.batch < 1 or self.decay < 0 or self.mismatch < 0:
             raise NeurodeployError(
-                "lr and batch must be positive, decay and mismatch >= 0", "learn()", "e.g. lr=0.5, batch=20"
+                "lr and batch must be positive, decay and mismatch >= 0", "learn()", "e.g. lr=0.1, batch=20"
+            )
+        if self.seeds < 1 or self.epochs < 1 or not self.hidden or min(self.hidden) < 1:
+            raise NeurodeployError(
+                f"seeds and epochs must be >= 1 and hidden sizes positive, got seeds={self.seeds}, "
+                f"epochs={self.epochs}, hidden={list(self.hidden)}",
+                "learn()",
+                "e.g. seeds=5, epochs=30, hidden=[30, 30, 30]",
             )
         self.hidden = tuple(int(h) for h in self.hidden)
         return self
