@@ -61,7 +61,7 @@ def learn(
             raise NeurodeployError(
                 f"the paper variant runs the published equations in float on the ideal profile, not {profile!r}",
                 "profile",
-                f"drop the profile (or pass profile='ideal'); variant='chip' runs the rule on {profile!r}",
+                f"drop the profile or use the ideal profile; the chip variant runs the rule on {profile!r}",
             )
         if not isinstance(rule, str):
             raise NeurodeployError(

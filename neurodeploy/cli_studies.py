@@ -360,7 +360,8 @@ def _provenance_table(prov: dict[str, Any]) -> None:
     table.add_column("where", overflow="fold")
     table.add_column("host ops / sample", justify="right")
     for name, entry in prov.items():
-        table.add_row(name, str(entry.get("where", "")), str(entry.get("host_ops_per_sample", "")))
+        ops = entry.get("host_ops_per_sample")
+        table.add_row(name, str(entry.get("where", "")), "n/a" if ops is None else str(ops))
     console.print(table)
 
 
