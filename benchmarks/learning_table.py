@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -46,6 +47,8 @@ def main() -> None:
     ap.add_argument("--store", type=Path, default=None,
                     help="folder of finished cells (default build/studies/learning-table-TASK)")  # fmt: skip
     ap.add_argument("--write", action="store_true", help="store the table as docs/learning-table.md")
+    ap.add_argument("--from-store", action="store_true",
+                    help="assemble the table from the store's finished cells; run nothing (missing: –)")  # fmt: skip
     ap.add_argument("--out", default=None, help="the docs file --write stores (default learning-table[-TASK].md)")
     args = ap.parse_args()
     rules = [r.strip() for r in args.rules.split(",") if r.strip()]
@@ -62,8 +65,11 @@ def main() -> None:
             print(f"Dask dashboard: {state.dashboard}", flush=True)
         print(f"  {state.line()}", file=sys.stderr, flush=True)
 
-    study = run_study(learning_cell, cells, store=store, cluster=args.cluster, workers=args.workers,
-                      cluster_config=args.cluster_config, progress=show)  # fmt: skip
+    if args.from_store:
+        study = stored_study(cells, store)
+    else:
+        study = run_study(learning_cell, cells, store=store, cluster=args.cluster, workers=args.workers,
+                          cluster_config=args.cluster_config, progress=show)  # fmt: skip
     results = study.results
     text = table(results, conditions, walls=[c["wall_s"] for c in study.cells])
     command = "python benchmarks/learning_table.py " + " ".join(sys.argv[1:])
@@ -78,9 +84,9 @@ def main() -> None:
     if args.write:
         name = args.out or ("learning-table.md" if args.task == "yinyang" else f"learning-table-{args.task}.md")
         shape = (
-            SHAPES.get(args.task, "")
+            SHAPES.get(args.task, "") + " network"
             if (depths, args.width) == ([1], 64)
-            else (f"{' or '.join(str(d) for d in depths)} hidden layers of {args.width}")
+            else (f"network of {' or '.join(str(d) for d in depths)} hidden layers of {args.width}")
         )
         paper = (
             " Paper columns run the rule's published equations in float (variant paper; the network is a "
@@ -88,20 +94,43 @@ def main() -> None:
             if any(c.startswith("paper") for c in conditions)
             else ""
         )
-        cell_s = float(np.mean([c["wall_s"] for c in study.cells]))
+        done = [c["wall_s"] for c, r in zip(study.cells, results, strict=True) if r is not None]
+        cell_s = float(np.mean(done)) if done else 0.0
+        how = (
+            f"assembled from the store's finished cells ({len(done)} of {len(cells)}; – marks a cell not run); "
+            "the same command without --from-store trains the missing cells"
+            if args.from_store
+            else f"{len(cells)} cells, {study.ran} run now, {study.reused} from the store"
+        )
         (ROOT / "docs" / name).write_text(
             f"# Learning rules on chip: {TITLES.get(args.task, args.task)}\n\n"
-            f"{TITLES.get(args.task, args.task)}, {shape} network, {args.epochs} epochs, "
+            f"{TITLES.get(args.task, args.task)}, {shape}, {args.epochs} epochs, "
             "test accuracy in %, "
             f"mean ± std over {args.seeds} seeds. In brackets: the final weight alignment angle ∠(B, Wᵀ), or "
-            "for rules without a feedback matrix the signal alignment angle ∠(δ, δ_BP) of the hidden layer. After "
-            "the semicolon: the gain over the frozen-hidden baseline in points and Welch's t-test p over the seeds; "
+            "for rules without a feedback matrix the signal alignment angle ∠(δ, δ_BP), per hidden layer, "
+            "bottom first. After the semicolon: the gain over the frozen-hidden baseline in points and Welch's "
+            "t-test p over the seeds; "
             f"after the dot, the cell's wall time.{paper}\n\n"
-            f"{text}\n\nProduced by `{command}` ({len(cells)} cells, {cell_s:.0f} s per cell; "
-            f"{study.ran} run now, {study.reused} from the store).\n",
+            f"{text}\n\nProduced by `{command}` ({how}; {cell_s:.0f} s per cell on average).\n",
             encoding="utf-8",
         )
         print(f"wrote docs/{name}")
+
+
+def stored_study(cells: list[dict], store: Path) -> SimpleNamespace:
+    """The finished cells of ``cells`` in ``store`` (None where a cell has not run), shaped like a study."""
+    from neurodeploy.studies.store import ResultStore, cell_key
+    from neurodeploy.studies.study import function_name
+
+    kept = ResultStore(store)
+    records = [kept.get(cell_key(function_name(learning_cell), c)) for c in cells]
+    found = [r for r in records if r is not None]
+    return SimpleNamespace(
+        results=[r["result"] if r else None for r in records],
+        cells=[{"wall_s": r["wall_s"] if r else 0.0} for r in records],
+        failed=[], ran=0, reused=len(found), wall_s=0.0,
+        summary=lambda: f"{len(found)} of {len(cells)} cells from the store {store}, nothing run",
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -112,17 +112,17 @@ def grid(
 
 
 def cell_text(c: Mapping[str, Any], baseline: Mapping[str, Any] | None = None) -> str:
-    """``95.1 ± 0.5 (∠B 7°) +1.8 p=0.003``: accuracy in % over seeds, the first alignment angle if there is
-    one, and with a baseline its gain over it and Welch's t-test p-value over the seeds. A regression
+    """``95.1 ± 0.5 (∠B 7°) +1.8 p=0.003``: accuracy in % over seeds, the alignment angle of every layer if
+    there is one, and with a baseline its gain over it and Welch's t-test p-value over the seeds. A regression
     cell shows its test MSE × 1000 instead, and the gain is the MSE's fall below the baseline's."""
     acc = c["accuracy"]
     unit = 100.0 if c.get("score", "test_accuracy") == "test_accuracy" else -1000.0  # lower MSE is a gain
     text = f"{abs(unit) * acc['mean']:.1f} ± {abs(unit) * acc['std']:.1f}" + ("" if unit > 0 else " (MSE×1e3)")
     angles = c["weight_angle"] or c["signal_angle"]
-    if angles:
-        a = next(iter(angles.values()))
+    if angles:  # every layer's, bottom first (B1/B2/…, h1/h2/…), whatever order the run recorded
         sym = "∠B" if c["weight_angle"] else "∠δ"
-        text += f" ({sym} {a['mean']:.0f}°)"
+        means = "/".join(f"{angles[k]['mean']:.0f}" for k in sorted(angles, key=lambda k: (len(k), k)))
+        text += f" ({sym} {means}°)"
     if baseline is not None:
         gain, p = welch(acc["per_seed"], baseline["accuracy"]["per_seed"])
         text += f"; {unit * gain:+.1f}" + (f" p={p:.2g}" if p == p else "")
@@ -163,7 +163,7 @@ def table(results: Sequence[Mapping[str, Any] | None], conditions: Sequence[str]
                 var = "paper" if name in PAPER_CONDITIONS else "chip"
                 cell, wall = by_key.get((r, d, prof, mm, var), (None, None))
                 base = by_key.get(("frozen", d, prof, mm, var), (None, None))[0] if r != "frozen" else None
-                text = cell_text(cell, base) if cell else "failed"
+                text = cell_text(cell, base) if cell else "–"  # not run (failures are listed apart)
                 row.append(text + (f" · {wall:.0f} s" if cell and wall is not None else ""))
             lines.append(f"| {r} | " + (f"{d} | " if deep else "") + " | ".join(row) + " |")
     return "\n".join(lines)
