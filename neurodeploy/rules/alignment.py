@@ -93,8 +93,8 @@ _MIRROR = (
 )
 _NOISE = (
     "the noise is spikes at rate ρ per input step in two channels (±q thresholds) into the synaptic current "
-    "of every hidden neuron, low-passed by the current (not an Ornstein-Uhlenbeck process added to the rate the "
-    "layer sends), "
+    "of every hidden neuron, low-passed by the current (not the paper variant's Ornstein-Uhlenbeck process on the "
+    "voltage), "
     "on while training and off for tests; the correlation and the write of B run on the host after every "
     "minibatch: running sums that decay by η_B per minibatch (the paper's −αB), B their ratio, written with "
     "stochastic rounding"
