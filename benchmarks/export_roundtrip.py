@@ -66,5 +66,6 @@ def main() -> None:
         PAGE.write_text(text, encoding="utf-8")
         print(f"wrote the table into {PAGE.relative_to(PAGE.parents[2])}")
 
+
 if __name__ == "__main__":
     main()

@@ -375,8 +375,14 @@ def build(ir: NetworkIR, rule: Any, profile: Any, opt: LearnOptions, variant: st
         plastic = [] if (mot.source == "none" and not out) else [pname, f"bias->{name}"]
         layers.append(LearningLayer(name, pop.size, plastic, out, shift if out else int(math.log2(lam)), lsb, q_max))
         src = name
-    core = CoreNetwork(pops, projs, [ir.inputs[0], "bias"], [chain[-1][1]], numerics=numerics,
-                       arithmetic=str(profile.numerics.get("arithmetic", "lava")) if fixed else "lava")
+    core = CoreNetwork(
+        pops,
+        projs,
+        [ir.inputs[0], "bias"],
+        [chain[-1][1]],
+        numerics=numerics,
+        arithmetic=str(profile.numerics.get("arithmetic", "lava")) if fixed else "lava",
+    )
     feedback = _feedback(mot, layers, inst, lam, fixed, opt, rng)
     lnet = LearningNetwork(rule, variant, profile.name, numerics, core, layers, feedback, {}, sched, lam, opt.batch,
                            opt.tag_bits, inst, decay=opt.decay, custom=custom)  # fmt: skip

@@ -20,13 +20,13 @@ def render() -> str:
     lines = [
         "# Rules: paper and chip variants",
         "",
-        "Generated from the code. `variant=\"paper\"` runs a rule's published equations in float64 on the "
-        "`ideal` profile (`neurodeploy.rules.paper`); `variant=\"chip\"` (the default) runs its adaptation on "
+        'Generated from the code. `variant="paper"` runs a rule\'s published equations in float64 on the '
+        '`ideal` profile (`neurodeploy.rules.paper`); `variant="chip"` (the default) runs its adaptation on '
         "the profile's learning engine. Each chip result lists the differences below under "
         "`differences_from_paper`; a paper result lists none.",
         "",
         "Options every paper variant takes (`neurodeploy learn --variant paper`, or `learn(..., "
-        "variant=\"paper\", **options)`):",
+        'variant="paper", **options)`):',
         "",
         "| option | default |",
         "|---|---|",

@@ -55,8 +55,11 @@ SHORT: dict[str, list[tuple[str, str]]] = {
         (r"instances=64", "instances=4"),
         (r"benchmarks/variability.py( +)#", r"benchmarks/variability.py --quick\1#"),
     ],
-    "docs/tutorials/learning-kp-pal.md": [(r"--seeds 5", "--seeds 2 --epochs 1"), (r"epochs=40", "epochs=1"),
-                                          (r"--task digits", "--task digits --epochs 1")],  # fmt: skip
+    "docs/tutorials/learning-kp-pal.md": [
+        (r"--seeds 5", "--seeds 2 --epochs 1"),
+        (r"epochs=40", "epochs=1"),
+        (r"--task digits", "--task digits --epochs 1"),
+    ],  # fmt: skip
 }
 NUMBER = r"[-−+]?\d+(?:[.,]\d+)*(?:e[-+]?\d+)?"
 

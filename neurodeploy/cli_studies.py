@@ -205,8 +205,11 @@ def learn_cmd(
         str | None, typer.Option(help="loihi2 (fixed point) or ideal (float); default loihi2 (chip), ideal (paper).")
     ] = None,
     variant: Annotated[
-        str, typer.Option(help="chip: the rule's adaptation to the profile's engine; paper: its published equations "
-                          "in float on ideal.")
+        str,
+        typer.Option(
+            help="chip: the rule's adaptation to the profile's engine; paper: its published equations "
+            "in float on ideal."
+        ),
     ] = "chip",
     task: Annotated[str, typer.Option(help="yinyang, digits, or teacher (e-prop and paper variants).")] = "yinyang",
     mismatch: Annotated[float, typer.Option(min=0.0, help="Relative per-neuron mismatch sigma, e.g. 0.1.")] = 0.0,

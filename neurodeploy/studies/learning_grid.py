@@ -60,6 +60,7 @@ def learning_cell(
         **{k: fin[k] for k in ("fixed_point_angle", "fixed_point_floor") if k in fin},
     }
     if curves:
+
         def means(h: Mapping[str, Any], group: str) -> dict[str, float]:
             return {k: float(np.mean(v)) for k, v in (h.get(group) or {}).items()}
 
