@@ -37,7 +37,8 @@ import numpy as np
 
 from neurodeploy.learning import metrics
 from neurodeploy.learning.tasks import Task
-from neurodeploy.rules.paper.base import PaperConfig, PaperTrainer, chain_deltas, random_feedback
+from neurodeploy.rules.paper.ann import FATrainer
+from neurodeploy.rules.paper.base import PaperConfig
 
 
 @dataclass
@@ -52,7 +53,7 @@ class PALOptions:
     lr_bw: float = 0.05  # η_bw per step: B averages over 1/(η_bw α) = 5000 steps
 
 
-class PALTrainer(PaperTrainer):
+class PALTrainer(FATrainer):
     """PAL (paper): OU voltage noise and the upper layer's high-passed rate teach B, always on, no phases."""
 
     Options = PALOptions
@@ -63,15 +64,9 @@ class PALTrainer(PaperTrainer):
     )
 
     def __init__(self, cfg: PaperConfig, task: Task, weights: list[np.ndarray] | None, opts: PALOptions) -> None:
-        super().__init__(cfg, task, weights)
+        super().__init__(cfg, task, weights)  # B starts as FA's fixed random feedback, and PAL aligns it
         self.opts = opts
-        # B starts as fixed random feedback (an FA network), and PAL aligns it
-        self.feedback = random_feedback(self.net, np.random.default_rng([cfg.seed, 32452843]), cfg.feedback_gain,
-                                        direct=False)  # fmt: skip
         self.noise_rng = np.random.default_rng([cfg.seed, 49979687])
-
-    def hidden_deltas(self, acts: list, hs: list, e: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
-        return chain_deltas(self.net, acts, hs, e, self.feedback)
 
     def step(self, idx: np.ndarray, lr: float) -> None:
         o, net = self.opts, self.net
