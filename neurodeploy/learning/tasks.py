@@ -4,7 +4,9 @@ Every task is generated or loaded deterministically, so float and chip runs, and
 same samples. Yin-Yang follows the published generator (``neurodeploy.datasets``); digits are
 scikit-learn's 8x8 handwritten digits (1797 samples, UCI ML repository); the teacher-student task is a
 random two-layer ReLU network whose outputs a student regresses; the deep teacher is a random tanh network of
-three hidden layers in its expressive regime (weight gain 2), where a student needs depth too.
+three hidden layers in its expressive regime (weight gain 2), where a student needs depth too. MNIST-1D
+(Greydanus 2020) is generated procedurally by the ``mnist1d`` package with its default arguments: 40-step
+sequences of 10 classes, 4000 / 1000 samples, of which the last 500 training samples validate.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import numpy as np
 
 from neurodeploy.errors import NeurodeployError
 
-TASKS = ("yinyang", "digits", "teacher", "deep-teacher")
+TASKS = ("yinyang", "digits", "teacher", "deep-teacher", "mnist1d")
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,32 @@ def deep_teacher_task(n_in: int = 8, width: int = 32, depth: int = 3, n_out: int
     return Task("deep-teacher", "regression", *scaled[0], *scaled[1], *scaled[2])
 
 
+def mnist1d_task(n_val: int = 500) -> Task:
+    """MNIST-1D as ``mnist1d.make_dataset`` generates it (default arguments, seed 42): the train split's
+    last ``n_val`` samples validate. Each sample is a 40-step sequence, scaled into [0, 1] with the
+    training set's range (the generator's own output is standardised: zero mean, unit std)."""
+    try:
+        from mnist1d.data import get_dataset_args, make_dataset
+    except ImportError as exc:  # pragma: no cover - the learn extra installs it
+        raise NeurodeployError(
+            "the mnist1d task needs the mnist1d package", "task mnist1d", "pip install 'neurodeploy[learn]'"
+        ) from exc
+    import random
+
+    states = np.random.get_state(), random.getstate()  # the generator seeds both global states
+    try:
+        data = make_dataset(get_dataset_args())
+    finally:
+        np.random.set_state(states[0])
+        random.setstate(states[1])
+    x, x_test = np.asarray(data["x"], float), np.asarray(data["x_test"], float)
+    lo, hi = x.min(), x.max()
+    x, x_test = ((x - lo) / (hi - lo)).astype(np.float32), ((x_test - lo) / (hi - lo)).astype(np.float32)
+    y, y_test = np.asarray(data["y"], np.int64), np.asarray(data["y_test"], np.int64)
+    n = len(y) - n_val
+    return Task("mnist1d", "classification", x[:n], y[:n], x[n:], y[n:], x_test, y_test)
+
+
 def get_task(name: str) -> Task:
     """A task by name, or one clear error listing the known ones."""
     if name == "yinyang":
@@ -120,4 +148,6 @@ def get_task(name: str) -> Task:
         return teacher_task()
     if name == "deep-teacher":
         return deep_teacher_task()
+    if name == "mnist1d":
+        return mnist1d_task()
     raise NeurodeployError(f"unknown task {name!r}", "--task", f"choose one of {', '.join(TASKS)}")
