@@ -13,13 +13,13 @@ from neurodeploy.errors import NeurodeployError
 def learn(
     rule: Any,
     profile: str | None = None,
-    task_or_data: str | Sequence[np.ndarray] = "yinyang",
-    hidden: Sequence[int] | int = (64,),
+    task_or_data: str | Sequence[np.ndarray] | None = None,
+    hidden: Sequence[int] | int | None = None,
     network: Any = None,
     backend: str = "emulator",
     mismatch: float = 0.0,
     seeds: int = 1,
-    epochs: int = 40,
+    epochs: int | None = None,
     variant: str = "chip",
     progress: Callable[[int, int, dict[str, Any]], None] | None = None,
     **options: Any,
@@ -34,9 +34,13 @@ def learn(
     rate coded like the built-in tasks. ``network``: a NIR graph, a path to a NIR file or a NetworkIR (a
     layered feed-forward chain), trained from its own weights; without it a network of ``hidden`` sizes is
     built. ``options`` are those of ``ChipLearnConfig`` (``EpropConfig`` for e-prop). ``rule``: a rule's name
-    or a user-defined ``neurodeploy.rules.LocalRule``.
+    or a user-defined ``neurodeploy.rules.LocalRule``, or a learning system's name
+    (``neurodeploy.rules.systems.SYSTEMS``: gle, microcircuit, sampling, ar, pc, di), which runs on its own
+    task and network unless ``task_or_data`` names a built-in task; its ``options`` are the system's.
+    Defaults: task "yinyang", hidden (64,), 40 epochs (a system: its own task and epochs).
     """
     from neurodeploy.rules import CHIP_RULES, LocalRule
+    from neurodeploy.rules.systems import SYSTEMS
 
     if not isinstance(rule, (str, LocalRule)):
         raise NeurodeployError(
@@ -45,6 +49,12 @@ def learn(
             "e.g. rule='kp' or rule=LocalRule('my-kp', forward='dt = y0*d*y3 - y0*d*y2')",
         )
 
+    if isinstance(rule, str) and rule in SYSTEMS:
+        return _learn_system(rule, profile, task_or_data, hidden, network, backend, mismatch, seeds, epochs,
+                             variant, progress, options)  # fmt: skip
+    task_or_data = "yinyang" if task_or_data is None else task_or_data
+    hidden = (64,) if hidden is None else hidden
+    epochs = 40 if epochs is None else epochs
     if backend != "emulator":
         raise NeurodeployError(
             f"learning runs on backend {backend!r} are not available yet",
@@ -95,3 +105,46 @@ def learn(
 
     return learn_chip(rule, profile, task_or_data, network=network, mismatch=mismatch, seeds=seeds,
                       progress=progress, epochs=epochs, hidden=sizes, variant=variant, **options)  # fmt: skip
+
+
+def _learn_system(
+    name: str,
+    profile: str | None,
+    task: Any,
+    hidden: Any,
+    network: Any,
+    backend: str,
+    mismatch: float,
+    seeds: int,
+    epochs: int | None,
+    variant: str,
+    progress: Any,
+    options: dict[str, Any],
+) -> Any:
+    """A learning system (``neurodeploy.rules.systems``): each builds its own network, so the arguments
+    that shape a rule's network are refused by name rather than ignored."""
+    from neurodeploy.rules.systems import learn_system
+
+    refused = (
+        (network, "network", "builds its own network"),
+        (hidden, "hidden", "takes its layer sizes as its own options"),
+        (None if backend == "emulator" else backend, "backend", "runs on the emulator"),
+    )
+    for given, arg, why in refused:
+        if given is not None:
+            raise NeurodeployError(
+                f"the learning system {name!r} {why}; {arg}= does not apply",
+                arg,
+                f"drop {arg}=; neurodeploy.rules.systems.{name} documents the options",
+            )
+    if task is not None and not isinstance(task, str):
+        raise NeurodeployError(
+            f"the learning system {name!r} runs on a built-in task, not on arrays",
+            "task_or_data",
+            "pass a task name such as 'digits', or None for its own task",
+        )
+    if mismatch:
+        options = {**options, "mismatch": mismatch}
+    return learn_system(
+        name, task, variant=variant, profile=profile, seeds=seeds, epochs=epochs, progress=progress, **options
+    )

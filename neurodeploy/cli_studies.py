@@ -197,8 +197,9 @@ def learn_cmd(
     rule: Annotated[
         str,
         typer.Option(
-            help="bp, frozen, fa, dfa, drtp, sign, kp, wm, ia, pal, sal, eprop, or a .toml file of a user-defined "
-            "rule (name, forward, feedback, source, summary; docs: concepts/custom-rules.md)."
+            help="bp, frozen, fa, dfa, drtp, sign, kp, wm, ia, pal, sal, eprop, a .toml file of a user-defined "
+            "rule (name, forward, feedback, source, summary; docs: concepts/custom-rules.md), or a learning "
+            "system: gle, microcircuit, sampling, ar, pc, di (options through --set)."
         ),
     ],
     profile: Annotated[
@@ -211,11 +212,18 @@ def learn_cmd(
             "in float on ideal."
         ),
     ] = "chip",
-    task: Annotated[str, typer.Option(help="yinyang, digits, or teacher (e-prop and paper variants).")] = "yinyang",
+    task: Annotated[
+        str | None,
+        typer.Option(help="yinyang (default), digits, teacher, deep-teacher or mnist1d; a system: its own task."),
+    ] = None,
     mismatch: Annotated[float, typer.Option(min=0.0, help="Relative per-neuron mismatch sigma, e.g. 0.1.")] = 0.0,
     seeds: Annotated[int, typer.Option(min=1, help="Independent chips trained at once.")] = 5,
-    epochs: Annotated[int, typer.Option(min=1, help="Passes over the training set.")] = 40,
-    hidden: Annotated[str, typer.Option(help="Hidden layer sizes, comma separated, e.g. 64,64.")] = "64",
+    epochs: Annotated[
+        int | None, typer.Option(min=1, help="Passes over the training set; default 40 (a system: its own).")
+    ] = None,
+    hidden: Annotated[
+        str | None, typer.Option(help="Hidden layer sizes, comma separated, e.g. 64,64; default 64.")
+    ] = None,
     network: Annotated[Path | None, typer.Option(help="A NIR file to train (a layered feed-forward chain).")] = None,
     data: Annotated[
         Path | None, typer.Option(help="An .npz with x_train, y_train, x_test, y_test instead of --task.")
@@ -245,6 +253,10 @@ def learn_cmd(
     decay: Annotated[
         float, typer.Option(min=0.0, max=0.5, help="Weight decay per move on W (and KP's B), e.g. 0.0005; 0: off.")
     ] = 0.0,
+    set_options: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="A learning system's option, KEY=VALUE, repeatable, e.g. --set feedback=pal."),
+    ] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the history as JSON here.")] = None,
     plot: Annotated[Path | None, typer.Option(help="Write an HTML page with the curves here.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
@@ -252,17 +264,25 @@ def learn_cmd(
     """Train on chip with a local learning rule; log accuracy and alignment with backprop per epoch.
 
     Example: neurodeploy learn --rule kp --profile loihi2 --task yinyang --seeds 5 -o kp.json --plot kp.html
-    (--variant paper: the published equations in float, e.g. --rule pal --variant paper --hidden 30,30,30)
+    (--variant paper: the published equations in float, e.g. --rule pal --variant paper --hidden 30,30,30;
+    a learning system: --rule di --variant paper --set alpha=0.1)
     """
     from neurodeploy.api_learn import learn
     from neurodeploy.atomic import atomic_write, refuse_overwriting_inputs
-    from neurodeploy.learning.report import learn_html
+    from neurodeploy.learning.report import final_text, learn_html, score_key
+    from neurodeploy.rules.systems import SYSTEMS
 
     for out_path, flag in ((output, "-o"), (plot, "--plot")):
         refuse_overwriting_inputs(out_path, network, data, flag=flag)
 
+    system = rule in SYSTEMS
+    if set_options and not system:
+        raise NeurodeployError(
+            f"--set passes a learning system's options; {rule!r} is a rule", "--set", "use the rule's own flags"
+        )
+    system_options = _parse_set(set_options or [])
     try:
-        sizes = [int(h) for h in hidden.split(",")]
+        sizes = None if hidden is None else [int(h) for h in hidden.split(",")]
     except ValueError:
         raise NeurodeployError(
             f"--hidden {hidden!r} is not a list of sizes", "--hidden", "e.g. --hidden 64,64"
@@ -273,7 +293,7 @@ def learn_cmd(
 
         rule_arg = load_rule(rule)
         rule = rule_arg.name
-    task_or_data: Any = task
+    task_or_data: Any = task if system else (task or "yinyang")
     if data is not None:
         task_or_data = _load_data(data)
     if variant not in ("chip", "paper"):
@@ -284,15 +304,16 @@ def learn_cmd(
         if path is not None and path.suffix.lower() != suffix:
             raise NeurodeployError(f"{path} should end in {suffix}", str(path), f"name it e.g. run{suffix}")
     with progress_bar() as bar:
-        job = bar.add_task(f"{rule} on {profile}", total=epochs)
+        job = bar.add_task(f"{rule} on {profile}", total=epochs or (None if system else 40))
 
         done: list[dict[str, Any]] = []
 
         def tick(epoch: int, total: int, entry: dict[str, Any]) -> None:
-            score = entry.get("test_accuracy", entry.get("test_mse", [0.0]))
+            score = entry.get("test_accuracy", entry.get("test_mse", entry.get("kl", [0.0])))
             angles = [sum(a) / len(a) for a in (entry.get("weight_angle") or {}).values() if len(a)]
             angle = f", ∠(B, Wᵀ) {sum(angles) / len(angles):.1f}°" if angles else ""
-            bar.update(job, completed=epoch, description=f"{rule} on {profile}: {sum(score) / len(score):.3f}{angle}")
+            text = f"{rule} on {profile}: {sum(score) / len(score):.3f}{angle}"
+            bar.update(job, completed=epoch, total=total, description=text)
             done.append(entry)
             if output is not None and epoch < total:  # an interrupted run keeps the epochs it finished
                 partial = {"format": "neurodeploy.learn", "version": 2, "partial": True, "rule": rule,
@@ -303,8 +324,9 @@ def learn_cmd(
 
                 atomic_write(output, write, example=output.name)
 
+        seed_arg = {} if system else {"seed": seed}
         result = learn(rule_arg, profile, task_or_data, hidden=sizes, network=network, mismatch=mismatch, seeds=seeds,
-                       epochs=epochs, progress=tick, seed=seed, variant=variant,
+                       epochs=epochs, progress=tick, variant=variant, **seed_arg, **system_options,
                        **_set_options(lr=lr, mirror_rate=mirror_rate, mirror_lr=mirror_lr, noise_rate=noise_rate,
                                       noise_charge=noise_charge, noise_lr=noise_lr, decay=decay),
                        **{k: int(v) for k, v in _set_options(steps=steps, active=active, batch=batch).items()},
@@ -321,16 +343,17 @@ def learn_cmd(
         _emit_json(report)
         return
     fin = report["final"]
-    key = "test_accuracy" if "test_accuracy" in fin else "test_mse"
+    key = score_key(fin)
+    last = fin.get("epoch", epochs)
     console.print(
-        f"[bold]{rule}[/] on {profile}, task {task}, {seeds} seeds, mismatch {mismatch:g}: "
-        f"{key} {fin[key]['mean']:.4f} ± {fin[key]['std']:.4f} at the last epoch ({epochs}; {result.wall_s:.0f} s)"
+        f"[bold]{rule}[/] ({report.get('variant', variant)}) on {profile}, task {report['config'].get('task', task)}, "
+        f"{seeds} seeds, mismatch {mismatch:g}: {final_text(fin)} at the last epoch ({last}; {result.wall_s:.0f} s)"
     )
     best = fin.get("best_epoch")
-    if best:  # always shown, so that a reader never takes one epoch for the other
+    if best and key is not None:  # always shown, so that a reader never takes one epoch for the other
         console.print(
             f"  best epoch by validation: {best['epoch']}, {key} {best[key]['mean']:.4f} ± {best[key]['std']:.4f} "
-            f"(the line above is the last epoch, {epochs})"
+            f"(the line above is the last epoch, {last})"
         )
     for group, label in (("weight_angle", "∠(B, Wᵀ)"), ("signal_angle", "∠(δ, δ_BP)"), ("norm_ratio", "‖B‖/‖W‖")):
         for name, v in fin.get(group, {}).items():
@@ -345,6 +368,32 @@ def learn_cmd(
     for path in (output, plot):
         if path is not None:
             console.print(f"wrote [bold]{shown(path)}[/]")
+
+
+def _parse_set(items: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs of --set as typed values: int, float, true/false, a comma list of numbers, or text."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise NeurodeployError(f"--set {item!r} is not KEY=VALUE", "--set", "e.g. --set feedback=pal")
+        out[key.strip()] = _typed(text.strip())
+    return out
+
+
+def _typed(text: str) -> Any:
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    if "," in text:
+        parts = [_typed(p.strip()) for p in text.split(",")]
+        if all(isinstance(p, (int, float)) and not isinstance(p, bool) for p in parts):
+            return parts
+    return text
 
 
 def _set_options(**values: float) -> dict[str, float]:
