@@ -135,7 +135,7 @@ def _learn_system(
             raise NeurodeployError(
                 f"the learning system {name!r} {why}; {arg}= does not apply",
                 arg,
-                f"drop {arg}=; neurodeploy.rules.systems.{name} documents the options",
+                f"drop {arg}=; docs/systems/ and the error of an unknown option list {name!r}'s options",
             )
     if task is not None and not isinstance(task, str):
         raise NeurodeployError(
