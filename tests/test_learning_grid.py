@@ -86,4 +86,4 @@ def test_deep_learn_names_the_active_flag_and_it_works(tmp_path):
     assert refused.returncode == 2 and "lower --active to 23" in refused.stderr and "Traceback" not in refused.stderr
     ok = subprocess.run([*cmd, "--active", "23"], capture_output=True, text=True, cwd=tmp_path)
     assert ok.returncode == 0, ok.stderr
-    assert "fa on loihi2" in ok.stdout
+    assert "fa (chip) on loihi2" in ok.stdout

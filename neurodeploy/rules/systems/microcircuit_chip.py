@@ -1,0 +1,460 @@
+"""The PAL microcircuit in the loihi2 profile's integer arithmetic, every plastic weight on the Loihi learning engine.
+
+What runs on the chip (emulated): the pyramidal and interneurons, every synapse, the OU noise, the high-pass
+filter and all four plasticity rules. The host only reads the output potentials to score, and converts the
+integer weights back to floats for the ∠(B, Wᵀ) metric.
+
+- Neurons: Loihi 2 programmable neurons. Potentials are integers in units of 2^-12 (POT_BITS), rates in
+  2^-16 (RATE_BITS, 0…65535). The soma is the conductance-weighted average of its compartments, computed as
+  (G_B·v_bas + G_A·v_api + 2^11) >> 12 with G = round(4096·g / g_total); that is the prospective potential
+  u + τu̇ the rate reads, so no lagging soma state is kept. φ is a 257-entry table of 16-bit sigmoid values
+  every 1/16 of u on [−8, 8], linearly interpolated with the potential's low 8 bits.
+- Noise: an integer OU update ξ ← ξ − (A_ξ·ξ >> 12) + (N·(Σ₄ U8 − 510)) >> s, the Gaussian approximated by a
+  sum of four 8-bit pseudo-random integers (numpy's PCG64 stands in for the chip's generator).
+- High-pass: an integer state of the upper neuron, r^HP ← r^HP + Δr − (A_HP·r^HP >> 12), in rate units.
+- Synapses: W_up, B, W_IP, W_PI as 8-bit weights with one exponent per projection (9-bit once learned);
+  rates travel as graded spikes whose 16-bit payload multiplies the weight; the target potential of a
+  nudged output neuron is its bias; an interneuron receives the upper soma's potential as a graded spike.
+- Plasticity: Lava's three-factor rules on ``PlasticDense``. The pre trace x1 takes the graded spike
+  (GradedSpikeCfg 1, x1 := payload/2 of an 8-bit payload: here the rate's top 8 bits) and does not decay
+  within the epoch; the post neuron writes y1…y3. The third factor is 8·y′ with y′ the neuron's signed value
+  times a gain, stochastically rounded to −15…15 with its pseudo-random bits, so the engine's product
+  (y·x1) >> 3 is exact. PAL's decay −αB is a product y1·w that fires where the neuron sets y1 = 32, with
+  probability 128·η_bw·dt·α per step (the engine's smallest deterministic decay, 2^-7 per epoch, is far
+  above α).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from neurodeploy.emulator.learning_rule import ACC_MAX, ACC_MIN
+from neurodeploy.emulator.loihi import prepare_weights, shift_by_exp
+from neurodeploy.emulator.plasticity import LearningRule, TraceSpec, apply_accumulator
+from neurodeploy.errors import NeurodeployError
+from neurodeploy.learning import metrics
+from neurodeploy.learning.tasks import Task, get_task
+from neurodeploy.rules.systems import base
+from neurodeploy.rules.systems.microcircuit import EQUATIONS, NAME, Microcircuit, Options
+
+POT_BITS = 12  # potentials in units of 2^-12
+RATE_BITS = 16  # rates in units of 2^-16, 0…65535
+G_BITS = 12  # conductance ratios and decay factors in units of 2^-12
+TABLE_STEP_BITS = 8  # the sigmoid table steps every 2^8 potential units = 1/16
+TABLE_HALF = 128  # entries −128…128: u in [−8, 8]
+Y_MAX = 15  # |y′|: the third factor 8·y′ stays within the 7-bit y traces
+HP_SHIFT = 5  # B's pre trace: x1 = 64 + r^HP >> 5 (r^HP in 2^-11 units), clipped to 0…127
+GRADED_OFFSET = 64
+DECAY_Y1 = 32  # y1 = 32 makes (y1·w) >> 5 = w exactly
+# a projection's exponent leaves this multiple of its largest initial weight within 9 bits: hidden forward
+# weights grow about eightfold in the float reference on Yin-Yang (lr_up 50), the others stay near their start
+HEADROOM_HIDDEN, HEADROOM = 8.0, 2.0
+ERR_MAX = {"w": 0.25, "ip": 0.25, "pi": 1.0}  # the |third factor| each rule's gain is sized for
+
+
+@dataclass(frozen=True)
+class ChipOptions(Options):
+    """The float options plus the chip instance's mismatch."""
+
+    mismatch: float = 0.0  # relative spread of the initial weights per synapse (emulator.mismatch)
+
+    def checked(self) -> ChipOptions:
+        out = Options.checked(self)
+        if not (np.isfinite(float(self.mismatch)) and 0 <= float(self.mismatch) < 1):
+            raise NeurodeployError(f"option mismatch={self.mismatch!r} must be in [0, 1)", f"{NAME} options",
+                                   "e.g. mismatch=0.1 (10 % per synapse)")  # fmt: skip
+        return replace(out, mismatch=float(self.mismatch))
+
+
+def sigmoid_table() -> np.ndarray:
+    """σ(u)·2^16 at u = i/16, i = −128…128, clipped to 16 bits."""
+    u = np.arange(-TABLE_HALF, TABLE_HALF + 1) / (1 << (POT_BITS - TABLE_STEP_BITS))
+    return np.clip(np.rint((1 << RATE_BITS) / (1 + np.exp(-u))), 0, (1 << RATE_BITS) - 1).astype(np.int64)
+
+
+TABLE = sigmoid_table()
+
+
+def phi(u: np.ndarray) -> np.ndarray:
+    """Rate of an integer potential: table entry plus the linear step to the next, (Δ·low 8 bits) >> 8."""
+    top = TABLE_HALF << TABLE_STEP_BITS
+    u = np.clip(np.asarray(u, dtype=np.int64), -top, top - 1) + top
+    i, frac = u >> TABLE_STEP_BITS, u & ((1 << TABLE_STEP_BITS) - 1)
+    return TABLE[i] + (((TABLE[i + 1] - TABLE[i]) * frac) >> TABLE_STEP_BITS)
+
+
+def ratio(g: float) -> int:
+    """A conductance ratio or decay factor in 2^-12."""
+    return int(round(g * (1 << G_BITS)))
+
+
+def mix(terms: list[tuple[int, np.ndarray]]) -> np.ndarray:
+    """Σ G·v in 2^-12, rounded back to potential units: the conductance-weighted soma."""
+    acc = sum(g * np.asarray(v, dtype=np.int64) for g, v in terms)
+    return (acc + (1 << (G_BITS - 1))) >> G_BITS
+
+
+def ou_step(xi: np.ndarray, draws: np.ndarray, decay: int, gain: tuple[int, int]) -> np.ndarray:
+    """ξ ← ξ − (A·ξ) >> 12 rounded + (N·(Σ of four 8-bit draws − 510)) >> s rounded; draws (4, *ξ.shape)."""
+    m, s = gain
+    kick = ((np.asarray(draws, dtype=np.int64).sum(0) - 510) * m + (1 << (s - 1))) >> s
+    return xi - ((decay * xi + (1 << (G_BITS - 1))) >> G_BITS) + kick
+
+
+def high_pass_step(hp: np.ndarray, r_now: np.ndarray, r_before: np.ndarray, decay: int) -> np.ndarray:
+    """r^HP ← r^HP + (r_now − r_before) − (A_HP·r^HP) >> 12 rounded, all in rate units."""
+    return hp + (r_now - r_before) - ((decay * hp + (1 << (G_BITS - 1))) >> G_BITS)
+
+
+def fixed(value: float, bits: int = 16) -> tuple[int, int]:
+    """(m, s) with value ≈ m / 2^s, m a ``bits``-bit mantissa (s ≥ 1)."""
+    if value == 0:
+        return 0, 1
+    s = max(1, bits - 1 - int(math.floor(math.log2(abs(value)))))
+    return int(round(value * 2.0**s)), s
+
+
+def third_factor(value: np.ndarray, gain: tuple[int, int], uniform_bits: np.ndarray) -> np.ndarray:
+    """y′ = value·m / 2^s rounded stochastically with the neuron's random bits, clipped to ±Y_MAX."""
+    m, s = gain
+    t = np.asarray(value, dtype=np.int64) * m
+    q = t >> s
+    return np.clip(q + ((uniform_bits & ((1 << s) - 1)) < t - (q << s)), -Y_MAX, Y_MAX)
+
+
+def rate_trace(r: np.ndarray) -> np.ndarray:
+    """x1 := the rate's top 8 bits / 2, i.e. r·128 rounded, at most 127."""
+    return np.minimum((np.asarray(r, dtype=np.int64) + (1 << (RATE_BITS - 8))) >> (RATE_BITS - 7), 127)
+
+
+def hp_trace(hp: np.ndarray) -> np.ndarray:
+    """B's signed pre trace: x1 = 64 + r^HP >> HP_SHIFT (rounded), clipped to 0…127."""
+    return np.clip(GRADED_OFFSET + ((hp + (1 << (HP_SHIFT - 1))) >> HP_SHIFT), 0, 127)
+
+
+def engine_exponent(gain_at_min: float, value_max: float) -> int:
+    """The smallest engine exponent e ≥ −7 for which |y′| stays ≤ Y_MAX at ``value_max``."""
+    need = gain_at_min * value_max / Y_MAX
+    return int(min(8, max(-7, -7 + math.ceil(math.log2(need)) if need > 1 else -7)))
+
+
+@dataclass
+class Plastic:
+    """One learned projection: its engine rule, weights, exponent and the post neuron's third-factor gain."""
+
+    name: str
+    rule: LearningRule | None
+    weights: np.ndarray  # (seeds, n_post, n_pre) int64, shared by the batch's copies
+    shift: int  # W = w·2^-shift
+    gain: tuple[int, int] = (0, 1)  # y′ per unit of the post neuron's integer value
+    rng: np.random.Generator | None = None  # the engine's per-synapse rounding draws
+
+    def dense(self, payload: np.ndarray) -> np.ndarray:
+        """Σ_j w_ij·payload_j, shifted into potential units (Dense with graded spikes)."""
+        acc = np.matmul(self.weights[:, None].astype(np.float64), payload[..., None].astype(np.float64))[..., 0]
+        return shift_by_exp(acc.astype(np.int64), -(self.shift + RATE_BITS - POT_BITS))
+
+    def learn(self, x1: np.ndarray, y: dict[str, np.ndarray]) -> None:
+        """One engine epoch (t_epoch = 1) for the whole batch: every copy's products in Lava's fixed point
+        (``ProductSeries.accumulate``) summed into one accumulator per synapse, then the engine's clip and
+        per-synapse stochastic rounding (``apply_accumulator``). x1, y: (seeds, batch, n)."""
+        if self.rule is None:
+            return
+        ops = {"x0": np.int64(1), "w": self.weights[:, None], "x1": x1[..., None, :]}
+        ops.update({k: v[..., :, None] for k, v in y.items()})
+        ops.update({k: 0 for k in ("y1", "y2", "y3") if k not in ops})
+        acc = self.rule.series["dw"].accumulate(ops).sum(1)
+        acc = np.clip(acc, ACC_MIN, ACC_MAX)
+        self.weights = apply_accumulator(self.weights, acc, self.rng.random(self.weights.shape), "weight")
+
+    def as_float(self) -> np.ndarray:
+        return self.weights * 2.0**-self.shift
+
+    @property
+    def text(self) -> str:
+        return "" if self.rule is None else str(self.rule.dw)
+
+
+def split(y: np.ndarray) -> dict[str, np.ndarray]:
+    """A signed y′ as the engine's two non-negative third factors y2 = 8·y′⁺, y3 = 8·y′⁻."""
+    return {"y2": 8 * np.maximum(y, 0), "y3": 8 * np.maximum(-y, 0)}
+
+
+def weight_shift(w: np.ndarray, headroom: float = HEADROOM) -> int:
+    top = headroom * float(np.abs(w).max())
+    return int(np.clip(math.floor(math.log2(255 / top)) if top > 0 else 8, 0, 14))
+
+
+def to_register(w: np.ndarray, shift: int) -> np.ndarray:
+    return prepare_weights(np.rint(w * 2.0**shift), 8, "mixed")
+
+
+def check_profile(profile_name: str) -> Any:
+    from neurodeploy import profiles
+
+    profile = profiles.get(profile_name)
+    if profile.plasticity.get("engine") != "loihi":
+        raise base.chip_refusal(NAME, profile_name, "the Loihi learning engine", "W_up, B, W_IP and W_PI learn "
+                                "with three-factor engine rules", "use profile='loihi2'")  # fmt: skip
+    for cap, why in (
+        (
+            "programmable_neurons",
+            "three-compartment pyramids, a sigmoid table, OU noise and a high-pass state are not LIF neurons",
+        ),
+        ("graded_spikes", "rates travel as graded spikes"),
+    ):
+        if not profile.plasticity.get(cap):
+            raise base.chip_refusal(NAME, profile_name, cap.replace("_", " "), why, "use profile='loihi2'")
+    return profile
+
+
+class ChipMicrocircuit:
+    """The integer network: weights shared per seed, state per (seed, pattern) copy."""
+
+    def __init__(self, sizes: list[int], seeds: int, o: ChipOptions, rng: np.random.Generator, profile: Any) -> None:
+        self.o, self.sizes, self.seeds, self.depth = o, sizes, seeds, len(sizes) - 2
+        ref = Microcircuit(sizes, seeds, o, rng)  # the float start, drawn exactly as the paper variant draws it
+        floats = {f"w{k}": w for k, w in enumerate(ref.w)}
+        for k in range(self.depth):
+            floats.update({f"b{k}": ref.b[k], f"ip{k}": ref.w_ip[k], f"pi{k}": ref.w_pi[k]})
+        hidden = {f"w{k}" for k in range(self.depth)}
+        shifts = {n: weight_shift(w, HEADROOM_HIDDEN if n in hidden else HEADROOM) for n, w in floats.items()}
+        registers = self._instances({n: to_register(w, shifts[n]) for n, w in floats.items()}, profile)
+        self.draws = np.random.default_rng([o.seed_offset, 20180716, 2])
+        g_tot, g_out = o.g_l + o.g_b + o.g_a, o.g_l + o.g_b + o.g_som
+        self.g = {"b": ratio(o.g_b / g_tot), "a": ratio(o.g_a / g_tot), "b_nudged": ratio(o.g_b / g_out),
+                  "som": ratio(o.g_som / g_out), "b_free": ratio(o.g_b / (o.g_l + o.g_b)),
+                  "d": ratio(o.g_d / (o.g_l + o.g_d + o.g_som_i)),
+                  "som_i": ratio(o.g_som_i / (o.g_l + o.g_d + o.g_som_i)),
+                  "d_free": ratio(o.g_d / (o.g_l + o.g_d))}  # fmt: skip
+        self.ou_decay, self.hp_decay = ratio(o.dt / o.tau_xi), ratio(o.dt / o.tau_hp)
+        # the Gaussian kick: σ √(dt/τ_ξ) in potential units per standard deviation of Σ₄ U8 (√(4·(256²−1)/12))
+        self.ou_gain = fixed(o.sigma * math.sqrt(o.dt / o.tau_xi) * (1 << POT_BITS) / math.sqrt((256**2 - 1) / 3))
+        self.decay_threshold = int(round(128 * o.lr_bw * o.dt * o.alpha * (1 << 16)))
+        self.plastic: dict[str, Plastic] = {}
+        for name, w in registers.items():
+            kind, k = name.rstrip("0123456789"), int(name.lstrip("wbip"))
+            rate = {"w": o.lr_up[k] if kind == "w" else 0.0, "b": o.lr_bw, "ip": o.lr_ip, "pi": o.lr_pi}[kind]
+            self.plastic[name] = self._plastic(name, kind, w, shifts[name], rate, k)
+
+    def _instances(self, registers: dict[str, np.ndarray], profile: Any) -> dict[str, np.ndarray]:
+        """Per seed one chip instance of ``emulator.mismatch`` (weights per synapse), rounded to the registers."""
+        if self.o.mismatch == 0:
+            return registers
+        from neurodeploy.emulator import mismatch
+        from neurodeploy.emulator.network import CoreNetwork, CorePopulation, CoreProjection
+
+        out: dict[str, list[np.ndarray]] = {n: [] for n in registers}
+        for s in range(self.seeds):
+            pops = [CorePopulation(f"p{i}", n, "input") for i, n in enumerate(self.sizes)]
+            pops += [CorePopulation(f"i{k}", self.sizes[k + 2], "input") for k in range(self.depth)]
+            projs = [CoreProjection(n, "p0", "p0", w[s]) for n, w in registers.items()]  # only the weights vary
+            core = CoreNetwork(pops, projs, ["p0"], [f"p{len(self.sizes) - 1}"], numerics="loihi")
+            core = mismatch.sample(core, profile, instances=1, seed=int(self.o.seed_offset),
+                                   sigma={"weight": self.o.mismatch}, first=s)  # fmt: skip
+            for pr in core.projections:
+                out[pr.name].append(np.asarray(pr.weight, dtype=np.int64).reshape(registers[pr.name].shape[1:]))
+        return {n: np.stack(v) for n, v in out.items()}
+
+    def _plastic(self, name: str, kind: str, w: np.ndarray, shift: int, rate: float, k: int) -> Plastic:
+        """The engine rule and third-factor gain that make the engine's mean change the float update."""
+        o = self.o
+        if rate == 0 or (kind == "b" and o.lr_bw == 0):
+            return Plastic(name, None, w, shift)
+        if kind == "b":  # y′ from ξ (2^-12), pre trace x1 − 64 = r^HP·2^(16 − HP_SHIFT)
+            per_unit, value_max, value_bits = (
+                rate * o.dt * 2.0**shift / 2.0 ** (RATE_BITS - HP_SHIFT),
+                4 * o.sigma,
+                POT_BITS,
+            )
+            factor = f"(x1-{GRADED_OFFSET})"
+        else:  # y′ from a rate difference (2^-16) or v_api (2^-12), pre trace x1 = r·128
+            per_unit, value_max = rate * o.dt * 2.0**shift / 128, ERR_MAX[kind]
+            value_bits, factor = (POT_BITS if kind == "pi" else RATE_BITS), "x1"
+        e = engine_exponent(per_unit * 128, value_max)
+        gain = per_unit / 2.0**e / 2.0**value_bits * (-1 if kind == "pi" else 1)
+        rule = f"2^{e}*y2*{factor}*x0 - 2^{e}*y3*{factor}*x0"
+        if kind == "b" and self.decay_threshold > 0:
+            rule += " - 2^-7*y1*w*x0"
+        spec = LearningRule(dw=rule, x1=TraceSpec(0.0, math.inf), t_epoch=1, three_factor=True)
+        seed = [int(o.seed_offset), 20180716, 3, k, {"w": 0, "b": 1, "ip": 2, "pi": 3}[kind]]
+        return Plastic(name, spec, w, shift, fixed(gain, 24), np.random.default_rng(seed))
+
+    def reset(self, batch: int) -> None:
+        shape = [(self.seeds, batch, n) for n in self.sizes]
+        zero = [np.zeros(s, dtype=np.int64) for s in shape]
+        self.state = {"r": zero, "r_i": [z.copy() for z in zero[2:]], "xi": [z.copy() for z in zero[1:-1]],
+                      "hp": [z.copy() for z in zero[2:]]}  # fmt: skip
+
+    def forward(self, r_in: np.ndarray, u_target: np.ndarray | None) -> dict[str, list[np.ndarray]]:
+        """One step, the same order as the float network: bottom-up now, top-down from the previous step."""
+        g, st, p = self.g, self.state, self.plastic
+        r, u, v_hat, v_api = [r_in], [r_in], [r_in], []
+        for k in range(self.depth):
+            v_bas = p[f"w{k}"].dense(r[-1])
+            api = p[f"b{k}"].dense(st["r"][k + 2]) + p[f"pi{k}"].dense(st["r_i"][k])
+            u_k = mix([(g["b"], v_bas), (g["a"], api)]) + st["xi"][k]
+            r.append(phi(u_k))
+            u.append(u_k)
+            v_hat.append(mix([(g["b"], v_bas)]))
+            v_api.append(api)
+        v_bas = p[f"w{self.depth}"].dense(r[-1])
+        free = mix([(g["b_free"], v_bas)])
+        u_out = free if u_target is None else mix([(g["b_nudged"], v_bas), (g["som"], u_target)])
+        r.append(phi(u_out))
+        u.append(u_out)
+        v_hat.append(free)
+        r_i, err_i = [], []
+        for k in range(self.depth):
+            v_dend = p[f"ip{k}"].dense(r[k + 1])
+            r_i.append(phi(mix([(g["d"], v_dend), (g["som_i"], u[k + 2])])))
+            err_i.append(r_i[-1] - phi(mix([(g["d_free"], v_dend)])))
+        return {"r": r, "u": u, "v_hat": v_hat, "v_api": v_api, "r_i": r_i, "err_i": err_i}
+
+    def bits(self, shape: tuple[int, ...]) -> np.ndarray:
+        return self.draws.integers(0, 1 << 62, shape, dtype=np.int64)
+
+    def step(self, r_in: np.ndarray, u_target: np.ndarray, onset: bool) -> None:
+        o, st, p = self.o, self.state, self.plastic
+        if o.sigma > 0:
+            st["xi"] = [ou_step(xi, self.draws.integers(0, 256, (4, *xi.shape)), self.ou_decay, self.ou_gain)
+                        for xi in st["xi"]]  # fmt: skip
+        net = self.forward(r_in, u_target)
+        r = net["r"]
+        hp = [high_pass_step(st["hp"][k], r[k + 2], r[k + 2] if onset else st["r"][k + 2], self.hp_decay)
+              for k in range(self.depth)]  # fmt: skip
+        for k in range(self.depth + 1):
+            pl = p[f"w{k}"]
+            err = r[k + 1] - phi(net["v_hat"][k + 1])
+            pl.learn(rate_trace(r[k]), split(third_factor(err, pl.gain, self.bits(err.shape))))
+        for k in range(self.depth):
+            pl = p[f"ip{k}"]
+            pl.learn(rate_trace(r[k + 1]), split(third_factor(net["err_i"][k], pl.gain, self.bits(r[k + 2].shape))))
+            pl = p[f"pi{k}"]
+            api = net["v_api"][k]
+            pl.learn(rate_trace(st["r_i"][k]), split(third_factor(api, pl.gain, self.bits(api.shape))))
+            pl = p[f"b{k}"]
+            if pl.rule is not None:
+                xi = st["xi"][k]
+                y = split(third_factor(xi, pl.gain, self.bits(xi.shape)))
+                y["y1"] = np.where(self.draws.integers(0, 1 << 16, xi.shape) < self.decay_threshold, DECAY_Y1, 0)
+                pl.learn(hp_trace(hp[k]), y)
+        st.update(r=r, r_i=net["r_i"], hp=hp)
+
+    def predict(self, r_in: np.ndarray) -> np.ndarray:
+        """Output potentials with no noise and no target after the loop has settled."""
+        self.reset(r_in.shape[-2])
+        for _ in range(self.o.settle_steps):
+            net = self.forward(r_in, None)
+            self.state.update(r=net["r"], r_i=net["r_i"])
+        return net["u"][-1]
+
+
+def to_rate(x: np.ndarray) -> np.ndarray:
+    return np.rint(np.asarray(x) * ((1 << RATE_BITS) - 1)).astype(np.int64)
+
+
+def score(net: ChipMicrocircuit, data: Task) -> dict[str, list[float]]:
+    out = {}
+    for key, x, y in (("test_accuracy", data.x_test, data.y_test), ("val_accuracy", data.x_val, data.y_val)):
+        pred = net.predict(np.broadcast_to(to_rate(x), (net.seeds, *x.shape))).argmax(-1)
+        out[key] = (pred == y).mean(-1).tolist()
+    return out
+
+
+def alignment(net: ChipMicrocircuit) -> dict[str, list[float]]:
+    names = ["hidden"] if net.depth == 1 else [f"hidden{k + 1}" for k in range(net.depth)]
+    p = net.plastic
+    return {n: metrics.angle(p[f"b{k}"].as_float(), np.swapaxes(p[f"w{k + 1}"].as_float(), -1, -2)).tolist()
+            for k, n in enumerate(names)}  # fmt: skip
+
+
+DIFFERENCES = (
+    "neurons: Loihi 2 programmable neurons in integer arithmetic, potentials in 2^-12, rates in 2^-16 (16-bit "
+    "graded payloads); the soma is the conductance-weighted average with ratios rounded to 2^-12, i.e. the "
+    "prospective potential u + τu̇ (no lagging soma state, as in the float reference)",
+    "φ from a 257-entry table of 16-bit sigmoid values every 1/16 of u on [−8, 8], linearly interpolated; "
+    "potentials beyond ±8 clip",
+    "OU noise: integer update with the decay dt/τ_ξ in 2^-12 and a Gaussian kick approximated by the sum of four "
+    "8-bit pseudo-random integers (Irwin-Hall, bounded at ±3.5σ); numpy's PCG64 stands in for the chip's generator",
+    "high-pass r^HP: an integer state of the upper neuron in rate units (2^-16) with decay dt/τ_HP in 2^-12",
+    "weights: 8 bits with one exponent per projection (chosen so the largest initial weight uses half the range), "
+    "9 bits signed once learned, clipped to [−256, 255]: weights that would grow beyond twice the initial "
+    "largest saturate",
+    "pre traces: x1 = the graded rate's top bits, r·128 rounded (GradedSpikeCfg 1 on an 8-bit payload); B's pre "
+    "trace x1 = 64 + r^HP·2^14 clipped to 0…127 (upper rate changes beyond ±2^-8 saturate); x1 set by the graded "
+    "spike of the step and not decayed within the 1-step epoch",
+    "third factors: the post neuron's signed value (φ(u) − φ(v̂), −v_api or ξ) times a gain that folds in η, "
+    "stochastically rounded with the neuron's random bits to y′ in −15…15 and written as y2 = 8·y′⁺, "
+    "y3 = 8·y′⁻ (so the engine's product shift is exact); values whose y′ would exceed 15 saturate",
+    "the engine's y traces decay with τ = 65535 within the epoch (Lava's three-factor model) and its weight "
+    "changes are stochastically rounded per synapse",
+    "PAL's decay −η_bw α B: the engine's smallest deterministic decay (2^-7 of w per epoch, or 2^-16 per step "
+    "with u9) is far above η_bw·dt·α, so the post neuron sets y1 = 32 with probability 128·η_bw·dt·α per step "
+    "(16-bit threshold) and the product −2^-7·y1·w removes w/128 then: the same mean decay, in rare steps",
+    "a batch of patterns runs on copies of the network whose engine changes of a step are summed into the shared "
+    "weights (each pattern's change rounded separately, as if the patterns followed one another)",
+    "mismatch (option mismatch): the initial weight registers per synapse, one emulator.mismatch instance per "
+    "seed; the programmable neurons' digital ratios and tables have none",
+)
+
+
+def learn_chip(*, profile: str, task: str | None, seeds: int, epochs: int | None,
+               progress: Callable[[int, int, dict[str, Any]], None] | None, **options: Any) -> Any:  # fmt: skip
+    """The chip run, step for step the float run's schedule and data order, with the same history entries."""
+    started = time.perf_counter()
+    o: ChipOptions = base.make_options(ChipOptions, NAME, options)
+    chip_profile = check_profile(profile)
+    data: Task = get_task(task or "yinyang")
+    if data.kind != "classification":
+        raise NeurodeployError(f"the microcircuit classifies; task {data.name!r} is a regression", "task",
+                               "use yinyang, digits or mnist1d")  # fmt: skip
+    epochs = 30 if epochs is None else epochs
+    sizes = [data.n_in, *o.hidden, data.n_out]
+    rng = np.random.default_rng([o.seed_offset, 20180716])  # the float run's weights and data order
+    n_train, batch = len(data.y_train), min(o.batch, len(data.y_train))
+    net = ChipMicrocircuit(sizes, seeds, o, rng, chip_profile)
+    targets = np.rint(np.where(np.eye(data.n_out, dtype=bool), o.target_high, o.target_low) * (1 << POT_BITS))
+    targets = targets.astype(np.int64)
+    x_train = to_rate(data.x_train)
+    history: list[dict[str, Any]] = []
+    for epoch in range(1, epochs + 1):
+        order = np.stack([rng.permutation(n_train) for _ in range(seeds)])
+        net.reset(batch)
+        for start in range(0, n_train - batch + 1, batch):
+            idx = order[:, start : start + batch]
+            for t in range(o.steps_per_pattern):
+                net.step(x_train[idx], targets[data.y_train[idx]], onset=t == 0)
+        entry = {"epoch": epoch, **score(net, data), "weight_angle": alignment(net)}
+        history.append(entry)
+        if progress is not None:
+            progress(epoch, epochs, entry)
+    chip = f"chip ({profile}, emulated; integer arithmetic throughout)"
+    rules = {n: {"dw": p.text, "x1": "graded (set by the spike, no decay)", "t_epoch": 1, "weight_exp": -p.shift,
+                 "third_factor_gain": f"{p.gain[0]}/2^{p.gain[1]}"}
+             for n, p in net.plastic.items() if p.text}  # fmt: skip
+    provenance = {
+        "neurons": {"where": chip, "how": "pyramids (basal, apical, soma), output neurons and interneurons as Loihi 2 "
+                    "programmable neurons: integer compartments, 16-bit sigmoid table, integer OU noise and "
+                    "high-pass state"},
+        "synapses": {"where": chip, "how": "W_up, B, W_IP, W_PI as 8-bit Dense projections with graded 16-bit rate "
+                     "payloads"},
+        "plasticity": {"where": f"{chip}: learning engine (three-factor rules, Lava's LearningDense fixed point)",
+                       "how": "; ".join(f"{n}: dw = {r['dw']}" for n, r in rules.items()) or "none"},
+        "metrics": {"where": "host float64", "how": "argmax of the output potentials the chip reports; ∠(B, Wᵀ) from "
+                    "the weight registers"},
+    }  # fmt: skip
+    result = base.system_result(NAME, "chip", profile, o, history, equations=EQUATIONS, provenance=provenance,
+                                differences=DIFFERENCES, started=started,
+                                extra_config={"task": data.name, "sizes": sizes})  # fmt: skip
+    result.engine.update({"rules": rules})
+    return result
+
+
+__all__ = ["DIFFERENCES", "TABLE", "ChipMicrocircuit", "ChipOptions", "learn_chip", "phi", "third_factor"]

@@ -1,0 +1,307 @@
+"""The SAL sampling network in the loihi2 profile's fixed-point arithmetic, STDP on the Loihi learning engine.
+
+What runs on the chip (emulated): the sampling neurons, every synapse and the STDP on B. The host only
+builds the target once (compile time) and counts the states the chip's neurons report, for the KL.
+
+- Neurons: the escape-noise neuron is not a Loihi LIF; it needs Loihi 2's programmable neurons. Its
+  integer update: u = bias + Σ inputs (units of 1/64, the weights' scale); v = u − ofs (ofs = round(64·ln
+  t_ref), the sigmoid's offset held per neuron); the firing probability is a 257-entry table of
+  σ(v/64) in 16 bits, indexed by v rounded to 1/16 and clipped to ±8, and a neuron whose refractory
+  counter is 0 or 1 spikes when a 16-bit pseudo-random integer falls below the entry.
+- Synapses: the forward half is a static Dense (8-bit mixed-sign weights: an even integer in [−256, 254]);
+  B is a ``PlasticDense`` (``emulator.plasticity``). The rectangular PSP is a current that steps up by
+  the weight at the pre neuron's spike and down again t_ref steps later: the neuron sends a +1 graded
+  spike at its onset and a −1 graded spike when its refractory period ends, into a dendrite without decay.
+  The emulator delivers Σ_j W_kj z_j with the Dense latency of one step, which is what that sums to.
+- STDP: the engine rule ``dw = a_c·s·x1·y0 + a_a·s·y1·x0`` (x1/y1: 7-bit traces, impulse 64 per spike,
+  τ = 10 steps), learning epochs of t_ref steps (at most one spike per neuron per epoch), the engine's
+  stochastic rounding of traces and weights drawn per trace and per synapse (``draws="hardware"``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from neurodeploy.emulator.learning_rule import EXPONENT_RANGE, MANTISSA_RANGE
+from neurodeploy.emulator.loihi import prepare_weights
+from neurodeploy.emulator.plasticity import LearningRule, PlasticDense, TraceSpec
+from neurodeploy.errors import NeurodeployError
+from neurodeploy.rules.systems import base
+from neurodeploy.rules.systems.sampling import (
+    EQUATIONS,
+    SYSTEM,
+    Options,
+    boltzmann,
+    kl_from_counts,
+    make_network,
+    reciprocal_angle,
+    reciprocal_masks,
+    state_index,
+)
+
+WEIGHT_SCALE_BITS = 6  # one unit of u is 64 weight units
+SCALE = 1 << WEIGHT_SCALE_BITS
+TRACE_IMPULSE = 64  # trace units per spike: one float trace unit (peak 101 of 127 at the fastest rate)
+TABLE_SHIFT = 2  # the sigmoid table steps in 2^2 / 64 = 1/16 of u
+TABLE_HALF = 128  # entries -128...128: v in [-8, 8]
+PROB_BITS = 16
+
+
+def sigmoid_table() -> np.ndarray:
+    """P(spike)·2^16 for v = i·2^TABLE_SHIFT / 64, i = −128…128, rounded and kept in 16 bits."""
+    v = np.arange(-TABLE_HALF, TABLE_HALF + 1) * (1 << TABLE_SHIFT) / SCALE
+    return np.clip(np.rint((1 << PROB_BITS) / (1 + np.exp(-v))), 0, (1 << PROB_BITS) - 1).astype(np.int64)
+
+
+TABLE = sigmoid_table()
+
+
+def table_index(v: np.ndarray) -> np.ndarray:
+    """Table row of an integer v: v / 2^TABLE_SHIFT rounded half up, clipped to the table."""
+    i = (np.asarray(v, dtype=np.int64) + (1 << (TABLE_SHIFT - 1))) >> TABLE_SHIFT
+    return np.clip(i, -TABLE_HALF, TABLE_HALF) + TABLE_HALF
+
+
+def chip_neuron_step(zeta: np.ndarray, u: np.ndarray, offset: np.ndarray, draw: np.ndarray, t_ref: int
+                     ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Integer sampling neuron: spike where the counter is 0 or 1 and ``draw`` (0…2^16 − 1) < TABLE[v]."""
+    spikes = (zeta <= 1) & (np.asarray(draw, dtype=np.int64) < TABLE[table_index(u - offset)])
+    return np.where(spikes, t_ref, np.maximum(zeta - 1, 0)), spikes
+
+
+def engine_scales() -> np.ndarray:
+    """Every nonzero m·2^e the learning engine holds (m in its 4-bit mantissa, e in its exponent range)."""
+    values = {m * 2.0**e for m in range(MANTISSA_RANGE[0], MANTISSA_RANGE[1] + 1) if m
+              for e in range(EXPONENT_RANGE[0], EXPONENT_RANGE[1] + 1)}  # fmt: skip
+    return np.array(sorted(values))
+
+
+def power_of_two_scale(value: float, product: str, factors: dict[str, float], adjust: str) -> tuple[int, int]:
+    """(m, e) with value = m·2^e exactly, m in the engine's 4-bit mantissa and e in its exponent range.
+
+    ``value`` is the product ``product`` of the options in ``factors``; if the engine cannot hold it, the
+    error names that product and suggests the value of option ``adjust`` that makes it the nearest scale
+    the engine holds.
+    """
+    if value == 0:
+        return 0, 0
+    for e in range(EXPONENT_RANGE[0], EXPONENT_RANGE[1] + 1):
+        m = value / 2.0**e
+        if m == round(m) and MANTISSA_RANGE[0] <= m <= MANTISSA_RANGE[1]:
+            return int(m), e
+    scales = engine_scales()
+    same_sign = scales[np.sign(scales) == np.sign(value)]
+    nearest = float(same_sign[np.argmin(np.abs(np.log(same_sign / value)))])
+    given = ", ".join(f"{k}={v:g}" for k, v in factors.items())
+    raise NeurodeployError(
+        f"the learning engine cannot hold {product} = {value:g} ({given})",
+        f"options {', '.join(factors)}",
+        f"the engine takes m·2^e with m in {MANTISSA_RANGE[0]}...{MANTISSA_RANGE[1]} and e in "
+        f"{EXPONENT_RANGE[0]}...{EXPONENT_RANGE[1]}; the nearest it holds is {nearest:g}, e.g. "
+        f"{adjust}={nearest * factors[adjust] / value:.6g} with the other options unchanged",
+    )
+
+
+def _term(scale: float, body: str, product: str, factors: dict[str, float], adjust: str) -> str:
+    m, e = power_of_two_scale(scale, product, factors, adjust)
+    if m == 0:
+        return ""
+    scale = f"2^{e}" if abs(m) == 1 else f"{abs(m)}*2^{e}"
+    return f"{'-' if m < 0 else '+'} {scale}*{body}"
+
+
+def engine_rule(opts: Options) -> str | None:
+    """The rule string for B: SAL's two halves, or the Hebbian half with a decay per learning epoch."""
+    if opts.rule == "none":
+        return None
+    per_trace = SCALE / TRACE_IMPULSE  # Δw (weight units) per trace unit, per unit of η·a
+    terms = [_term(opts.a_anticausal * opts.lr * per_trace, "y1*x0", "lr·a_anticausal",
+                   {"lr": opts.lr, "a_anticausal": opts.a_anticausal}, "lr")]  # fmt: skip
+    if opts.rule == "sal":
+        terms.append(_term(opts.a_causal * opts.lr * per_trace, "x1*y0", "lr·a_causal",
+                           {"lr": opts.lr, "a_causal": opts.a_causal}, "a_causal"))  # fmt: skip
+    else:
+        factors = {"lr": opts.lr, "hebbian_decay": opts.hebbian_decay, "t_ref": float(opts.t_ref)}
+        terms.append(_term(-math.prod(factors.values()), "u0*w", "−lr·hebbian_decay·t_ref (the decay per "
+                           "learning epoch)", factors, "hebbian_decay"))  # fmt: skip
+    text = " ".join(t for t in terms if t).lstrip("+ ")
+    if not text:
+        raise NeurodeployError("the rule for B has no term left", "options a_causal, a_anticausal", "give one a value")
+    return text
+
+
+def learning_rule(opts: Options, seed: int) -> LearningRule | None:
+    text = engine_rule(opts)
+    if text is None:
+        return None
+    trace = TraceSpec(impulse=float(TRACE_IMPULSE), tau=float(opts.tau_stdp))
+    return LearningRule(dw=text, x1=trace, y1=trace, t_epoch=int(opts.t_ref), rng_seed=seed)
+
+
+def integer_network(opts: Options, seeds: int, profile: Any) -> dict[str, np.ndarray]:
+    """Per seed: forward weights, initial B, bias and sigmoid offset as the chip holds them (mismatched).
+
+    The float target is rounded once: W*·64 to the 8-bit mixed-sign grid (even integers), b·64 to the
+    13-bit bias mantissa, 64·ln t_ref to the offset. With ``mismatch`` each seed is one chip instance of
+    ``emulator.mismatch.sample`` (weights per synapse, bias and offset per neuron, normal factors 1 + σ·e),
+    rounded back to the registers by its Loihi mapping.
+    """
+    from neurodeploy.emulator import mismatch
+    from neurodeploy.emulator.network import CoreNetwork, CorePopulation, CoreProjection
+
+    w_target, bias, b_init = make_network(opts, seeds)
+    forward, backward = reciprocal_masks(opts.neurons)
+    n = opts.neurons
+
+    def grid(w: np.ndarray) -> np.ndarray:
+        return prepare_weights(2 * np.rint(w * SCALE / 2), 8, "mixed")
+
+    out: dict[str, list[np.ndarray]] = {"forward": [], "backward": [], "bias": [], "offset": []}
+    for s in range(seeds):
+        params = {"bias_mant": np.rint(bias[s] * SCALE).astype(np.int64), "bias_exp": np.zeros(n, dtype=np.int64),
+                  "vth": np.full(n, round(SCALE * math.log(opts.t_ref)), dtype=np.int64)}  # fmt: skip
+        pop = CorePopulation("sampling", n, "loihi", params)
+        projs = [CoreProjection("forward", "sampling", "sampling", grid(w_target[s] * forward)),
+                 CoreProjection("backward", "sampling", "sampling", grid(b_init[s] * backward))]  # fmt: skip
+        core = CoreNetwork([pop], projs, [], ["sampling"], numerics="loihi")
+        if opts.mismatch > 0:
+            sigma = {"weight": opts.mismatch, "bias": opts.mismatch, "v_threshold": opts.mismatch}
+            core = mismatch.sample(core, profile, instances=1, seed=int(opts.seed), sigma=sigma, first=s)
+        pop = core.populations[0]
+        out["bias"].append(np.asarray(pop.params["bias_mant"]).reshape(n))
+        out["offset"].append(np.asarray(pop.params["vth"]).reshape(n))
+        for pr in core.projections:
+            out[pr.name].append(np.asarray(pr.weight, dtype=np.int64).reshape(n, n))
+    arrays = {k: np.stack(v) for k, v in out.items()}
+    arrays["forward"] *= forward  # a mismatch factor never creates a synapse
+    arrays["backward"] *= backward
+    arrays["target_w"], arrays["target_b"] = w_target, bias
+    return arrays
+
+
+def instance_boltzmann(net: dict[str, np.ndarray], t_ref: int) -> np.ndarray:
+    """Per seed: the Boltzmann distribution this chip instance samples once B = its own forward halfᵀ.
+
+    The instance's forward weights (mismatched and rounded) mirrored, and its bias less the offset's error
+    (u − ofs/64 = u' − ln t_ref with u' = b_eff + W z), both in units of u; the sigmoid table is taken as exact.
+    """
+    w = net["forward"] / SCALE
+    b_eff = (net["bias"] - net["offset"]) / SCALE + math.log(t_ref)
+    return boltzmann(w + np.swapaxes(w, -1, -2), b_eff)
+
+
+def check_profile(profile_name: str) -> Any:
+    from neurodeploy import profiles
+
+    profile = profiles.get(profile_name)
+    if profile.plasticity.get("engine") != "loihi":
+        raise base.chip_refusal(SYSTEM, profile_name, "the Loihi learning engine",
+                                "SAL's STDP on B runs as an engine rule on x1/y1 traces",
+                                "use profile='loihi2'")  # fmt: skip
+    if not profile.plasticity.get("programmable_neurons"):
+        raise base.chip_refusal(SYSTEM, profile_name, "programmable neurons",
+                                "the escape-noise sampling neuron (integer sigmoid table, random draw, refractory "
+                                "counter) is not a LIF", "use profile='loihi2'")  # fmt: skip
+    return profile
+
+
+DIFFERENCES = (
+    "neuron: the escape-noise neuron runs as a Loihi 2 programmable neuron (not a native LIF) in integer "
+    "arithmetic: u in units of 1/64, σ(u − ln t_ref) from a 257-entry 16-bit table indexed by u rounded to 1/16 "
+    "and clipped to ±8, compared with a 16-bit pseudo-random integer (numpy's PCG64 stands in for the chip's "
+    "generator)",
+    "sigmoid offset ln t_ref rounded to 1/64 (t_ref = 10: 147/64 = 2.2969 for ln 10 = 2.3026)",
+    "forward weights W* rounded to the 8-bit mixed-sign synapse grid (steps of 2/64 = 1/32 in u); biases to 1/64",
+    "B is an integer weight of the learning engine (9 bits signed, [−256, 255], i.e. [−4, 3.98] in u); its "
+    "initial value is truncated to the 8-bit grid once",
+    "rectangular PSP delivered as +1/−1 graded spikes at the onset and end of the refractory period into a "
+    "non-decaying dendrite (modelled as Σ_j W_kj z_j; assumes the engine's x0/x1 count the onset spikes only)",
+    "STDP traces: 7-bit integers, impulse 64 per spike, decay e^(−1/τ) with stochastic rounding each step "
+    "(Lava's bit-approximate model, not a 12-bit decay register); draws per trace and per synapse",
+    "weight changes accumulate in 2^-7 units and are stochastically rounded to integers per synapse",
+    "learning epochs of t_ref steps: B changes at the end of each epoch (the trace values at the spikes within "
+    "the epoch are replayed exactly); the Hebbian control's decay acts once per epoch",
+)
+
+
+def learn_chip(opts: Options, profile_name: str, seeds: int, epochs: int,
+               progress: Callable[[int, int, dict[str, Any]], None] | None, started: float) -> Any:  # fmt: skip
+    """The chip run: same history entries as the float run, from the integer network."""
+    profile = check_profile(profile_name)
+    rule = learning_rule(opts, int(opts.seed))  # checks the rule fits the engine before any work
+    net = integer_network(opts, seeds, profile)
+    n, t_ref = opts.neurons, int(opts.t_ref)
+    _, backward = reciprocal_masks(n)
+    p_target = boltzmann(net["target_w"], net["target_b"])
+    plastic = None
+    if rule is not None:
+        plastic = PlasticDense(net["backward"], rule, batch_shape=(seeds,), draws="hardware")
+    static_b = net["backward"]
+    rng = np.random.default_rng([int(opts.seed), 1 << 21])
+    zeta = np.zeros((seeds, n), dtype=np.int64)
+    z = np.zeros((seeds, n), dtype=np.int64)
+    counts = np.zeros((seeds, 1 << n))
+    rows = np.arange(seeds)
+    history: list[dict[str, Any]] = []
+    fwd = net["forward"].astype(np.float64)
+    p_instance = instance_boltzmann(net, t_ref)
+    accumulate = plastic is not None and opts.chip_psp == "onset-offset"
+    dendrite = np.zeros((seeds, n), dtype=np.int64)  # B's share of u, as the non-decaying dendrite holds it
+    residual = np.zeros(seeds)  # Σ over the epoch's steps of Σ_k |dendrite − B z| (weight units)
+    for t in range(epochs * opts.steps_per_epoch):
+        zf = z.astype(np.float64)[..., None]
+        a_in = np.matmul(fwd, zf)[..., 0].astype(np.int64)
+        if accumulate:
+            a_in += dendrite
+            residual += np.abs(dendrite - plastic.forward(z)).sum(-1)
+        else:
+            a_in += plastic.forward(z) if plastic is not None else np.matmul(static_b, z[..., None])[..., 0]
+        draw = rng.integers(0, 1 << PROB_BITS, (seeds, n))
+        z_before = z
+        zeta, spikes = chip_neuron_step(zeta, net["bias"] + a_in, net["offset"], draw, t_ref)
+        z = (zeta > 0).astype(np.int64)
+        counts[rows, state_index(z)] += 1
+        if plastic is not None and plastic.step(spikes, spikes):
+            plastic.weights[..., ~backward] = 0  # only B's synapses exist on the chip
+        if accumulate:  # +1 at a PSP's onset, −1 at its end, weighted by B as it stands when they arrive
+            dendrite += np.matmul(plastic.weights.astype(np.float64), (z - z_before)[..., None])[..., 0].astype(
+                np.int64
+            )
+        if (t + 1) % opts.steps_per_epoch == 0:
+            weights = net["forward"] + (plastic.weights if plastic is not None else static_b)
+            entry = {"epoch": len(history) + 1, "steps": t + 1, "kl": kl_from_counts(p_target, counts).tolist(),
+                     "kl_instance": kl_from_counts(p_instance, counts).tolist(),
+                     "weight_angle": {"reciprocal": reciprocal_angle(weights).tolist()}}  # fmt: skip
+            if accumulate:
+                entry["psp_residual"] = (residual / (opts.steps_per_epoch * n * SCALE)).tolist()
+                residual = np.zeros(seeds)
+            history.append(entry)
+            counts = np.zeros_like(counts)
+            if progress is not None:
+                progress(len(history), epochs, entry)
+    chip = f"chip ({profile_name}, emulated; integer arithmetic throughout)"
+    provenance = {
+        "neurons": {"where": chip, "how": "escape-noise sampling neurons on Loihi 2 programmable neurons: integer "
+                    "sum, 16-bit sigmoid table, 16-bit random draw, refractory counter"},
+        "synapses": {"where": chip, "how": "forward half a static 8-bit Dense, B a learning Dense; rectangular PSPs "
+                     "from onset/offset graded spikes, one step of synaptic latency"},
+        "stdp": {"where": f"{chip}: learning engine, bit-exact with Lava's LearningDense",
+                 "how": f"dw = {engine_rule(opts)}" if rule else "no plasticity"},
+        "kl": {"where": "host float64", "how": "the neurons' states read each step, counted per epoch, D_KL to the "
+               "exact Boltzmann target"},
+    }  # fmt: skip
+    trace = f"impulse {TRACE_IMPULSE}, tau {opts.tau_stdp:g}"
+    rules = {"B": {"dw": engine_rule(opts), "x1": trace, "y1": trace, "t_epoch": t_ref}} if rule else {}
+    result = base.system_result(SYSTEM, "chip", profile_name, opts, history, equations=EQUATIONS,
+                                provenance=provenance, differences=DIFFERENCES, started=started,
+                                extra_config={"epochs": epochs, "seeds": seeds})  # fmt: skip
+    result.engine.update({"rules": rules})
+    return result
+
+
+__all__ = ["TABLE", "chip_neuron_step", "engine_rule", "integer_network", "learn_chip", "learning_rule",
+           "sigmoid_table", "table_index"]  # fmt: skip

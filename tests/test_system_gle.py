@@ -1,0 +1,225 @@
+"""GLE's float reference against closed forms: the leaky neuron's lag, the prospective cancellation, the
+error neuron's swapped constants, one hand-computed weight update; then options and short runs."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from neurodeploy.errors import NeurodeployError
+from neurodeploy.rules.systems import learn_system
+from neurodeploy.rules.systems.gle import GLENet, Options
+
+OMEGAS = np.array([0.3, 0.7, 1.0, 2.0, 3.0])
+
+
+def _one_unit(tau_m: float, tau_r: float, dt: float) -> GLENet:
+    """One linear unit (the output layer of a [1, 1] net) with weight 1, for a batch of drives."""
+    net = GLENet([1, 1], [np.array([tau_m])], [np.array([tau_r])], [np.random.default_rng(0)], dt=dt)
+    net.weights[0][:] = 1.0
+    return net
+
+
+def _fit(t: np.ndarray, y: np.ndarray, omegas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Amplitude and phase of y[:, k] ≈ A sin(ω_k t + φ) + c, by least squares per column."""
+    amp, phase = [], []
+    for k, w in enumerate(omegas):
+        basis = np.stack([np.sin(w * t), np.cos(w * t), np.ones_like(t)], 1)
+        a, b, _ = np.linalg.lstsq(basis, y[:, k], rcond=None)[0]
+        amp.append(np.hypot(a, b))
+        phase.append(np.arctan2(b, a))
+    return np.array(amp), np.array(phase)
+
+
+def _drive(tau_m: float, tau_r: float, *, error: bool, dt: float = 2e-3, settle: float = 8.0, span: float = 7.0):
+    """Drive the representation (error=False) or the error neuron (error=True) with sin(ω t), one ω per
+    batch element; return time, the response (ŭ for the representation, ĕ for the error)."""
+    net = _one_unit(tau_m, tau_r, dt)
+    net.reset(len(OMEGAS))
+    steps = int(round((settle * max(tau_m, tau_r, 1.0) + span) / dt))
+    t = np.arange(steps) * dt
+    out = np.empty((steps, len(OMEGAS)))
+    for i, ti in enumerate(t):
+        drive = np.sin(OMEGAS * ti)[None, :, None]
+        if error:
+            net.forward(np.zeros((1, len(OMEGAS), 1)))
+            net.backward(drive)
+            out[i] = net.err[0][0, :, 0]
+        else:
+            out[i] = net.forward(drive)[0, :, 0]
+    keep = t >= t[-1] - span
+    return t[keep], out[keep]
+
+
+def test_leaky_neuron_lags_by_arctan() -> None:
+    """τ_r = 0: a leaky neuron driven by sin(ω t) answers with amplitude 1/√(1+ω²τ²), lagging arctan(ωτ)."""
+    tau = 1.3
+    t, y = _drive(tau, 0.0, error=False)
+    amp, phase = _fit(t, y, OMEGAS)
+    np.testing.assert_allclose(amp, 1 / np.sqrt(1 + (OMEGAS * tau) ** 2), rtol=5e-3)
+    np.testing.assert_allclose(phase, -np.arctan(OMEGAS * tau), atol=1e-2)
+    assert (phase < -0.3).all()  # the lag is real, so cancelling it below is a real check
+
+
+def test_prospective_voltage_cancels_the_lag() -> None:
+    """LE (τ_r = τ_m): ŭ = u + τ_r u̇ follows the drive with no lag and no loss of amplitude."""
+    t, y = _drive(1.3, 1.3, error=False)
+    amp, phase = _fit(t, y, OMEGAS)
+    np.testing.assert_allclose(amp, 1.0, rtol=1e-3)
+    np.testing.assert_allclose(phase, 0.0, atol=1e-3)
+
+
+@settings(max_examples=4, deadline=None)
+@given(tau_m=st.floats(0.3, 2.0), ratio=st.floats(0.1, 0.9))
+def test_representation_and_error_neuron_are_inverse_filters(tau_m: float, ratio: float) -> None:
+    """Forward: ŭ = (1 + iωτ_r)/(1 + iωτ_m) · drive. The error neuron swaps the constants, so it applies
+    (1 + iωτ_m)/(1 + iωτ_r): the same gain inverted and the phase lag turned into an equal advance."""
+    tau_r = ratio * tau_m
+    forward = (1 + 1j * OMEGAS * tau_r) / (1 + 1j * OMEGAS * tau_m)
+    t, y = _drive(tau_m, tau_r, error=False, settle=6.0, span=7.0)
+    amp, phase = _fit(t, y, OMEGAS)
+    np.testing.assert_allclose(amp, np.abs(forward), rtol=1e-2)
+    np.testing.assert_allclose(phase, np.angle(forward), atol=2e-2)
+    t, e = _drive(tau_m, tau_r, error=True, settle=6.0, span=7.0)
+    amp_e, phase_e = _fit(t, e, OMEGAS)
+    np.testing.assert_allclose(amp_e, 1 / np.abs(forward), rtol=1e-2)
+    np.testing.assert_allclose(phase_e, -np.angle(forward), atol=2e-2)
+
+
+def test_error_neuron_of_a_leaky_unit_looks_ahead_by_tau_m() -> None:
+    """τ_r = 0 (an LI unit): its error neuron gives ĕ = e + τ_m ė, amplitude √(1+ω²τ²), advance arctan(ωτ)."""
+    tau = 0.8
+    t, e = _drive(tau, 0.0, error=True, dt=1e-3)
+    amp, phase = _fit(t, e, OMEGAS)
+    np.testing.assert_allclose(amp, np.sqrt(1 + (OMEGAS * tau) ** 2), rtol=1e-2)
+    np.testing.assert_allclose(phase, np.arctan(OMEGAS * tau), atol=1e-2)
+
+
+def test_two_steps_and_one_weight_update_by_hand() -> None:
+    """A [2, 3, 2] net, tanh hidden, two Euler steps from rest; the second step's update is η dt ĕ rᵀ with
+    ĕ computed by hand from the neuron equations."""
+    rng = np.random.default_rng(3)
+    tm = [np.array([1.0, 0.5, 2.0]), np.array([1.0, 0.7])]
+    tr = [np.array([0.2, 0.5, 0.0]), np.array([1.0, 0.1])]
+    dt, lr = 0.1, 0.3
+    net = GLENet([2, 3, 2], tm, tr, [np.random.default_rng(0)], dt=dt)
+    w1, w2 = rng.normal(size=(3, 2)), rng.normal(size=(2, 3))
+    b1, b2 = rng.normal(size=3), rng.normal(size=2)
+    net.weights = [w1[None].copy(), w2[None].copy()]
+    net.biases = [b1[None].copy(), b2[None].copy()]
+    xs = [np.array([0.4, -0.6]), np.array([0.5, 0.2])]
+    target = np.array([0.3, -0.2])
+    # by hand
+    u1, u2, v1, v2 = np.zeros(3), np.zeros(2), np.zeros(3), np.zeros(2)
+    for x in xs:
+        du1 = (w1 @ x + b1 - u1) / tm[0]
+        r1 = np.tanh(u1 + tr[0] * du1)
+        u1 = u1 + dt * du1
+        du2 = (w2 @ r1 + b2 - u2) / tm[1]
+        r2 = u2 + tr[1] * du2
+        u2 = u2 + dt * du2
+        e2 = target - r2
+        dv2 = (e2 - v2) / np.maximum(tr[1], dt)
+        eb2 = v2 + tm[1] * dv2
+        v2 = v2 + dt * dv2
+        e1 = (1 - r1**2) * (w2.T @ eb2)
+        dv1 = (e1 - v1) / np.maximum(tr[0], dt)
+        eb1 = v1 + tm[0] * dv1
+        v1 = v1 + dt * dv1
+    # the network
+    net.reset(1)
+    for i, x in enumerate(xs):
+        out = net.forward(x[None, None])
+        net.backward(target[None, None] - out)
+        if i == 0:
+            before = [w.copy() for w in net.weights]
+            net.update(0.0)  # lr 0 leaves the weights alone
+            np.testing.assert_array_equal(net.weights[0], before[0])
+    np.testing.assert_allclose(net.err[1][0, 0], eb2, rtol=1e-12)
+    np.testing.assert_allclose(net.err[0][0, 0], eb1, rtol=1e-12)
+    net.update(lr)
+    np.testing.assert_allclose(net.weights[0][0], w1 + lr * dt * np.outer(eb1, xs[1]), rtol=1e-12)
+    np.testing.assert_allclose(net.weights[1][0], w2 + lr * dt * np.outer(eb2, r1), rtol=1e-12)
+    np.testing.assert_allclose(net.biases[1][0], b2 + lr * dt * eb2, rtol=1e-12)
+
+
+def test_pal_feedback_turns_towards_w_transpose() -> None:
+    """PAL with fixed forward weights: ∠(B, Wᵀ) falls from about 90° towards 0°."""
+    sizes, dt = [3, 6, 4], 0.1
+    taus = [np.ones(6), np.ones(4)]
+    pal = {"sigma": 0.1, "lr": 100.0, "tau_xi": 1.0, "tau_hp": 1.0, "alpha": 0.005}
+    net = GLENet(sizes, taus, taus, [np.random.default_rng(s) for s in (0, 1)], dt=dt, feedback="pal", pal=pal)
+    start = np.array(net.weight_angles()["B2"])
+    net.reset(32)
+    x_rng = np.random.default_rng(5)
+    for _ in range(1500):
+        net.forward(x_rng.normal(0, 0.3, (2, 32, 3)), noise=True)
+        net.pal_step()
+    end = np.array(net.weight_angles()["B2"])
+    assert (start > 60).all()
+    assert (end < 25).all(), end
+
+
+def test_options_are_checked() -> None:
+    with pytest.raises(NeurodeployError, match="feedback"):
+        Options(feedback="kp").checked()
+    with pytest.raises(NeurodeployError, match="error_dynamics"):
+        Options(error_dynamics="late").checked()
+    with pytest.raises(NeurodeployError, match="lr"):
+        Options(lr=-1.0).checked()
+    with pytest.raises(NeurodeployError, match="tau_li_max"):
+        Options(tau_li_min=4.0, tau_li_max=2.0).checked()
+    with pytest.raises(NeurodeployError, match="does not apply"):
+        learn_system("gle", "lagged-teacher", seeds=1, epochs=1, momentum=0.9)
+    with pytest.raises(NeurodeployError, match="not built yet"):
+        learn_system("gle", variant="chip", seeds=1, epochs=1)
+    with pytest.raises(NeurodeployError, match="dt"):
+        learn_system("gle", "lagged-teacher", seeds=1, epochs=1, dt=2.0)
+    with pytest.raises(NeurodeployError, match="divide"):
+        learn_system("gle", "digits", seeds=1, epochs=1, dt=0.3)
+
+
+def test_divergence_names_the_learning_rate() -> None:
+    with pytest.raises(NeurodeployError, match="lr"):
+        learn_system("gle", "lagged-teacher", seeds=1, epochs=1, window=10.0, lr=50.0)
+
+
+def test_lagged_teacher_is_learned_online_and_seeds_are_independent() -> None:
+    res = learn_system("gle", "lagged-teacher", seeds=2, epochs=4, window=25.0)
+    first, last = np.array(res.history[0]["test_mse"]), np.array(res.history[-1]["test_mse"])
+    assert (last < first / 4).all(), (first, last)
+    alone = learn_system("gle", "lagged-teacher", seeds=1, epochs=1, window=25.0)
+    np.testing.assert_allclose(alone.history[-1]["test_mse"][0], res.history[1]["test_mse"][0], rtol=1e-12)
+    assert res.provenance["all"]["where"].startswith("host float64")
+
+
+def test_pal_feedback_records_weight_angles() -> None:
+    res = learn_system("gle", "digits", seeds=2, epochs=1, feedback="pal", hidden=(12, 12))
+    angles = res.history[-1]["weight_angle"]
+    assert set(angles) == {"B2", "B3"} and all(len(v) == 2 for v in angles.values())
+    assert len(res.history[-1]["test_accuracy"]) == 2
+
+
+def test_default_task_is_mnist1d(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default task and architecture, on a tenth of MNIST-1D's training set to stay quick."""
+    from neurodeploy.learning import tasks
+
+    full = tasks.get_task("mnist1d")
+    short = dataclasses.replace(
+        full,
+        x_train=full.x_train[:640],
+        y_train=full.y_train[:640],
+        x_val=full.x_val[:200],
+        y_val=full.y_val[:200],
+        x_test=full.x_test[:300],
+        y_test=full.y_test[:300],
+    )
+    monkeypatch.setattr(tasks, "get_task", lambda name: short if name == "mnist1d" else full)
+    res = learn_system("gle", seeds=1, epochs=1)
+    assert res.config["task"] == "mnist1d"
+    assert res.config["sizes"] == [1] + [53] * 6 + [10]
+    assert res.history[-1]["test_accuracy"][0] > 0.15  # chance is 0.1

@@ -1,0 +1,221 @@
+"""The dendritic cortical microcircuit with PAL: its neuron and plasticity equations against closed forms,
+the self-predicting state, the OU noise's statistics, option checks and a short end-to-end run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from neurodeploy.errors import NeurodeployError
+from neurodeploy.learning import metrics
+from neurodeploy.rules.systems import learn_system
+from neurodeploy.rules.systems import microcircuit as mc
+
+OPTS = mc.Options().checked()
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    u0=st.floats(-3, 3),
+    v_bas=st.floats(-2, 2),
+    v_api=st.floats(-2, 2),
+    g_a=st.floats(0.0, 2.0),
+    c=st.floats(0.5, 3.0),
+)
+def test_soma_settles_at_the_conductance_weighted_average(u0, v_bas, v_api, g_a, c):
+    o = mc.Options(g_l=0.1, g_b=1.0, g_a=g_a).checked()
+    expected = (1.0 * v_bas + g_a * v_api) / (0.1 + 1.0 + g_a)
+    u, dt = np.array([u0]), 0.01 * c
+    for _ in range(4000):  # Euler on C u̇ = −g_l u + g_B (v_bas − u) + g_A (v_api − u)
+        u = u + dt * mc.soma_derivative(u, np.array([v_bas]), np.array([v_api]), o, c)
+    assert u[0] == pytest.approx(expected, abs=1e-6)
+    assert mc.soma_steady_state(np.array([v_bas]), np.array([v_api]), o)[0] == pytest.approx(expected, abs=1e-12)
+    # the prospective potential u + τ u̇ (τ = C / g_total) is that average from any u, without waiting
+    assert mc.prospective_potential(np.array([u0]), np.array([v_bas]), np.array([v_api]), o, c)[0] == pytest.approx(
+        expected, abs=1e-12
+    )
+
+
+def _network(sizes: list[int], seed: int = 0, **kw) -> mc.Microcircuit:
+    o = mc.Options(hidden=tuple(sizes[1:-1]), lr_up=(0.7,) * (len(sizes) - 1), lr_ip=0.3, lr_pi=0.3, feedback="fa",
+                   **kw).checked()  # fmt: skip
+    return mc.Microcircuit(sizes, 2, o, np.random.default_rng(seed))
+
+
+@pytest.mark.parametrize("sizes", [[4, 6, 3], [4, 5, 4, 3]])
+def test_self_predicting_state_has_no_apical_potential_and_no_forward_learning(sizes):
+    net = _network(sizes)
+    before = [w.copy() for w in (*net.w, *net.w_ip, *net.w_pi)]
+    x = np.random.default_rng(1).uniform(0, 1, (2, 5, sizes[0]))
+    net.reset(5)
+    for t in range(6):
+        net.step(x, None, None, onset=t == 0)
+    for v_api in net.state["v_api"]:
+        np.testing.assert_allclose(v_api, 0.0, atol=1e-12)
+    for w0, w in zip(before, (*net.w, *net.w_ip, *net.w_pi), strict=True):
+        np.testing.assert_allclose(w, w0, atol=1e-12)
+
+
+def test_a_wrong_interneuron_leaves_an_apical_potential_that_moves_the_forward_weights():
+    net = _network([4, 6, 3])
+    net.w_ip[0] *= 1.3  # interneurons over-predict the layer above
+    w0 = net.w[0].copy()
+    x = np.random.default_rng(1).uniform(0, 1, (2, 5, 4))
+    net.reset(5)
+    for t in range(3):
+        net.step(x, None, None, onset=t == 0)
+    assert np.abs(net.state["v_api"][0]).max() > 1e-3
+    assert np.abs(net.w[0] - w0).max() > 1e-5
+
+
+def test_output_nudging_teaches_the_output_towards_the_target():
+    net = _network([4, 6, 3])
+    x = np.random.default_rng(2).uniform(0, 1, (2, 1, 4))
+    target = np.array([[[1.0, 0.1, 0.1]]]).repeat(2, 0)
+    o = net.o
+    net.reset(1)
+    first = net.forward(x, target)
+    v_bas = first["r"][1] @ np.swapaxes(net.w[1], -1, -2)
+    nudged = (o.g_b * v_bas + o.g_som * target) / (o.g_l + o.g_b + o.g_som)
+    np.testing.assert_allclose(first["u"][-1], nudged, atol=1e-12)
+    gap0 = np.abs(net.predict(x) - o.g_b / (o.g_l + o.g_b) * 0 - target).sum()
+    net.reset(1)
+    for t in range(200):
+        net.step(x, target, None, onset=t == 0)
+    assert np.abs(net.predict(x) - target).sum() < 0.5 * gap0
+
+
+def test_pal_step_matches_the_hand_computed_update():
+    o = mc.Options(lr_bw=2.0, dt=0.05, alpha=0.1).checked()
+    b = np.array([[[1.0, -2.0], [0.5, 0.0], [0.0, 3.0]]])  # (seed, n_ℓ = 3, n_{ℓ+1} = 2)
+    xi = np.array([[[0.1, -0.2, 0.3], [0.0, 0.4, -0.1]]])  # (seed, batch = 2, 3)
+    r_hp = np.array([[[1.0, 2.0], [-1.0, 0.5]]])  # (seed, batch = 2, 2)
+    # Σ_batch ξ r^HPᵀ: row i, column j = ξ_0i r_0j + ξ_1i r_1j
+    corr = np.array([[0.1, 0.2], [-0.2 - 0.4, -0.4 + 0.2], [0.3 + 0.1, 0.6 - 0.05]])
+    expected = 2.0 * 0.05 * (corr - 2 * 0.1 * b[0])
+    np.testing.assert_allclose(mc.pal_feedback_update(b, xi, r_hp, o)[0], expected, atol=1e-12)
+
+
+def test_ou_noise_has_the_stationary_variance_and_correlation_time():
+    o = mc.Options(sigma=0.3, tau_xi=0.1, dt=0.01).checked()
+    rng = np.random.default_rng(5)
+    xi = np.zeros(2000)
+    samples = []
+    for t in range(1500):
+        xi = mc.ou_step(xi, rng.standard_normal(xi.shape), o)
+        if t >= 500 and t % 10 == 0:
+            samples.append(xi.copy())
+    s = np.array(samples)
+    assert s.var() == pytest.approx(0.3**2 / (2 - o.dt / o.tau_xi), rel=0.05)
+    lag = np.mean(s[1:] * s[:-1]) / s.var()  # 10 steps apart: (1 − dt/τ)^10
+    assert lag == pytest.approx((1 - o.dt / o.tau_xi) ** 10, abs=0.05)
+
+
+def test_high_pass_forgets_a_step_over_tau_hp():
+    o = mc.Options(tau_hp=0.1, dt=0.01).checked()
+    hp = mc.high_pass_step(np.zeros(1), np.ones(1), np.zeros(1), o)
+    assert hp[0] == pytest.approx(1.0)
+    for _ in range(10):
+        hp = mc.high_pass_step(hp, np.ones(1), np.ones(1), o)
+    assert hp[0] == pytest.approx(0.9**10)
+
+
+def test_options_are_checked():
+    with pytest.raises(NeurodeployError, match="feedback"):
+        mc.Options(feedback="bp").checked()
+    with pytest.raises(NeurodeployError, match="lr_up"):
+        mc.Options(lr_up=(1.0,)).checked()
+    with pytest.raises(NeurodeployError, match="lr_up"):
+        mc.Options(hidden=(8, 8), lr_up=(1.0, 2.0, 3.0, 4.0)).checked()
+    assert mc.Options(hidden=(8, 8, 8), lr_up=(5.0, 0.1)).checked().lr_up == (5.0, 5.0, 5.0, 0.1)
+    with pytest.raises(NeurodeployError, match="dt"):
+        mc.Options(dt=0.5).checked()
+    with pytest.raises(NeurodeployError, match="sigma"):
+        mc.Options(sigma=-1.0).checked()
+    with pytest.raises(NeurodeployError, match="alpha"):
+        mc.Options(alpha="small").checked()
+    fa = mc.Options(feedback="fa").checked()
+    assert fa.sigma == 0.0 and fa.lr_bw == 0.0
+    assert mc.Options(feedback="frozen").checked().lr_bw == 0.0
+    with pytest.raises(NeurodeployError, match="does not apply"):
+        learn_system("microcircuit", seeds=1, epochs=1, beta=1.0)
+    with pytest.raises(NeurodeployError, match="loihi2"):
+        learn_system("microcircuit", variant="chip", profile="loihi1", seeds=1, epochs=1)
+    with pytest.raises(NeurodeployError, match="mismatch"):
+        learn_system("microcircuit", variant="chip", profile="loihi2", seeds=1, epochs=1, mismatch=1.5)
+    with pytest.raises(NeurodeployError, match="regression"):
+        learn_system("microcircuit", "teacher", seeds=1, epochs=1)
+
+
+def test_short_run_learns_and_records_the_alignment_angle():
+    fast = dict(hidden=(12,), batch=100)
+    res = learn_system("microcircuit", seeds=2, epochs=2, **fast)
+    assert res.variant == "paper" and len(res.history) == 2
+    last = res.history[-1]
+    assert len(last["test_accuracy"]) == 2 and len(last["weight_angle"]["hidden"]) == 2
+    assert min(last["test_accuracy"]) > 0.45  # above chance (about 1/3) after two epochs
+    assert "host float64" in res.provenance["all"]["where"]
+    fa = learn_system("microcircuit", seeds=2, epochs=1, feedback="fa", **fast)
+    assert fa.config["sigma"] == 0.0
+
+
+def test_a_diverging_run_names_the_rate_to_lower():
+    with pytest.raises(NeurodeployError, match="lr_up"):
+        learn_system("microcircuit", seeds=1, epochs=1, hidden=(4,), batch=500, lr_up=(1e9, 1e9), lr_ip=1e9)
+
+
+def test_pal_turns_b_towards_the_layer_above_in_a_fixed_network():
+    """With the forward weights fixed, B's learned part points along E[φ'_ℓ φ'_{ℓ+1}ᵀ] ∘ Wᵀ (PAL's fixed point)."""
+    o = mc.Options(hidden=(10,), lr_up=(0.0, 0.0), lr_ip=0.0, lr_pi=0.0, sigma=0.05, lr_bw=50.0, alpha=0.0).checked()
+    rng = np.random.default_rng(3)
+    net = mc.Microcircuit([4, 10, 3], 2, o, rng)
+    b0 = net.b[0].copy()
+    x = rng.uniform(0, 1, (2, 50, 4))
+    net.reset(50)
+    for t in range(300):
+        net.step(x, None, [rng.standard_normal(xi.shape) for xi in net.state["xi"]], onset=t == 0)
+    r_h, r_o = net.state["r"][1], net.state["r"][2]
+    slopes = np.swapaxes(r_h * (1 - r_h), -1, -2) @ (r_o * (1 - r_o)) / 50
+    fixed_point = slopes * np.swapaxes(net.w[1], -1, -2)
+    learned = net.b[0] - b0
+    assert (metrics.angle(learned, fixed_point) < 25).all()
+    assert (metrics.angle(b0, fixed_point) > 45).all()
+
+
+# ------------------------------------------------------------------------------------------------ the chip
+@settings(max_examples=200, deadline=None)
+@given(st.integers(-(9 << 12), 9 << 12))
+def test_the_chip_sigmoid_table_stays_within_its_interpolation_error(u):
+    from neurodeploy.rules.systems import microcircuit_chip as chip
+
+    exact = 1 / (1 + np.exp(-np.clip(u, -(8 << 12), (8 << 12) - 1) / 4096))
+    rate = int(chip.phi(np.array([u]))[0]) / 2**16
+    # linear interpolation on steps of 1/16: error ≤ max|σ''|·h²/8 ≈ 0.096·(1/16)²/8, plus two roundings
+    assert abs(rate - exact) < 5e-5 + 2 / 2**16
+
+
+def test_the_chip_third_factor_is_unbiased_and_bounded():
+    from neurodeploy.rules.systems import microcircuit_chip as chip
+
+    rng = np.random.default_rng(0)
+    gain = chip.fixed(0.37)
+    values = np.full(200_000, 17)  # 17·0.37 = 6.29: rounds to 6 or 7
+    y = chip.third_factor(values, gain, rng.integers(0, 2**31, values.shape))
+    assert set(np.unique(y)) <= {6, 7} and abs(y.mean() - 17 * gain[0] / 2 ** gain[1]) < 0.01
+    big = chip.third_factor(np.array([10_000, -10_000]), gain, np.zeros(2, dtype=np.int64))
+    assert list(big) == [chip.Y_MAX, -chip.Y_MAX]
+
+
+def test_the_chip_microcircuit_learns_and_says_where_it_ran():
+    res = learn_system("microcircuit", "yinyang", variant="chip", profile="loihi2", seeds=1, epochs=3)
+    acc = [h["test_accuracy"][0] for h in res.history]
+    angle = [h["weight_angle"]["hidden"][0] for h in res.history]
+    # chance is 1/3; three epochs of the integer network reach ~0.75 and PAL turns B towards Wᵀ
+    assert acc[-1] > 0.6 and angle[-1] < angle[0]
+    assert res.variant == "chip" and res.differences_from_paper
+    assert "chip (loihi2" in res.provenance["plasticity"]["where"]
+    assert res.provenance["metrics"]["where"] == "host float64"
+    learned = set(res.engine["rules"])
+    assert any(n.startswith("b") for n in learned) and any(n.startswith("w") for n in learned)
