@@ -52,7 +52,7 @@ def test_paper_columns_are_their_own_cells_beside_the_float_chip_column():
     options."""
     cells = learning_grid.grid(["kp"], ["float", "paper"], seeds=3, epochs=5, depths=(3,), width=16)
     chip, paper = (next(c for c in cells if c.get("variant", "chip") == v) for v in ("chip", "paper"))
-    assert chip["options"] == {"active": 23} and "variant" not in chip
+    assert chip["options"] == {"active": 23, "lr": 0.003} and "variant" not in chip
     assert paper["variant"] == "paper" and "options" not in paper and paper["profile"] == "ideal"
     rows = []
     for variant, base in (("chip", 0.6), ("paper", 0.8)):
@@ -67,7 +67,7 @@ def test_paper_columns_are_their_own_cells_beside_the_float_chip_column():
 def test_grid_gives_deep_networks_the_steps_to_relay_delta():
     cells = learning_grid.grid(["fa", "pal"], ["loihi2"], seeds=5, epochs=40, depths=(1, 3), width=32)
     assert [len(c["hidden"]) for c in cells] == [3, 1, 3, 1]  # slow rules first, deep first
-    assert cells[0]["rule"] == "pal" and cells[0]["options"] == {"active": 23}
+    assert cells[0]["rule"] == "pal" and cells[0]["options"] == {"active": 23, "lr": 0.003}
     assert "options" not in cells[1] and cells[1]["hidden"] == [32]
     # the default depth-1 cell keeps the parameters of earlier tables (and so their stored results)
     assert learning_grid.grid(["fa"], ["loihi2"], 5, 40)[0] == {"rule": "fa", "profile": "loihi2", "mismatch": 0.0,
@@ -87,3 +87,16 @@ def test_deep_learn_names_the_active_flag_and_it_works(tmp_path):
     ok = subprocess.run([*cmd, "--active", "23"], capture_output=True, text=True, cwd=tmp_path)
     assert ok.returncode == 0, ok.stderr
     assert "fa (chip) on loihi2" in ok.stdout
+
+
+def test_a_deep_network_gets_the_deep_learning_rate_unless_one_is_given():
+    import neurodeploy
+    from neurodeploy.studies.chip_learning import default_lr
+
+    assert default_lr(1) == 0.01 and default_lr(2) == default_lr(3) == 0.003
+    deep = neurodeploy.learn("bp", "ideal", "yinyang", hidden=(8, 8), seeds=1, epochs=1)
+    assert deep.config["lr"] == 0.003
+    given = neurodeploy.learn("bp", "ideal", "yinyang", hidden=(8, 8), seeds=1, epochs=1, lr=0.02)
+    assert given.config["lr"] == 0.02
+    with pytest.raises(NeurodeployError, match="lr must be > 0"):
+        neurodeploy.learn("bp", "ideal", "yinyang", hidden=(8,), seeds=1, epochs=1, lr=-0.1)

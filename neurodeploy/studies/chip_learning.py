@@ -35,7 +35,7 @@ class ChipLearnConfig:
     seed: int = 0
     epochs: int = 40
     hidden: tuple[int, ...] = (64,)
-    lr: float = 0.01  # η per sample; halved at 50 % and cut to a quarter at 75 % of the epochs
+    lr: float = 0.0  # η per sample, halved at 50 % and cut to a quarter at 75 % of the epochs; 0: default_lr
     batch: int = 16
     steps: int = 32
     active: int = 24
@@ -58,9 +58,18 @@ class ChipLearnConfig:
         out.hidden = tuple(int(h) for h in self.hidden)
         if out.decay < 0:
             raise NeurodeployError(f"decay must be >= 0, got {out.decay}", "decay", "e.g. decay=0.0005")
+        if out.lr < 0:
+            raise NeurodeployError(f"lr must be > 0, got {out.lr}", "lr", "e.g. lr=0.01, or leave it out")
         if out.init_gain <= 0:
             out.init_gain = 0.5 if self.rule == "kp" else 1.0
         return out
+
+
+def default_lr(hidden_layers: int) -> float:
+    """η for a network of this many hidden layers. With one, 0.01 (the tuned Yin-Yang 4-64-3 rate). Deeper
+    networks get 0.003: at 0.01, BP on Yin-Yang 4-30-30-30-3 (ideal, 5 seeds) peaks near 90 % by epoch 5 and
+    then drifts down to 59-94 % by epoch 30, while at 0.003 it climbs to 94.5 ± 1.9 % by epoch 15 and stays."""
+    return 0.01 if hidden_layers <= 1 else 0.003
 
 
 def data_task(data: Sequence[np.ndarray]) -> Task:
@@ -159,6 +168,8 @@ class ChipTrainer:
 
         self.cfg, self.task = cfg, task
         ir, fresh = _network_ir(network, task, cfg)
+        if cfg.lr <= 0:
+            cfg.lr = default_lr(len(lp.layered(ir)) - 1)  # the chain counts the output layer
         profile = get(cfg.profile)
         self.opt = lp.LearnOptions(
             instances=cfg.seeds, seed=cfg.seed, lr=cfg.lr, batch=cfg.batch, steps=cfg.steps, active=cfg.active,

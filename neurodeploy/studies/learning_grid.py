@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from neurodeploy.errors import NeurodeployError
+from neurodeploy.studies.chip_learning import default_lr
 
 RULES = ["bp", "frozen", "fa", "dfa", "drtp", "sign", "kp", "wm", "ia", "pal", "sal", "eprop"]
 CONDITIONS = {"float": ("ideal", 0.0), "loihi2": ("loihi2", 0.0), "loihi2 + 10 % mismatch": ("loihi2", 0.1),
@@ -101,7 +102,8 @@ def grid(
     for d in depths:
         # the default depth-1 cell keeps the parameters (so the store key) of earlier tables
         shape = {} if (d, width) == (1, 64) else {"hidden": [width] * d}
-        opts = {"options": {"active": active_steps(d)}} if active_steps(d) != 24 else {}
+        # deep chip cells name their schedule and rate (store keys change when either default does)
+        opts = {"options": {"active": active_steps(d), "lr": default_lr(d)}} if d > 1 else {}
         for r in rules:
             for c in conditions:
                 prof, mm = CONDITIONS[c]
