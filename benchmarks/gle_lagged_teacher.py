@@ -6,10 +6,11 @@ unit, so each hidden layer shifts the signal by up to 83°). A student of the sa
 from other weights and learns while it runs: no phases, no stored history, no BPTT. The held-out MSE
 between student and teacher is logged every window, for GLE's prospective error neurons, for the same
 student with an instantaneous error (ĕ = e: the lag ignored), with no learning, with GLE whose feedback
-is learned by PAL, and with fixed random feedback. ``--write`` stores docs/systems/gle-lagged-teacher.md and
-docs/img/gle-lagged-teacher.png.
+is learned by PAL, and with fixed random feedback; then the chip version (loihi2, integer neurons and engine
+rules) with B = Wᵀ, with 10 % weight mismatch, and with B learned by PAL on the chip. ``--write`` stores
+docs/systems/gle-lagged-teacher.md and docs/img/gle-lagged-teacher.png.
 
-    .venv/bin/python benchmarks/gle_lagged_teacher.py [--seeds 5] [--epochs 30] [--window 100] [--write]
+    .venv/bin/python benchmarks/gle_lagged_teacher.py [--seeds 5] [--epochs 30] [--window 100] [--no-chip] [--write]
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 
 from neurodeploy.rules.systems import gle_tasks, learn_system
 from neurodeploy.rules.systems.gle import EQUATIONS, Options
+from neurodeploy.rules.systems.gle_chip import DIFFERENCES
 
 ROOT = Path(__file__).resolve().parent.parent
 CONDITIONS = {  # label -> options
@@ -33,6 +35,12 @@ CONDITIONS = {  # label -> options
     "GLE, feedback learned by PAL": {"feedback": "pal"},
     "GLE, fixed random feedback (FA control)": {"feedback": "fa"},
 }
+CHIP = {  # label -> options of variant="chip" (profile loihi2)
+    "chip (loihi2): GLE, B = Wᵀ": {},
+    "chip (loihi2): GLE, B = Wᵀ, 10 % mismatch": {"mismatch": 0.1},
+    "chip (loihi2): GLE, feedback learned by PAL": {"feedback": "pal"},
+}
+PAL_ROWS = ("GLE, feedback learned by PAL", "chip (loihi2): GLE, feedback learned by PAL")
 
 
 def fmt(values: Any, digits: int = 4) -> str:
@@ -45,12 +53,15 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--epochs", type=int, default=30, help="logged windows")
     ap.add_argument("--window", type=float, default=100.0, help="time units per window")
+    ap.add_argument("--no-chip", action="store_true", help="only the float reference")
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args()
     started = time.perf_counter()
     runs = {}
-    for label, options in CONDITIONS.items():
-        runs[label] = learn_system("gle", "lagged-teacher", seeds=args.seeds, epochs=args.epochs,
+    plan = [(label, "paper", o) for label, o in CONDITIONS.items()]
+    plan += [] if args.no_chip else [(label, "chip", o) for label, o in CHIP.items()]
+    for label, variant, options in plan:
+        runs[label] = learn_system("gle", "lagged-teacher", variant=variant, seeds=args.seeds, epochs=args.epochs,
                                    window=args.window, **options)  # fmt: skip
         print(f"{label}: {runs[label].wall_s:.0f} s", flush=True)
     traces: dict[str, np.ndarray] = {}
@@ -68,22 +79,33 @@ def main() -> None:
         drops = " / ".join(f"{v:.0f}×" for v in start / end)
         lines.append(f"| {label} | {fmt(start)} | {fmt(mid)} | {fmt(end)} | {per_seed} | {drops} "
                      f"| {np.median(start / end):.1f}× |")  # fmt: skip
-    pal = runs["GLE, feedback learned by PAL"].history
-    angle_rows = [f"| {name} | {fmt(pal[1]['weight_angle'][name], 1)}° | {fmt(pal[-1]['weight_angle'][name], 1)}° |"
-                  for name in pal[-1]["weight_angle"]]  # fmt: skip
+    angle_rows = [f"| {label} | {name} | {fmt(h[1]['weight_angle'][name], 1)}° "
+                  f"| {fmt(h[-1]['weight_angle'][name], 1)}° |"
+                  for label in PAL_ROWS if label in runs
+                  for h in [runs[label].history] for name in h[-1]["weight_angle"]]  # fmt: skip
     table = "\n".join(lines)
-    angles = "| feedback | ∠(B, Wᵀ) after the first window | at the end |\n|---|---|---|\n" + "\n".join(angle_rows)
+    angles = ("| run | feedback | ∠(B, Wᵀ) after the first window | at the end |\n|---|---|---|---|\n"
+              + "\n".join(angle_rows))  # fmt: skip
+    chip_rows = ["| chip run | wall time | largest difference B − Wᵀ over the run (register units) "
+                 "| weight registers at the clip at the end |", "|---|---|---|---|"]  # fmt: skip
+    for label, res in runs.items():
+        if label.startswith("chip"):
+            gap = f"{res.config['transpose_gap']:g}" if res.config["feedback"] == "transpose" else "— (B learned)"
+            chip_rows.append(f"| {label} | {res.wall_s:.0f} s | {gap} | {res.engine['saturated_weights']} |")
+    chip_table = "\n".join(chip_rows)
     command = "python benchmarks/gle_lagged_teacher.py " + " ".join(sys.argv[1:])
     print(table)
     print()
     print(angles)
+    print()
+    print(chip_table)
     print(f"\n{args.seeds} seeds; {wall:.0f} s; command: {command}")
     if args.write:
-        write(args, runs, traces, table, angles, command, wall)
+        write(args, runs, traces, table, angles, chip_table, command, wall)
 
 
-def write(args: argparse.Namespace, runs: dict, traces: dict, table: str, angles: str, command: str,
-          wall: float) -> None:  # fmt: skip
+def write(args: argparse.Namespace, runs: dict, traces: dict, table: str, angles: str, chip_table: str,
+          command: str, wall: float) -> None:  # fmt: skip
     import matplotlib
 
     matplotlib.use("Agg")
@@ -93,12 +115,14 @@ def write(args: argparse.Namespace, runs: dict, traces: dict, table: str, angles
     for label, res in runs.items():
         t = [h["time"] for h in res.history]
         mse = np.array([h["test_mse"] for h in res.history])
-        line = axes[0].plot(t, np.median(mse, 1), label=label)[0]
-        axes[0].fill_between(t, mse.min(1), mse.max(1), color=line.get_color(), alpha=0.15, lw=0)
+        style = "--" if label.startswith("chip") else "-"
+        line = axes[0].plot(t, np.median(mse, 1), style, label=label)[0]
+        if not label.startswith("chip"):
+            axes[0].fill_between(t, mse.min(1), mse.max(1), color=line.get_color(), alpha=0.15, lw=0)
     axes[0].set_yscale("log")
     axes[0].set_xlabel("time learned online (τ units)")
     axes[0].set_ylabel("held-out MSE (student vs teacher)")
-    axes[0].legend(fontsize=7)
+    axes[0].legend(fontsize=6)
     show = traces["time"] <= 30
     for ax, key, title in ((axes[1], "before", "before learning"), (axes[2], "after", "after learning (GLE)")):
         ax.plot(traces["time"][show], traces["teacher"][show, 0, 0], "k", lw=2, label="teacher")
@@ -110,6 +134,7 @@ def write(args: argparse.Namespace, runs: dict, traces: dict, table: str, angles
     (ROOT / "docs" / "img").mkdir(parents=True, exist_ok=True)
     fig.savefig(ROOT / "docs" / "img" / "gle-lagged-teacher.png", dpi=120, metadata={"Software": None})
     equations = "\n".join(f"- {e}" for e in EQUATIONS)
+    differences = "\n".join(f"- {d}" for d in DIFFERENCES)
     page = f"""# GLE: learning a lagged teacher online
 
 Generalized Latent Equilibrium (Ellenberger et al., arXiv 2403.16933) gives every neuron a prospective
@@ -122,8 +147,9 @@ matters.
 
 {equations}
 
-Integrated with forward Euler at dt = 0.05 (τ units), float64, seeds side by side. Nothing here runs on a
-chip: the chip version of GLE is not built yet, and `variant="chip"` says so.
+Integrated with forward Euler at dt = 0.05 (τ units), float64, seeds side by side. The same student also
+runs on the chip (`variant="chip"`, loihi2, emulated in integer arithmetic): see
+[What runs on the chip](#what-runs-on-the-chip).
 
 ## Setup
 
@@ -143,25 +169,58 @@ chip: the chip version of GLE is not built yet, and `variant="chip"` says so.
   noise σ = 0.1 on the hidden prospective voltages, τ_ξ = τ_HP = 1 so that the noise outlasts the hidden
   units' lag, α = σ²/2, η_bw = 0.5, so B averages over about 1/(η_bw α) = 400 τ units), and the same with
   B fixed at its random start (feedback alignment, the control that tells what PAL's learning adds).
+- Chip rows: the same teacher, streams and initial weights, the student on loihi2 (integer neurons, 8-bit
+  synapses, the learning engine), with B = Wᵀ, with 10 % weight mismatch, and with B learned by PAL.
 
 ## Result ({args.seeds} seeds, mean ± std)
 
 {table}
 
-With PAL, the learned feedback's angle to Wᵀ. PAL's fixed point is (D W)ᵀ, the layer's Jacobian, which
-equals Wᵀ only where all units share one slope; with saturating tanh units and lagging upper units the
-angle to Wᵀ stays well above 0° even where B has settled:
+With PAL (float, and on the chip), the learned feedback's angle to Wᵀ. PAL's fixed point is (D W)ᵀ, the
+layer's Jacobian, which equals Wᵀ only where all units share one slope; with saturating tanh units and
+lagging upper units the angle to Wᵀ stays well above 0° even where B has settled:
 
 {angles}
 
 ![lagged teacher](../img/gle-lagged-teacher.png)
 
-Left: held-out MSE over the time the student has learned (median over seeds, band: min to max). Middle and
-right: the first output channel on the held-out stream, teacher and student (seed 0), before and after
-learning with GLE.
+Left: held-out MSE over the time the student has learned (median over seeds, band: min to max; dashed: the
+chip runs, median only). Middle and right: the first output channel on the held-out stream, teacher and
+student (seed 0, float), before and after learning with GLE.
 
 No published number exists for this task: it is our construction to show the effect the paper describes,
 learning in real time in a network of lagging neurons, so there is no anchor to put beside these numbers.
+
+## What runs on the chip
+
+`learn_system("gle", "lagged-teacher", variant="chip")` (profile loihi2, emulated in integer arithmetic;
+`neurodeploy/rules/systems/gle_chip.py`): the student's representation and error neurons run as Loihi 2
+programmable neurons; its synapses are 8-bit Dense projections carrying graded spikes (rates and ĕ in
+2^-16); Ẇ = η ĕ rᵀ and ḃ = η ĕ are three-factor rules of the Loihi learning engine (`emulator.plasticity`:
+the error neuron writes ĕ as the third factor y2/y3, the graded pre rate sets x1); and the error path B runs
+there too. With `feedback="transpose"`, B is a second Dense that the same engine rule keeps exactly equal to
+Wᵀ, and no host copies weights: the table below gives the largest difference between B and Wᵀ over the run,
+0 without mismatch (with mismatch each register starts with its own error, and B − Wᵀ keeps that start). With
+`feedback="pal"`, B is learned by PAL on the chip: OU noise and high-pass states in the neurons, the decay α
+as rare engine steps. The host supplies the task's streams (the input sinusoids and the teacher's outputs,
+as data) and computes the MSE from the output rates it reads. loihi1 is refused (it lacks programmable
+neurons), and so is spinnaker2 (it lacks the Loihi learning engine). Any task the float reference runs
+also runs on the chip with `optimizer="sgd"`; Adam's per-synapse normalisation is refused.
+
+The chip rows are in the result table above, beside the float rows they reproduce. Each engine change has
+the float update as its mean (tested in `tests/test_system_gle.py`). With η = 0.01 and dt = 0.05 a step's
+change is a small fraction of one weight-register unit (1/32 or 1/64 here), so the rules write it into the
+engine's tag, a fraction of the weight in 1/128 of a register unit, which carries ±1 into the register once
+it fills: the stochastic rounding then acts on 1/128 of a unit (a 16-bit weight whose top 9 bits drive the
+Dense). The lowest layer's ĕ is heavy-tailed (its look-ahead τ_m/dt = 20…80 is
+applied on top of the layer above's), and with PAL it is dominated by the OU noise amplified twice; the
+chip clips it (ĕ at ±128, y′ at its range), as listed below.
+
+{chip_table}
+
+Every difference from the paper's equations (the result's `differences_from_paper`):
+
+{differences}
 
 ## Deviations from the paper
 
@@ -174,7 +233,7 @@ learning in real time in a network of lagging neurons, so there is no anchor to 
 
 ## Command
 
-`{command}` ({wall:.0f} s on one core of the development machine)
+`{command}` ({wall:.0f} s on one core of a two-core machine)
 """
     (ROOT / "docs" / "systems").mkdir(parents=True, exist_ok=True)
     (ROOT / "docs" / "systems" / "gle-lagged-teacher.md").write_text(page)

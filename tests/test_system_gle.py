@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from neurodeploy.errors import NeurodeployError
 from neurodeploy.rules.systems import learn_system
-from neurodeploy.rules.systems.gle import GLENet, Options
+from neurodeploy.rules.systems.gle import GLENet, Options, _angle
 
 OMEGAS = np.array([0.3, 0.7, 1.0, 2.0, 3.0])
 
@@ -175,8 +175,9 @@ def test_options_are_checked() -> None:
         Options(tau_li_min=4.0, tau_li_max=2.0).checked()
     with pytest.raises(NeurodeployError, match="does not apply"):
         learn_system("gle", "lagged-teacher", seeds=1, epochs=1, momentum=0.9)
-    with pytest.raises(NeurodeployError, match="not built yet"):
-        learn_system("gle", variant="chip", seeds=1, epochs=1)
+    with pytest.raises(NeurodeployError, match="adam"):  # MNIST-1D defaults to Adam, which is no engine rule
+        learn_system("gle", "mnist1d", variant="chip", seeds=1, epochs=1)
+    assert learn_system("gle", variant="chip", seeds=1, epochs=1, window=40.0).config["task"] == "lagged-teacher"
     with pytest.raises(NeurodeployError, match="dt"):
         learn_system("gle", "lagged-teacher", seeds=1, epochs=1, dt=2.0)
     with pytest.raises(NeurodeployError, match="divide"):
@@ -223,3 +224,235 @@ def test_default_task_is_mnist1d(monkeypatch: pytest.MonkeyPatch) -> None:
     assert res.config["task"] == "mnist1d"
     assert res.config["sizes"] == [1] + [53] * 6 + [10]
     assert res.history[-1]["test_accuracy"][0] > 0.15  # chance is 0.1
+
+
+def _update_and_gradient(tau_m: list[np.ndarray], tau_r: list[np.ndarray], xs: np.ndarray, ys: np.ndarray,
+                         dt: float) -> tuple[list[np.ndarray], list[np.ndarray]]:  # fmt: skip
+    """GLE's accumulated update Σ_t ĕ rᵀ (learning off) and the exact −∂L/∂W by central differences, for
+    L = Σ_t ½‖y_t − r_L(t)‖² over the Euler steps of one sequence xs (T, n_in), targets ys (T, n_out)."""
+    sizes = [xs.shape[1]] + [len(t) for t in tau_m]
+
+    def make() -> GLENet:
+        return GLENet(sizes, tau_m, tau_r, [np.random.default_rng(7)], dt=dt, gain=1.5)
+
+    def loss(weights: list[np.ndarray]) -> float:
+        net = make()
+        net.weights = [w.copy() for w in weights]
+        net.reset(1)
+        return sum(0.5 * float(((y - net.forward(x[None, None])) ** 2).sum()) for x, y in zip(xs, ys, strict=True))
+
+    net = make()
+    start = [w.copy() for w in net.weights]
+    net.reset(1)
+    update = [np.zeros_like(w) for w in net.weights]
+    for x, y in zip(xs, ys, strict=True):
+        out = net.forward(x[None, None])
+        net.backward(y[None, None] - out)
+        for ell in range(net.n_layers):
+            update[ell] += net.err[ell].transpose(0, 2, 1) @ net.rates[ell]
+    gradient = []
+    for ell, w in enumerate(start):
+        g = np.zeros_like(w)
+        for idx in np.ndindex(w.shape):
+            plus, minus = [v.copy() for v in start], [v.copy() for v in start]
+            plus[ell][idx] += 1e-6
+            minus[ell][idx] -= 1e-6
+            g[idx] = -(loss(plus) - loss(minus)) / 2e-6
+        gradient.append(g)
+    return update, gradient
+
+
+def test_le_network_update_is_the_exact_gradient() -> None:
+    """With only LE units (τ_r = τ_m) GLE is exact: its online update Σ ĕ rᵀ equals −∂L/∂W of the whole
+    sequence's loss (finite differences), layer by layer; this pins the error path (Wᵀ, φ′, the output error)."""
+    t = np.arange(12) * 0.5
+    xs = np.stack([np.sin(0.7 * t), np.cos(1.3 * t)], 1)
+    ys = np.stack([0.5 * np.sin(0.4 * t + 1.0)], 1)
+    taus = [np.array([1.0, 0.5, 2.0]), np.array([0.7, 1.5]), np.array([1.0])]
+    update, gradient = _update_and_gradient(taus, taus, xs, ys, dt=0.5)
+    for u, g in zip(update, gradient, strict=True):
+        np.testing.assert_allclose(u[0], g[0], rtol=1e-5, atol=1e-8)
+
+
+def test_leaky_layer_update_follows_the_gradient_only_for_slow_signals() -> None:
+    """A lag layer of LI units (τ_r = 0, τ_m = 1..3) under an LE output: GLE's update agrees with the exact
+    gradient in direction when the input is slow against τ_m (ωτ_m ≪ 1), and loses it when the input is fast,
+    because the advance 1 + iωτ_m amplifies fast components that the exact adjoint, a backward low-pass, damps."""
+    tau_m = [np.array([1.0, 1.7, 3.0]), np.array([1.0])]
+    tau_r = [np.zeros(3), np.array([1.0])]
+    dt = 0.1
+    t = np.arange(400) * dt
+    angles = {}
+    for omega in (0.05, 2.0):
+        xs = np.stack([np.sin(omega * t), np.cos(0.6 * omega * t)], 1)
+        ys = 0.3 * np.stack([np.sin(omega * t + 0.5)], 1)
+        update, gradient = _update_and_gradient(tau_m, tau_r, xs, ys, dt)
+        angles[omega] = float(_angle(update[0], gradient[0])[0])
+    assert angles[0.05] < 5, angles
+    assert angles[2.0] > 10, angles
+
+
+# ---------------------------------------------------------------- the chip version (loihi2, integer arithmetic)
+
+
+def _chip_unit(tau_m: float, tau_r: float, dt: float) -> tuple[GLENet, object]:
+    """One linear unit with weight 1, float and on the chip (no learning)."""
+    from neurodeploy import profiles
+    from neurodeploy.rules.systems.gle_chip import ChipGLE, ChipOptions
+
+    ref = _one_unit(tau_m, tau_r, dt)
+    chip = ChipGLE(ref, ChipOptions(learning=False).checked(), 0.0, 1, 6, profiles.get("loihi2"))
+    assert chip.W[0].weights[0, 0, 0] * 2.0 ** -chip.W[0].shift == 1.0 and chip.W[0].weights[0, 0, 1] == 0
+    return ref, chip
+
+
+def test_chip_neuron_updates_by_hand() -> None:
+    """The integer representation and error neuron steps, and their 12-bit time-constant factors."""
+    from neurodeploy.rules.systems import gle_chip_parts as cp
+
+    f = cp.factors(np.array([2.0, 1.0]), np.array([0.0, 1.0]), 0.05)
+    assert f["k_m"].tolist() == [102, 205] and f["k_r"].tolist() == [0, 4096]
+    assert f["k_v"].tolist() == [4096, 205] and f["k_q"].tolist() == [163840, 4096]
+    u, u_breve = cp.representation_step(np.array([1000, 1000]), np.array([5000, 5000]), f["k_m"], f["k_r"])
+    # d = 4000: ŭ = u + (k_r·d + 2048) >> 12; u += (k_m·d + 2048) >> 12 = 410048 >> 12 = 100, 822048 >> 12 = 200
+    assert u_breve.tolist() == [1000, 5000] and u.tolist() == [1100, 1200]
+    v, e_breve = cp.error_step(np.array([40, 40]), np.array([140, 140]), f["k_v"], f["k_q"])
+    # d = 100: ĕ = v + (163840·100 + 2048) >> 12 = 40 + 4000; the LE unit's error neuron: ĕ = e, v += 5
+    assert e_breve.tolist() == [4040, 140] and v.tolist() == [140, 45]
+    one = 1 << cp.POT_BITS
+    u = np.arange(-5 * one, 5 * one, 37 * 16)
+    assert np.abs(cp.tanh_lookup(u) / one - np.tanh(np.clip(u / one, -4, 4))).max() < 3e-5  # 1/128 steps
+    r = np.array([0, one // 2, -one])
+    assert cp.tanh_slope(r).tolist() == [one, 3 * one // 4, 0]
+
+
+def test_chip_neurons_lag_and_advance_as_the_float_ones() -> None:
+    """Driven by sin(ω t): the chip's LI unit lags by arctan(ωτ), its LE unit does not lag, and the LI unit's
+    error neuron advances by arctan(ωτ), each within 0.01 rad of the float network at the same dt (and
+    within 0.03 rad of the closed form); the amplitudes within 1 %."""
+    tau, dt, span = 1.0, 1 / 64, 7.0
+    steps = int(round((8 * tau + span) / dt))
+    t = np.arange(steps) * dt
+    keep = t >= t[-1] - span
+    for tau_r, error, closed in ((0.0, False, -np.arctan(OMEGAS * tau)), (tau, False, 0 * OMEGAS),
+                                 (0.0, True, np.arctan(OMEGAS * tau))):  # fmt: skip
+        ref, chip = _chip_unit(tau, tau_r, dt)
+        ref.reset(len(OMEGAS))
+        chip.reset(len(OMEGAS))
+        ys = np.empty((2, steps, len(OMEGAS)))
+        for i, ti in enumerate(t):
+            drive = np.sin(OMEGAS * ti)[None, :, None]
+            if error:
+                ref.forward(0 * drive)
+                ref.backward(drive)
+                chip.forward(np.zeros((1, len(OMEGAS), 1), np.int64))
+                chip.backward(np.rint(drive * 2**16).astype(np.int64))
+                ys[0, i], ys[1, i] = ref.err[0][0, :, 0], chip.err[0][0, :, 0] / 2.0**16
+            else:
+                ys[0, i] = ref.forward(drive)[0, :, 0]
+                ys[1, i] = chip.forward(np.rint(drive * 2**16).astype(np.int64))[0, :, 0] / 2**16
+        (amp_f, ph_f), (amp_c, ph_c) = (_fit(t[keep], y[keep], OMEGAS) for y in ys)
+        np.testing.assert_allclose(ph_c, ph_f, atol=0.01)
+        np.testing.assert_allclose(amp_c, amp_f, rtol=0.01)
+        np.testing.assert_allclose(ph_c, closed, atol=0.03)
+        if error:
+            assert ph_c.min() > 0.25  # a real advance, as large as the forward lag
+
+
+def test_chip_network_signals_follow_a_float_twin() -> None:
+    """The lagged teacher's 2-8-8-2 network, no learning, 400 steps of sinusoids with a target: a float network
+    with the chip's (dequantised) weights and its realised time constants gives the chip's rates within 2e-4
+    and its ĕ within 0.1 % (output), 1.5 % (hidden 2) and 10 % (hidden 1) of each layer's largest |ĕ|. The
+    hidden units lag (τ_r = 0), so their error neurons look ahead by τ_m/dt (up to 80) times a step's change,
+    and the lowest layer sees that twice: it carries the quantisation, magnified."""
+    from neurodeploy import profiles
+    from neurodeploy.rules.systems import gle_chip_parts as cp
+    from neurodeploy.rules.systems import gle_tasks
+    from neurodeploy.rules.systems.gle_chip import ChipGLE, ChipOptions
+
+    sizes, taus = gle_tasks.teacher_architecture(Options().checked())
+    rngs = [np.random.default_rng(s) for s in (0, 1)]
+    ref = GLENet(sizes, [t[0] for t in taus], [t[1] for t in taus], rngs, dt=0.05, gain=2.0)
+    chip = ChipGLE(ref, ChipOptions(learning=False).checked(), 0.0, 1, 4, profiles.get("loihi2"))
+    tau_m = [0.05 * 4096 / f["k_m"] for f in chip.f]
+    twin = GLENet(sizes, tau_m, [f["k_r"] / 4096 * t for f, t in zip(chip.f, tau_m, strict=True)], rngs, dt=0.05)
+    twin.weights = [w.as_float()[..., :-1] for w in chip.W]
+    twin.biases = [w.as_float()[..., -1] for w in chip.W]
+    twin.reset(1)
+    one = 2.0**16
+    for t in np.arange(400) * 0.05:
+        x = np.stack([np.sin(0.7 * t + np.array([0, 1.0])), np.sin(1.3 * t + np.array([0.5, 2.0]))])[:, None, :]
+        y = np.repeat(0.5 * np.cos(0.9 * t + np.array([0.0, 1.0]))[None, None, :], 2, 0)
+        twin.backward(y - twin.forward(x))
+        chip.forward(np.rint(x * one).astype(np.int64))
+        chip.backward(np.rint(y * one).astype(np.int64))
+    for k, tol in enumerate((0.10, 0.015, 0.001)):
+        np.testing.assert_allclose(chip.rates[k + 1] / one, twin.rates[k + 1], atol=2e-4)
+        scale = np.abs(twin.err[k]).max()
+        assert np.abs(chip.err[k] / 2.0**cp.ERR_BITS - twin.err[k]).max() < tol * scale, k
+
+
+def test_chip_engine_update_by_hand() -> None:
+    """The W rule puts y′·p·2^e into the tag t (1/128 of a register unit, accumulator in 2^-7 units) and
+    carries ±1 into w once |t| reaches 128; the transposed B rule, its operands' roles swapped, gives the same
+    integers transposed; the mean change of w + t/128 is η dt ĕ r."""
+    from neurodeploy.rules.systems import gle_chip_parts as cp
+
+    lr_dt, shift = 0.01 * 0.05, 5
+    proj = cp.plastic("W", np.zeros((1, 2, 3), np.int64), shift, lr_dt, 8.0, cp.ERR_BITS, 6)
+    assert proj.exponent == -4 and proj.rule.dw == "2^-1*x0*sgn(t-127) + 2^-1*x0*sgn(t+128)"
+    y, p = np.array([[[3, -2]]]), np.array([[[10, -5, 63]]])
+    change = cp.engine_change(proj.rule, proj.weights, proj.tag, 64 + p, cp.signed_y(y))
+    np.testing.assert_array_equal(change["dt"][0], 8 * np.outer([3, -2], [10, -5, 63]))  # y′·p·2^-4 in 2^-7
+    np.testing.assert_array_equal(change["dw"][0], 0)
+    tag_b = np.zeros((1, 3, 2), np.int64)
+    change_b = cp.engine_change(proj.rule, tag_b, tag_b, 64 + 8 * y, {"y2": np.maximum(p, 0), "y3": np.maximum(-p, 0)})
+    np.testing.assert_array_equal(change_b["dt"][0], change["dt"][0].T)
+    # carries: t = 200 → w + 1, t − 128; t = −129 → w − 1, t + 128; t = 126 → none
+    proj.tag[:] = [[[200, -129, 126], [0, 0, 0]]]
+    change = cp.engine_change(proj.rule, proj.weights, proj.tag, np.full((1, 1, 3), 64), cp.signed_y(0 * y))
+    np.testing.assert_array_equal(change["dw"][0, 0], [128, -128, 0])
+    proj.learn(change, np.full((1, 2, 3), 0.5))
+    np.testing.assert_array_equal(proj.weights[0, 0], [1, -1, 0])
+    np.testing.assert_array_equal(proj.tag[0, 0], [72, -1, 126])
+    # the mean: ĕ = 3.0 (2^-16 units) and r = 0.5 (p = 32) give Δw = η dt ĕ r on average
+    rng = np.random.default_rng(0)
+    e_int = np.full((1, 1, 200000), 3 * 2**16)
+    yp = cp.y_prime(e_int, proj, rng.integers(0, 1 << 62, e_int.shape))
+    mean_dw = yp.mean() * 32 * 2.0**proj.exponent / 128 * 2.0**-shift
+    np.testing.assert_allclose(mean_dw, lr_dt * 3.0 * 0.5, rtol=0.02)
+
+
+def test_chip_refusals() -> None:
+    with pytest.raises(NeurodeployError, match="programmable neurons"):
+        learn_system("gle", "lagged-teacher", variant="chip", profile="loihi1", seeds=1, epochs=1)
+    with pytest.raises(NeurodeployError, match="Loihi learning engine"):
+        learn_system("gle", "lagged-teacher", variant="chip", profile="spinnaker2", seeds=1, epochs=1)
+    with pytest.raises(NeurodeployError, match="adam"):
+        learn_system("gle", "lagged-teacher", variant="chip", seeds=1, epochs=1, optimizer="adam")
+    with pytest.raises(NeurodeployError, match="mismatch"):
+        learn_system("gle", "lagged-teacher", variant="chip", seeds=1, epochs=1, mismatch=-0.1)
+
+
+@pytest.mark.parametrize("feedback", ["transpose", "pal"])
+def test_chip_learns_the_lagged_teacher(feedback: str) -> None:
+    """A short online run on the chip: the held-out MSE falls for every seed, on average by more than half
+    (PAL learns B from noise, so its start is slower and noisier: one window more)."""
+    epochs = 2 if feedback == "transpose" else 3
+    res = learn_system("gle", "lagged-teacher", variant="chip", seeds=2, epochs=epochs, window=40.0,
+                       feedback=feedback)  # fmt: skip
+    ref = learn_system("gle", "lagged-teacher", seeds=2, epochs=1, window=40.0, feedback=feedback)
+    assert set(res.history[-1]) == set(ref.history[-1])
+    first, last = np.array(res.history[0]["test_mse"]), np.array(res.history[-1]["test_mse"])
+    assert (last < first).all() and last.mean() < first.mean() / 2, (first, last)
+    np.testing.assert_allclose(first, ref.history[0]["test_mse"], rtol=0.2)  # the same start, quantised
+    assert res.provenance["plasticity"]["where"].startswith("chip (loihi2") and res.differences_from_paper
+    if feedback == "transpose":
+        assert res.config["transpose_gap"] == 0  # B stayed exactly Wᵀ
+
+
+def test_chip_runs_a_static_task() -> None:
+    """The chip version on a task of neurodeploy.learning.tasks (digits, sequences of held samples)."""
+    res = learn_system("gle", "digits", variant="chip", seeds=1, epochs=1, hidden=(10,), feedback="fa")
+    assert res.history[-1]["test_accuracy"][0] > 0.5  # chance is 0.1
+    assert set(res.history[-1]) == {"epoch", "test_accuracy", "val_accuracy", "weight_angle"}

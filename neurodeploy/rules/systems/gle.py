@@ -295,11 +295,9 @@ def learn(
     from neurodeploy.rules.systems import gle_tasks
 
     if variant == "chip":
-        raise NeurodeployError(
-            "the chip version of the learning system 'gle' is not built yet",
-            "learn_system('gle', variant='chip')",
-            "use variant='paper' for the float reference of the published equations",
-        )
+        from neurodeploy.rules.systems.gle_chip import learn_chip
+
+        return learn_chip(profile=profile, task=task, seeds=seeds, epochs=epochs, progress=progress, **options)
     started = time.perf_counter()
     opts = base.make_options(Options, "gle", options)
     task = task or "mnist1d"

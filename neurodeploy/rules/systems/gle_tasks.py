@@ -84,6 +84,20 @@ def lag_layer_taus(opts: Options) -> tuple[np.ndarray, np.ndarray]:
     return tau_m, tau_r
 
 
+def task_network(opts: Options, n_in: int, n_out: int, seeds: int, *, sequence: bool = True) -> GLENet:
+    """The untrained network ``run_task`` learns (options already resolved): lag layers for a sequence task,
+    LE layers of widths ``opts.hidden`` for a static one, a linear LE output; seed s draws from [s, 1]."""
+    if sequence:
+        hidden_taus = [lag_layer_taus(opts)] * opts.layers
+    else:
+        hidden_taus = [(np.full(h, opts.tau_le), np.full(h, opts.tau_le)) for h in opts.hidden]
+    sizes = [n_in] + [len(t[0]) for t in hidden_taus] + [n_out]
+    taus = hidden_taus + [(np.full(n_out, opts.tau_le), np.full(n_out, opts.tau_le))]
+    net = _net(opts, sizes, taus, seeds, opts.dt, stream=1, gain=opts.init_gain)
+    net.beta = opts.beta
+    return net
+
+
 def _output_error(kind: str, out: np.ndarray, target: np.ndarray, beta: float) -> np.ndarray:
     if kind == "regression":
         return beta * (target - out)
@@ -145,14 +159,8 @@ def run_task(name: str, opts: Options, seeds: int, epochs: int | None,
     else:
         y_train = task.y_train.reshape(len(task.y_train), -1)
         n_out = y_train.shape[1]
-    if sequence:
-        hidden_taus = [lag_layer_taus(opts)] * opts.layers
-    else:
-        hidden_taus = [(np.full(h, opts.tau_le), np.full(h, opts.tau_le)) for h in opts.hidden]
-    sizes = [xs_train.shape[2]] + [len(t[0]) for t in hidden_taus] + [n_out]
-    taus = hidden_taus + [(np.full(n_out, opts.tau_le), np.full(n_out, opts.tau_le))]
-    net = _net(opts, sizes, taus, seeds, dt, stream=1, gain=opts.init_gain)
-    net.beta = opts.beta
+    net = task_network(opts, xs_train.shape[2], n_out, seeds, sequence=sequence)
+    sizes = net.sizes
     order_rngs = _rngs(seeds, 2)
     noise = opts.feedback == "pal"
 
@@ -272,4 +280,12 @@ def run_lagged_teacher(opts: Options, seeds: int, epochs: int | None,
     return history, extra
 
 
-__all__ = ["TASK_DEFAULTS", "SineInput", "lag_layer_taus", "run_lagged_teacher", "run_task", "teacher_architecture"]
+__all__ = [
+    "TASK_DEFAULTS",
+    "SineInput",
+    "lag_layer_taus",
+    "run_lagged_teacher",
+    "run_task",
+    "task_network",
+    "teacher_architecture",
+]
