@@ -5,10 +5,13 @@ Each variant trains ``--seeds`` networks (64-300-300-100-10 ReLU by default) on 
 papers' relaxation settings (100 steps at rate 0.1, lr 5e-4 per sample, batch 64); BP trains the same
 networks from the same initialisation on the same batches. After training, and at initialisation, the
 relaxation is rerun on the validation set for 1 to ``--max-steps`` steps and the angle between the
-resulting weight update and BP's gradient is measured per layer. ``--write`` stores
-docs/systems/relaxation.md and docs/img/relaxation.png.
+resulting weight update and BP's gradient is measured per layer. The chip versions (loihi2, and loihi2 with
+10 % weight mismatch) train a smaller network (``--chip-hidden``) for fewer epochs beside float runs of the
+same size, as the emulated learning engine is slow. ``--write`` stores docs/systems/relaxation.md and
+docs/img/relaxation.png.
 
-    .venv/bin/python benchmarks/relaxation_angles.py [--epochs 10] [--seeds 3] [--hidden 300,300,100] [--write]
+    .venv/bin/python benchmarks/relaxation_angles.py [--epochs 10] [--seeds 3] [--hidden 300,300,100]
+        [--chip-hidden 64,64,32] [--chip-epochs 5] [--chip-seeds 2] [--write]
 """
 
 from __future__ import annotations
@@ -31,6 +34,14 @@ from neurodeploy.rules.systems.relaxation import (
     descent_directions,
     init_net,
     train,
+)
+from neurodeploy.rules.systems.relaxation_chip import (
+    DIFFERENCES,
+    ARChipOptions,
+    PCChipOptions,
+    check_profile,
+    chip_directions,
+    train_chip,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -104,8 +115,11 @@ gradient's scale raises one error naming `rate`; diverging weights raise one nam
 
 ## Where it runs
 
-Host float64 only: the paper variant runs the equations above with seeds side by side in numpy. No chip
-version is built; `variant="chip"` raises an error saying so.
+`variant="paper"` runs the equations above in float64 on the host, seeds side by side in numpy.
+`variant="chip"` (profile `loihi2`; `mismatch=0.1` for 10 % synapse mismatch) runs both systems in the
+loihi2 profile's integer arithmetic with every weight update on the Loihi learning engine: see "What runs
+on the chip" below. `loihi1` is refused (no programmable neurons, no graded spikes), and so is `spinnaker2`
+(no Loihi learning engine).
 
 ## What the relaxation reaches
 
@@ -159,12 +173,95 @@ DEVIATIONS = """## Deviations of this run from the papers
 """
 
 
+CHIP = """## What runs on the chip
+
+`learn_system("ar" | "pc", variant="chip")` (neurodeploy/rules/systems/relaxation_chip.py) runs, emulated
+in the loihi2 profile's integer arithmetic: the forward network (ReLU neurons as Loihi 2 programmable
+neurons sending 8-bit graded payloads through 8-bit Dense weights, a bias neuron per layer), the output
+error (a sigmoid table and a target input), the relaxation (one integer compartment per hidden neuron, the
+relaxing node AR's −x_l or PC's ε_l, exchanged as 16-bit graded payloads through the backward weights B,
+their own 8-bit Dense), and every weight update: W and B learn on the Loihi learning engine
+(`emulator.plasticity`, Loihi3FLearningRule), the activity as graded pre traces x1 = p⁺, x2 = p⁻, the error
+as the third factors y2 = δ⁺, y3 = δ⁻ set by the post neuron, the minibatch gathered in the tag and moved
+into the weight by y1 at its last presentation. B learns the transpose of W's product (the error as its pre
+trace, the activity as its third factor) with W's rounding draws transposed, so `backward="transpose"` keeps
+B = Wᵀ on the chip and `backward="learned"` is AR's and PC's learnable B. The host only reads the output
+neurons' sums to score them, and measures the angles (the chip's dequantised Σ δ pᵀ against float64 BP on
+the dequantised weights). The engine rules, the realised learning rate and the relaxation's integer factor
+are in `result.engine`.
+
+Every difference from the papers' equations:
+
+{differences}
+
+Chip runs: digits, 64-{hidden}-10, {seeds} seeds, {epochs} epochs, the papers' settings otherwise (100 steps at
+rate 0.1, lr 5e-4 per sample, batch 64, Wᵀ feedback, f′ kept); the float rows train the same network from
+the same start on the same batches. Angles: mean over the last epoch's batches (the history's
+`gradient_angle`), and after training on the validation set as one batch at 100 and 500 relaxation steps;
+a chip row's angle is to BP of the chip's own loss (sigmoid cross-entropy) on its dequantised weights,
+so it measures what the integer arithmetic costs. ∠(B, Wᵀ): how far B has left Wᵀ by the end.
+
+{table}
+
+These runs are reduced from the float runs in the Results below (a 64-{hidden}-10 network, {epochs} epochs,
+{seeds} seeds), because the emulated learning engine steps every synapse of W and B once per sample; their
+accuracies are not converged and compare with the float runs of the same size only. No chip results are
+published for AR or PC: the anchor is the float reference. What angle the chip keeps to BP is its
+quantisation (hidden errors below 2^-8 round to zero, activities round to 1/16, the output's sigmoid comes
+from a table); mismatch adds to it, since W and B then carry independent patterns (the ∠(B, Wᵀ) column).
+
+"""
+
+
+def chip_rows(hidden: tuple[int, ...], epochs: int, seeds: int, mismatch: float) -> tuple[list[str], dict]:
+    """The chip runs and the float runs of the same size: table rows and per-label numbers."""
+    task = get_task("digits")
+    x_val = np.broadcast_to(np.asarray(task.x_val, float), (seeds, *task.x_val.shape))
+    t_val = np.broadcast_to(np.eye(task.n_out)[task.y_val], (seeds, len(task.y_val), task.n_out))
+    rows, numbers = [], {}
+    runs = [(f"{s.upper()} float (same size)", s, None) for s in ("ar", "pc")]
+    runs += [(f"{s.upper()} chip (loihi2{m})", s, mm) for s in ("ar", "pc")
+             for m, mm in (("", 0.0), (f", mismatch {mismatch:g}", mismatch))]  # fmt: skip
+    for label, system, mm in runs:
+        tick = time.perf_counter()
+        if mm is None:
+            opts = (PCOptions if system == "pc" else AROptions)(hidden=hidden, loss="cross_entropy").checked()
+            hist, net = train(system, "digits", seeds, epochs, opts)
+            eq = angles_vs_steps(system, opts, net, x_val, t_val, [100, 500])[:, 0]
+        else:
+            opts = (PCChipOptions if system == "pc" else ARChipOptions)(hidden=hidden, loss="cross_entropy",
+                                                                        mismatch=mm).checked()  # fmt: skip
+            hist, net, _ = train_chip(system, task, opts, seeds, epochs, check_profile(system, "loihi2"))
+            eq = []
+            for steps in (100, 500):
+                dirs, bp, _, _ = chip_directions(net, net.payload(task.x_val, seeds), t_val, steps=steps)
+                eq.append([angle(d, g) for d, g in zip(dirs, bp, strict=True)])
+            eq = np.array(eq)
+        wall = time.perf_counter() - tick
+        print(f"{label}: {wall:.0f} s", file=sys.stderr)
+        last = hist[-1]
+        names = list(last["gradient_angle"])
+        ang = " / ".join(f"{np.mean(last['gradient_angle'][n]):.2g}" for n in names)
+        at = [" / ".join(f"{a:.2g}" for a in eq[k].mean(-1)) for k in range(2)]
+        back = " / ".join(f"{np.mean(v):.2g}" for v in last.get("backward_angle", {}).values()) or "— (exact Wᵀ)"
+        rows.append(f"| {label} | {fmt(last['test_accuracy'])} | {ang} | {at[0]} | {at[1]} | {back} | {wall:.0f} |")
+        numbers[label] = {"acc": np.mean(last["test_accuracy"]), "angle": eq[0].mean(-1)}
+    head = ["| variant | test accuracy % (last epoch) | mean ∠ to BP in the last epoch, " + " / ".join(names)
+            + " (°) | ∠ to BP after training, 100 steps (°) | same, 500 steps (°) | ∠(B, Wᵀ) (°) | wall (s) |",
+            "|---|---|---|---|---|---|---|"]  # fmt: skip
+    return head + rows, numbers
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--hidden", default="300,300,100")
     ap.add_argument("--max-steps", type=int, default=500)
+    ap.add_argument("--chip-hidden", default="64,64,32")
+    ap.add_argument("--chip-epochs", type=int, default=5)
+    ap.add_argument("--chip-seeds", type=int, default=2)
+    ap.add_argument("--chip-mismatch", type=float, default=0.1)
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args()
     started = time.perf_counter()
@@ -188,6 +285,8 @@ def main() -> None:
         opts = AROptions(hidden=hidden, loss="cross_entropy", **extra).checked()
         at_init[label] = angles_vs_steps("ar", opts, start, probe_x, probe_t, grid)
         trained[label] = angles_vs_steps("ar", opts, nets[trained_as], probe_x, probe_t, grid)
+    chip_hidden = tuple(int(h) for h in args.chip_hidden.split(","))
+    chip_table, _ = chip_rows(chip_hidden, args.chip_epochs, args.chip_seeds, args.chip_mismatch)
     names = list(histories[BP][-1]["gradient_angle"])
     at100 = grid.index(100) if 100 in grid else len(grid) - 1
 
@@ -235,7 +334,9 @@ def main() -> None:
         "measures direction only, and a relaxation that starts at zero is parallel to the gradient long before "
         "it reaches its size.\n\n" + "\n".join(ratio_table)
         + f"\n\nAngle (°) to BP per layer after training, {grid[at100]} steps:\n\n" + "\n".join(layer_table)
-        + f"\n\nWall time {wall:.0f} s (one core). Produced by:\n\n```\n{command}\n```\n"
+        + f"\n\nChip versions (digits, 64-{args.chip_hidden.replace(',', '-')}-10, {args.chip_seeds} seeds, "
+        f"{args.chip_epochs} epochs) beside float runs of the same size:\n\n" + "\n".join(chip_table)
+        + f"\n\nWall time {wall:.0f} s (one core of a two-core machine). Produced by:\n\n```\n{command}\n```\n"
     )  # fmt: skip
     print(text)
     if not args.write:
@@ -274,6 +375,8 @@ def main() -> None:
     out.write_text(
         PROSE.format(ar=bullets(EQUATIONS_AR), pc=bullets(EQUATIONS_PC))
         + DEVIATIONS.format(hidden=args.hidden.replace(",", "-"), epochs=args.epochs, seeds=args.seeds, **findings)
+        + CHIP.format(differences=bullets(DIFFERENCES), hidden=args.chip_hidden.replace(",", "-"),
+                      seeds=args.chip_seeds, epochs=args.chip_epochs, table="\n".join(chip_table))
         + "## Results\n\n" + text,
         encoding="utf-8",
     )  # fmt: skip

@@ -193,12 +193,6 @@ def test_diverging_weights_raise_one_error_naming_the_learning_rate():
 
 
 @pytest.mark.parametrize("system", ["ar", "pc"])
-def test_chip_variant_is_not_built_yet(system):
-    with pytest.raises(NeurodeployError, match="not built yet"):
-        learn_system(system, "digits", variant="chip", seeds=1, epochs=1)
-
-
-@pytest.mark.parametrize("system", ["ar", "pc"])
 def test_short_digits_run_learns_and_records_angles_per_layer_and_seed(system):
     res = learn_system(system, "digits", seeds=2, epochs=2, hidden=(32,), lr=2e-3)
     last = res.history[-1]
@@ -221,3 +215,129 @@ def test_angle_is_exact_for_small_angles_and_right_for_a_zero_update():
     assert angle(u, np.array([[np.cos(tiny), np.sin(tiny), 0.0]]))[0] == pytest.approx(1e-6, rel=1e-6)
     assert angle(u, -u)[0] == pytest.approx(180.0)
     assert angle(np.zeros((1, 3)), u)[0] == 90.0
+
+
+# ------------------------------------------------------------------------------------------------ the chip
+def _chip_net(system: str, seeds: int = 1, **options):
+    from types import SimpleNamespace
+
+    from neurodeploy.rules.systems.relaxation_chip import ARChipOptions, ChipNet, PCChipOptions
+
+    opts = (ARChipOptions if system == "ar" else PCChipOptions)(**options).checked()
+    return ChipNet(system, SimpleNamespace(kind="classification", n_in=5, n_out=3), opts, seeds, None), opts
+
+
+def test_the_integer_relaxation_step_matches_a_hand_computed_case():
+    from neurodeploy.rules.systems.relaxation_chip import SIGMOID, rate_factor, relax_step
+
+    # a chain of single neurons: B1 = 64/128 = 0.5, B2 = −32/128 = −0.25; hidden 1 open (gate 1), hidden 2 shut
+    B, gates = [np.array([[64]]), np.array([[-32]])], [np.array([[1]]), np.array([[0]])]
+    state, clamp = [np.array([[16384]]), np.array([[8192]])], np.array([[8192]])  # 1.0, 0.5, e_L = 0.5 (2^-14)
+    assert rate_factor(0.1) == (410, 410 / 4096)
+    # AR (f′ in the drive): payloads (2^-11) are 16384 >> 3 = 2048, 2·0 (shut gate), 8192 >> 3 = 1024.
+    # hidden 1: drive 0, 16384 + ((410·(0 − 16384) + 2048) >> 12) = 16384 − 1640
+    # hidden 2: drive (1024·(−32) + 8) >> 4 = −2048, 8192 + ((410·(−2048 − 8192) + 2048) >> 12) = 8192 − 1025
+    ar = relax_step("ar", state, clamp, gates, B, 410, True)
+    assert [int(s[0, 0]) for s in ar] == [14744, 7167]
+    # PC (f′ on the receiving side): hidden 1 gets 1024·64 >> 4 = 4096 through its open gate: 16384 − 1230;
+    # hidden 2's drive is shut by its own gate: 8192 + ((410·(−8192) + 2048) >> 12) = 8192 − 820
+    pc = relax_step("pc", state, clamp, gates, B, 410, True)
+    assert [int(s[0, 0]) for s in pc] == [15154, 7372]
+    # without f′ AR passes hidden 2's state although its gate is shut: hidden 1 gets (1024·64 + 8) >> 4 = 4096
+    assert int(relax_step("ar", state, clamp, gates, B, 410, False)[0][0, 0]) == 15154
+    # sigmoid table (units 2^-7): σ(0) = 64, σ(8) = 128, σ(−1) = 128·0.269 = 34.4 → 34
+    assert (SIGMOID[128], SIGMOID[256], SIGMOID[128 - 16]) == (64, 128, 34)
+
+
+@pytest.mark.parametrize("system", ["ar", "pc"])
+@pytest.mark.parametrize("rate", [0.1, 0.5])
+def test_the_chip_relaxes_to_the_float_equilibrium_of_its_own_dequantised_network(system, rate):
+    """400 steps: the chip's nodes (dequantised) against the float relaxation with the chip's weights, gates,
+    start and clamped error, within 0.5 % of the largest node (the payloads' 2^-11 and each step's rounding)."""
+    from neurodeploy.rules.systems.relaxation_chip import DELTA_OUT, STATE_BITS
+
+    net, opts = _chip_net(system, 2, hidden=(12, 8), backward="fixed", rate=rate, steps=400)
+    rng = np.random.default_rng(3)
+    p_in = rng.integers(0, 64, (2, 6, 5))
+    p, gates, o = net.forward(p_in, net.W)
+    e_out = net.output_error(o, np.eye(3)[rng.integers(0, 3, (2, 6))])
+    chip = [s / 2**STATE_BITS for s in net.relax(e_out, p, gates, opts.steps)]
+    feedback = [np.swapaxes(b, 1, 2) / 128 for b in net.B]
+    pre = [g.astype(float) for g in gates] + [np.zeros(e_out.shape)]
+    post = [p_in / 64] + [-q / 16 for q in p[1:]] + [None]  # AR's chip nodes carry −x: they start at −h
+    if system == "ar":
+        ref = ar_relax(feedback, pre, post, e_out / 2**DELTA_OUT, steps=opts.steps, rate=net.rate)
+    else:
+        ref, _ = pc_relax([None] * 3, None, feedback, pre, post, e_out / 2**DELTA_OUT, steps=opts.steps, rate=net.rate,
+                          loss="mse")  # fmt: skip
+    for c, f in zip(chip, ref[:-1], strict=True):
+        assert np.abs(f).max() > 0.3
+        assert np.abs(c - f).max() < 0.005 * np.abs(f).max()
+
+
+def test_the_engine_learns_w_and_its_transpose_b_as_computed_by_hand():
+    """One presentation on W2 (hidden 2 → output 1, plus bias) and B1 (its transpose's Dense): y·p·2^-10 in the
+    tag (the pre payload as x1 = p⁺, x2 = p⁻; B1 gets the error there); a move with y1 = 32 and the same rounding draws
+    transposed leaves B1 = W2ᵀ."""
+    from neurodeploy.rules.systems.relaxation_chip import Engine
+
+    n = 2000
+    net, opts = _chip_net("ar", n, hidden=(2,))
+    net.sizes[-1] = 1
+    net.W[1], net.B[0] = np.zeros((n, 1, 3), np.int64), np.zeros((n, 2, 1), np.int64)
+    engine = Engine(net, opts)
+    assert engine.rules[1][:2] == ("2^-7*y0*y2*x1 - 2^-7*y0*y2*x2 - 2^-7*y0*y3*x1 + 2^-7*y0*y3*x2 - y0*y1*t",
+                                   "2^-5*y0*y1*t")  # fmt: skip
+    p = [np.zeros((n, 5), np.int64), np.tile([32, 16], (n, 1))]  # hidden activities 2.0 and 1.0 (units 1/16)
+    deltas = [np.zeros((n, 2), np.int64), np.full((n, 1), -64)]  # e_L = −0.5 (units 2^-7)
+    engine.present(p, deltas, move=False)
+    # W2: (−64·32) >> 10 = −2, (−64·16) >> 10 = −1, bias (payload 16) −1; B1: (32·−64) >> 10 = −2, −1, the same
+    exact = (engine.W[1].tag_1 == [[-2, -1, -1]]).all((1, 2)) & (engine.B[0].tag_1 == [[-2], [-1]]).all((1, 2))
+    assert exact.mean() > 0.99  # except where the engine's τ = 65535 trace decay took a unit (≈ 0.3 %)
+    engine.present(p, [np.zeros((n, 2), np.int64), np.zeros((n, 1), np.int64)], move=True)
+    w, b = engine.W[1].weights[exact], engine.B[0].weights[exact]
+    np.testing.assert_array_equal(b, np.swapaxes(w[..., :-1], 1, 2))  # shared draws: B stays Wᵀ exactly
+    # 2^-5·t per weight, stochastically rounded: −2/32 and −1/32 of a unit on average
+    assert w[:, 0].mean(0) == pytest.approx([-2 / 32, -1 / 32, -1 / 32], abs=0.02)
+    assert set(np.unique(w)) <= {-1, 0}
+
+
+def test_a_profile_without_programmable_neurons_or_the_engine_is_refused_by_name():
+    for system in ("ar", "pc"):
+        with pytest.raises(NeurodeployError, match="lacks programmable neurons") as err:
+            learn_system(system, "digits", variant="chip", profile="loihi1", seeds=1, epochs=1)
+        assert "loihi2" in err.value.hint
+    with pytest.raises(NeurodeployError, match="lacks the Loihi learning engine"):
+        learn_system("ar", "digits", variant="chip", profile="spinnaker2", seeds=1, epochs=1)
+
+
+@pytest.mark.parametrize(("system", "options", "match"), [
+    ("ar", {"backward": "bp"}, "option backward"), ("ar", {"activation": "tanh"}, "option activation"),
+    ("pc", {"fixed_prediction": False}, "option fixed_prediction"), ("pc", {"mismatch": -0.1}, "mismatch"),
+    ("ar", {"decay": 1e-4}, "option decay"), ("ar", {"lr": 1e-4}, "option lr"),
+])  # fmt: skip
+def test_options_the_chip_cannot_hold_are_refused(system, options, match):
+    with pytest.raises(NeurodeployError, match=match):
+        learn_system(system, "digits", variant="chip", seeds=1, epochs=1, hidden=(8,), **options)
+
+
+def test_mismatch_gives_each_seed_its_own_chip_and_breaks_the_exact_transpose():
+    nominal, _ = _chip_net("ar", 2, hidden=(16, 16))
+    varied, _ = _chip_net("pc", 2, hidden=(16, 16), mismatch=0.1)
+    assert (nominal.B[0] == np.swapaxes(nominal.W[1][..., :-1], 1, 2)).all()
+    ratio = varied.W[1][nominal.W[1] != 0] / nominal.W[1][nominal.W[1] != 0]
+    assert 0.05 < np.std(ratio) < 0.2 and (varied.W[0][0] != varied.W[0][1]).any()
+    assert (varied.B[0] != np.swapaxes(varied.W[1][..., :-1], 1, 2)).any()
+
+
+@pytest.mark.parametrize("system", ["ar", "pc"])
+def test_a_short_chip_run_learns_digits_and_says_what_ran_where(system):
+    res = learn_system(system, "digits", variant="chip", seeds=1, epochs=1, hidden=(24,), lr=4e-3, steps=60)
+    last = res.history[-1]
+    assert last["test_accuracy"][0] > 0.6 and res.config["variant"] == "chip" and res.config["profile"] == "loihi2"
+    assert set(last["gradient_angle"]) == {"W1", "W2"} and max(last["gradient_angle"]["W1"]) < 10
+    assert last["backward_angle"]["W2"][0] < 2  # B = Wᵀ kept by the engine's transposed updates
+    assert "learning engine" in res.provenance["learning"]["where"]
+    assert res.provenance["scoring"]["where"] == "host float64"
+    assert "chip" in res.provenance["relaxation"]["where"] and res.differences_from_paper
+    assert res.engine["rules"]["B1"]["dw"] == res.engine["rules"]["W2"]["dw"]

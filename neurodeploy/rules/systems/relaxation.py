@@ -378,12 +378,11 @@ def train(system: str, task: str | None, seeds: int, epochs: int, opts: Options,
 def _learn(system: str, cls: type, *, variant: str, profile: str, task: str | None, seeds: int, epochs: int | None,
            progress: Progress | None, **options: Any) -> Any:  # fmt: skip
     started = time.perf_counter()
-    opts = base.make_options(cls, system, options)
     if variant == "chip":
-        raise NeurodeployError(
-            f"the chip version of the learning system {system!r} is not built yet", "variant",
-            f"use variant='paper' to run {system!r} in float on the ideal profile",
-        )  # fmt: skip
+        from neurodeploy.rules.systems.relaxation_chip import learn_chip
+
+        return learn_chip(system, task, profile, seeds, epochs, progress, options, started)
+    opts = base.make_options(cls, system, options)
     epochs = epochs or 10
     history, _ = train(system, task, seeds, epochs, opts, progress)
     where = "host float64 (the paper's equations; no chip)"
