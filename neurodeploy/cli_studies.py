@@ -355,7 +355,9 @@ def learn_cmd(
             f"  best epoch by validation: {best['epoch']}, {key} {best[key]['mean']:.4f} ± {best[key]['std']:.4f} "
             f"(the line above is the last epoch, {last})"
         )
-    for group, label in (("weight_angle", "∠(B, Wᵀ)"), ("signal_angle", "∠(δ, δ_BP)"), ("norm_ratio", "‖B‖/‖W‖")):
+    labels = (("weight_angle", "∠(B, Wᵀ)"), ("weight_angle_neg", "∠(B, −Wᵀ)"), ("signal_angle", "∠(δ, δ_BP)"),
+              ("norm_ratio", "‖B‖/‖W‖"))  # fmt: skip
+    for group, label in labels:
         for name, v in fin.get(group, {}).items():
             unit = "" if group == "norm_ratio" else "°"
             console.print(f"  {label} {name}: {v['mean']:.2f}{unit} ± {v['std']:.2f}{unit}")

@@ -149,8 +149,43 @@ def test_digits_end_to_end_and_the_least_squares_form():
     ({"clip": 0.0}, "clip must be positive"), ({"beta": 1}, "option 'beta' does not apply"),
 ])  # fmt: skip
 def test_bad_options_are_refused(options, match):
-    with pytest.raises(NeurodeployError, match=match):
+    with pytest.raises(NeurodeployError, match=match) as err:
         learn_system("di", task="linear", seeds=1, epochs=1, **options)
+    assert err.value.hint  # every refusal says what to do
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("steps", 300.0),
+        ("steps", 2.5),
+        ("batch", "32"),
+        ("batch", True),
+        ("n_hidden", 20.0),
+        ("n_hidden", False),
+        ("repair_iterations", 1e3),
+    ],
+)
+def test_integer_options_refuse_floats_bools_and_text_with_one_clear_error(name, value):
+    with pytest.raises(NeurodeployError, match=f"option {name}=.* must be a whole number") as err:
+        learn_system("di", task="linear", seeds=1, epochs=1, **{name: value})
+    assert f"{name}=" in err.value.hint and err.value.where == f"option {name}"
+
+
+@pytest.mark.parametrize("name", ["steps", "batch", "dt", "lr", "n_hidden", "margin", "init_scale", "clip"])
+def test_a_non_positive_option_is_refused_with_a_value_to_use(name):
+    with pytest.raises(NeurodeployError, match=f"{name} must be positive") as err:
+        learn_system("di", task="linear", seeds=1, epochs=1, **{name: 0})
+    assert err.value.hint.startswith(f"use a positive {name}, e.g. {name}=")
+
+
+def test_the_weight_angle_is_taken_against_the_negative_transpose():
+    # the default B = −W1ᵀ: with a learning rate too small to move W1, ∠(B, −W1ᵀ) stays 0 (and ∠(B, W1ᵀ) would be 180)
+    res = learn_system("di", task="linear", seeds=2, epochs=1, lr=1e-12, steps=20)
+    last = res.history[-1]
+    assert "weight_angle" not in last and last["weight_angle_neg"]["W1"] == pytest.approx([0.0, 0.0], abs=1e-5)
+    random = learn_system("di", task="linear", seeds=2, epochs=1, lr=1e-12, steps=20, init_b="random", alpha=5.0)
+    assert 60 < min(random.history[-1]["weight_angle_neg"]["W1"]) < 120  # random B: about orthogonal
 
 
 def test_an_unknown_task_names_the_linear_one_too():
@@ -237,10 +272,12 @@ def test_a_profile_without_programmable_neurons_or_the_engine_is_refused_by_name
 
 @pytest.mark.parametrize(("options", "match"), [
     ({"form": "least_squares"}, "matrix inverse"), ({"clip": 1.0}, "option clip"), ({"mismatch": -0.1}, "mismatch"),
+    ({"seed": 1.5}, "seed=1.5 must be a whole number"), ({"alpha": 20.0}, "exceeds the 12-bit decay"),
 ])  # fmt: skip
 def test_options_the_chip_cannot_hold_are_refused(options, match):
-    with pytest.raises(NeurodeployError, match=match):
+    with pytest.raises(NeurodeployError, match=match) as err:
         learn_system("di", task="linear", variant="chip", seeds=1, epochs=1, **options)
+    assert err.value.hint
 
 
 def test_mismatch_gives_each_seed_its_own_chip_on_the_weight_grid():
@@ -264,6 +301,8 @@ def test_a_short_chip_run_learns_digits_and_says_what_ran_where():
     assert res.provenance["stability"]["where"] == "host float64" and "chip" in res.provenance["loop"]["where"]
     assert "learning engine" in res.provenance["learning"]["where"] and res.differences_from_paper
     assert res.engine["rules"]["W1"]["dw"] == "2^-6*y0*y1*t" and res.engine["loop"]["d"] == 4
+    # B starts at −W1ᵀ on the grid and stays there while W1 learns: the angle to −W1ᵀ grows from 0 but stays acute
+    assert "weight_angle" not in last and 0 < last["weight_angle_neg"]["W1"][0] < 45
 
 
 def test_on_the_chip_the_host_refuses_or_repairs_an_unstable_loop_between_updates():

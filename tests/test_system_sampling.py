@@ -22,10 +22,12 @@ from neurodeploy.rules.systems.sampling import (
 )
 from neurodeploy.rules.systems.sampling_chip import (
     PROB_BITS,
+    REFUSAL_HINT,
     TABLE,
     chip_neuron_step,
     engine_rule,
     learning_rule,
+    onset_offset_update,
     table_index,
 )
 
@@ -170,12 +172,43 @@ def test_sal_aligns_b_and_lowers_kl_end_to_end() -> None:
     assert res.provenance["all"]["where"].startswith("host float64")
 
 
+def test_on_the_chip_sal_lowers_the_kl_below_the_hebbian_half_and_aligns_b() -> None:
+    # a short run at 4× the default η (2^-5, which the engine holds exactly): SAL's KL falls and ends well below
+    # the Hebbian half's, and B turns towards the forward half's transpose
+    short = {"variant": "chip", "seeds": 2, "epochs": 3, "steps_per_epoch": 3000, "lr": 2**-5}
+    sal = learn_system("sampling", **short)
+    hebbian = learn_system("sampling", rule="hebbian", **short)
+    kl = np.array([h["kl"] for h in sal.history])
+    assert kl[-1].mean() < 0.6 * kl[0].mean()
+    assert kl[-1].mean() < 0.6 * np.mean(hebbian.history[-1]["kl"])
+    angle = np.array([h["weight_angle"]["reciprocal"] for h in sal.history])
+    assert np.all(angle[-1] < angle[0] - 10)
+    assert "psp_residual" not in sal.history[-1]  # the default PSP is B z of the current B: nothing to drift
+
+
+def test_an_onset_offset_psp_keeps_a_weight_change_made_while_it_was_on() -> None:
+    # post 0, pre 1: the PSP starts with B = 40, B learns to 43 while it is on, and it ends
+    dendrite = np.zeros((1, 2), dtype=np.int64)
+    on, off = np.array([[0, 1]]), np.array([[0, 0]])
+    dendrite = onset_offset_update(dendrite, np.array([[[0, 40], [0, 0]]]), on, off)
+    assert dendrite.tolist() == [[40, 0]]  # the float PSP B z is 40 too
+    dendrite = onset_offset_update(dendrite, np.array([[[0, 43], [0, 0]]]), on, on)  # refractory: no message
+    assert dendrite.tolist() == [[40, 0]]  # the float PSP is now 43
+    dendrite = onset_offset_update(dendrite, np.array([[[0, 43], [0, 0]]]), off, on)
+    assert dendrite.tolist() == [[-3, 0]]  # the float PSP is 0; −ΔB stays in the dendrite for good
+    res = learn_system("sampling", variant="chip", seeds=1, epochs=2, steps_per_epoch=2000, chip_psp="onset-offset")
+    assert 0 < res.history[0]["psp_residual"][0] < res.history[1]["psp_residual"][0]  # it adds up over the run
+    assert "onset/offset" in res.provenance["synapses"]["how"]
+
+
 def test_chip_run_records_the_same_history_and_its_differences() -> None:
     res = learn_system("sampling", variant="chip", seeds=2, epochs=2, steps_per_epoch=500, mismatch=0.1)
     assert res.variant == "chip" and res.config["profile"] == "loihi2"
     assert len(res.history) == 2 and len(res.history[-1]["kl"]) == 2
     assert res.differences_from_paper and "learning engine" in res.provenance["stdp"]["where"]
     assert res.provenance["kl"]["where"] == "host float64"
+    assert "bit-exact" not in str(res.provenance)  # this run draws per trace and per synapse, not as Lava does
+    assert any("the same sum" in d for d in res.differences_from_paper)  # the PSP delivery is listed
 
 
 @pytest.mark.parametrize(
@@ -191,11 +224,45 @@ def test_chip_run_records_the_same_history_and_its_differences() -> None:
         ({"variant": "chip", "profile": "spinnaker2"}, "spinnaker2"),
         ({"variant": "chip", "profile": "loihi1"}, "programmable neurons"),
         ({"colour": "red"}, "colour"),
+        ({"chip_psp": "ideal"}, "chip_psp"),
+        ({"variant": "chip", "a_anticausal": 0.0, "a_causal": 0.0}, "no term left"),
     ],
 )
 def test_bad_options_raise_one_clear_error(kwargs: dict, where: str) -> None:
-    with pytest.raises(NeurodeployError, match=where):
+    with pytest.raises(NeurodeployError, match=where) as err:
         learn_system("sampling", seeds=1, epochs=1, **{"steps_per_epoch": 100, **kwargs})
+    assert err.value.hint  # every refusal says what to do
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("neurons", 5.0),
+        ("neurons", True),
+        ("t_ref", 10.5),
+        ("steps_per_epoch", "20000"),
+        ("seed", False),
+        ("steps_per_epoch", 1e4),
+    ],
+)
+def test_integer_options_refuse_floats_bools_and_text(name: str, value: object) -> None:
+    with pytest.raises(NeurodeployError, match=f"option {name}=.* must be an integer") as err:
+        learn_system("sampling", seeds=1, epochs=1, **{name: value})
+    assert err.value.hint.startswith(f"give {name} as a whole number, e.g. {name}=")
+
+
+@pytest.mark.parametrize(("name", "value"), [("lr", "0.01"), ("tau_stdp", True), ("mismatch", None)])
+def test_number_options_refuse_text_and_bools(name: str, value: object) -> None:
+    with pytest.raises(NeurodeployError, match=f"option {name}=.* must be a number") as err:
+        learn_system("sampling", seeds=1, epochs=1, **{name: value})
+    assert f"{name}=" in err.value.hint
+
+
+@pytest.mark.parametrize("profile", ["spinnaker2", "loihi1", "brainscales2"])
+def test_a_chip_refusal_names_the_profile_and_the_variant_to_use(profile: str) -> None:
+    with pytest.raises(NeurodeployError, match=f"profile {profile!r} cannot run") as err:
+        learn_system("sampling", variant="chip", profile=profile, seeds=1, epochs=1, steps_per_epoch=100)
+    assert err.value.hint == REFUSAL_HINT and "profile='loihi2'" in REFUSAL_HINT and "variant='paper'" in REFUSAL_HINT
 
 
 def test_a_runaway_learning_rate_raises_one_error_naming_lr() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-_GROUP_LABELS = {"weight_angle": "∠(B, Wᵀ) °", "signal_angle": "∠(δ, δ_BP) °"}
+_GROUP_LABELS = {"weight_angle": "∠(B, Wᵀ) °", "weight_angle_neg": "∠(B, −Wᵀ) °", "signal_angle": "∠(δ, δ_BP) °"}
 _NOT_PLOTTED = {"epoch", "lr", "val_accuracy", "val_mse"}
 
 

@@ -44,12 +44,19 @@ FORMS = ("dynamic", "least_squares")
 INIT_B = ("random", "negative_transpose", "stability_optimised")
 STABILITY = ("refuse", "repair")
 LAYER = "W1"  # the inverted layer: hidden -> output; its feedback B carries the output error down
+INTEGER_OPTIONS = ("steps", "batch", "n_hidden", "repair_iterations")
+# what a refusal of a non-positive option suggests: the default, or for the task-dependent ones a typical value
+POSITIVE_EXAMPLES = {"dt": 0.1, "steps": 300, "batch": 32, "margin": 0.01, "repair_iterations": 2000, "lr": 0.01,
+                     "n_hidden": 100, "init_scale": 0.01, "clip": 10}  # fmt: skip
 
 
 @dataclass
 class Options:
-    """The paper's settings where they fit (α ∈ {0, 0.001, 0.01, 0.1}, Euler step 0.1); ``lr``, ``n_hidden``
-    and ``epochs`` None take the task's default."""
+    """The paper's settings where they fit; ``lr`` and ``n_hidden`` None take the task's default.
+
+    ``alpha`` defaults to 0.01; the authors' released scripts use α ∈ {0, 0.001, 0.01} (linear regression) and
+    {0, 0.01, 0.1} (nonlinear regression). ``dt`` = 0.1 is theirs; ``steps`` = 300 is not (they integrate
+    10 000 Euler steps per sample). ``steps``, ``batch``, ``n_hidden`` and ``repair_iterations`` are integers."""
 
     form: str = "dynamic"
     init_b: str = "negative_transpose"
@@ -76,17 +83,41 @@ class Options:
             if value not in allowed:
                 raise NeurodeployError(f"option {name}={value!r} is unknown", f"option {name}",
                                        f"choose one of {', '.join(map(repr, allowed))}")  # fmt: skip
+        for name in INTEGER_OPTIONS:
+            value = getattr(self, name)
+            if value is None and name == "n_hidden":
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise NeurodeployError(
+                    f"option {name}={value!r} must be a whole number",
+                    f"option {name}",
+                    f"give {name} as a positive integer, e.g. {name}={POSITIVE_EXAMPLES[name]}",
+                )
         positive = {"dt": self.dt, "steps": self.steps, "batch": self.batch, "margin": self.margin,
                     "repair_iterations": self.repair_iterations, "lr": 1.0 if self.lr is None else self.lr,
                     "n_hidden": 1 if self.n_hidden is None else self.n_hidden,
                     "init_scale": 1.0 if self.init_scale is None else self.init_scale,
                     "clip": 1.0 if self.clip is None else self.clip}  # fmt: skip
         for name, value in positive.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+                raise NeurodeployError(
+                    f"option {name}={value!r} must be a number",
+                    f"option {name}",
+                    f"give {name} as a positive number, e.g. {name}={POSITIVE_EXAMPLES[name]}",
+                )
             if not np.isfinite(value) or value <= 0:
-                raise NeurodeployError(f"option {name} must be positive, got {value}", f"option {name}", "")
+                default = POSITIVE_EXAMPLES[name]
+                raise NeurodeployError(f"option {name} must be positive, got {value}", f"option {name}",
+                                       f"use a positive {name}, e.g. {name}={default}")  # fmt: skip
+        if isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float, np.integer, np.floating)):
+            raise NeurodeployError(f"option alpha={self.alpha!r} must be a number", "option alpha",
+                                   "e.g. alpha=0.01")  # fmt: skip
         if not np.isfinite(self.alpha) or self.alpha < 0:
-            raise NeurodeployError(f"option alpha (the controller's leak) must be ≥ 0, got {self.alpha}",
-                                   "option alpha", "the paper uses 0, 0.001, 0.01 or 0.1")  # fmt: skip
+            raise NeurodeployError(
+                f"option alpha (the controller's leak) must be ≥ 0, got {self.alpha}",
+                "option alpha",
+                "use alpha ≥ 0, e.g. alpha=0.01 (the authors' scripts use 0, 0.001, 0.01 and 0.1)",
+            )
         return self
 
 
@@ -403,7 +434,7 @@ def train(task: Any, opts: Options, seeds: int, epochs: int, credit: str = "di",
                 entry["loop_abscissa"] = {LAYER: report["loop"].tolist()}
                 entry["worst_loop_abscissa"] = {LAYER: worst["loop"].tolist()}
             entry["repairs"] = repairs.tolist()
-            entry["weight_angle"] = {LAYER: _angle(net.feedback, -np.swapaxes(net.w1, 1, 2)).tolist()}
+            entry["weight_angle_neg"] = {LAYER: _angle(net.feedback, -np.swapaxes(net.w1, 1, 2)).tolist()}
         history.append(entry)
         if progress is not None:
             progress(epoch, epochs, entry)

@@ -75,6 +75,12 @@ class ChipOptions(di.Options):
 
     def checked(self) -> ChipOptions:
         super().checked()
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)):
+            raise NeurodeployError(f"option seed={self.seed!r} must be a whole number", "option seed",
+                                   "give seed as an integer, e.g. seed=0")  # fmt: skip
+        if isinstance(self.mismatch, bool) or not isinstance(self.mismatch, (int, float, np.integer, np.floating)):
+            raise NeurodeployError(f"option mismatch={self.mismatch!r} must be a number", "option mismatch",
+                                   "e.g. mismatch=0.1 (10 % weight mismatch)")  # fmt: skip
         if not np.isfinite(self.mismatch) or self.mismatch < 0:
             raise NeurodeployError(f"option mismatch must be ≥ 0, got {self.mismatch}", "option mismatch",
                                    "e.g. mismatch=0.1 (10 % weight mismatch)")  # fmt: skip
@@ -133,7 +139,12 @@ def loop_constants(opts: di.Options) -> tuple[int, int, float, float]:
                                "option dt", "use dt in [0.000123, 0.9998]")  # fmt: skip
     d = int(round(c * opts.alpha))
     if d > 4095:
-        raise NeurodeployError(f"α·dt = {opts.alpha * opts.dt:g} exceeds the 12-bit decay", "option alpha", "")
+        raise NeurodeployError(
+            f"α·dt = {opts.alpha * opts.dt:g} exceeds the 12-bit decay (d = round(c·α) = {d} > 4095 "
+            f"with c = round(4096·dt) = {c})",
+            "option alpha",
+            f"use alpha below {4095.5 / c:.4g} with dt={opts.dt:g}",
+        )
     return c, d, c / 4096, d / c
 
 
@@ -392,8 +403,8 @@ def train_chip(task: Any, opts: ChipOptions, seeds: int, epochs: int, profile: A
         entry["loop_abscissa"] = {di.LAYER: report["loop"].tolist()}
         entry["worst_loop_abscissa"] = {di.LAYER: worst["loop"].tolist()}
         entry["repairs"] = repairs.tolist()
-        entry["weight_angle"] = {di.LAYER: di._angle(_dequantised(net.b), -_dequantised(np.swapaxes(w1[..., :-1], 1, 2))
-                                                     ).tolist()}  # fmt: skip
+        neg_transpose = -_dequantised(np.swapaxes(w1[..., :-1], 1, 2))
+        entry["weight_angle_neg"] = {di.LAYER: di._angle(_dequantised(net.b), neg_transpose).tolist()}
         entry["tag_saturations"] = saturated.tolist()
         history.append(entry)
         if progress is not None:

@@ -33,7 +33,7 @@ from neurodeploy.rules.systems import base
 
 SYSTEM = "sampling"
 RULES = ("sal", "hebbian", "none")
-PSP_MODES = ("onset-offset", "ideal")
+PSP_MODES = ("per-step", "onset-offset")  # how the chip delivers B's rectangular PSPs (sampling_chip)
 MAX_NEURONS = 12  # the 2^n state histogram must stay small enough to fill in one epoch
 WEIGHT_LIMIT = 50.0  # |B| beyond this means the learning rate made B run away
 
@@ -69,7 +69,9 @@ class Options:
     init_scale: float = 0.6  # std of B's random initial entries
     seed: int = 0
     mismatch: float = 0.0  # chip only: relative spread of weights, biases and sigmoid offsets
-    chip_psp: str = "onset-offset"  # chip only: B's PSPs as +w/−w graded spikes into the dendrite, or "ideal" (B z)
+    # chip only: B's PSPs as a graded spike per refractory step ("per-step", B z each step) or as +1/−1 graded
+    # spikes at the PSP's onset and end into a non-decaying dendrite ("onset-offset"; see sampling_chip.DIFFERENCES)
+    chip_psp: str = "per-step"
 
     def checked(self) -> Options:
         def bad(name: str, value: Any, hint: str) -> NeurodeployError:
@@ -85,6 +87,12 @@ class Options:
                     f"learning system {SYSTEM!r}",
                     f"give {name} as a whole number, e.g. {name}={getattr(Options, name)}",
                 )
+        for name in ("tau_stdp", "a_causal", "a_anticausal", "lr", "hebbian_decay", "weight_scale", "bias_mean",
+                     "bias_scale", "init_scale", "mismatch"):  # fmt: skip
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+                raise NeurodeployError(f"option {name}={value!r} must be a number", f"learning system {SYSTEM!r}",
+                                       f"give {name} as a number, e.g. {name}={getattr(Options, name)!r}")  # fmt: skip
         if not 2 <= self.neurons <= MAX_NEURONS:
             raise bad("neurons", self.neurons, f"use 2...{MAX_NEURONS} (the 2^n states are counted)")
         if not 1 <= self.t_ref <= 62:

@@ -9,10 +9,14 @@ builds the target once (compile time) and counts the states the chip's neurons r
   σ(v/64) in 16 bits, indexed by v rounded to 1/16 and clipped to ±8, and a neuron whose refractory
   counter is 0 or 1 spikes when a 16-bit pseudo-random integer falls below the entry.
 - Synapses: the forward half is a static Dense (8-bit mixed-sign weights: an even integer in [−256, 254]);
-  B is a ``PlasticDense`` (``emulator.plasticity``). The rectangular PSP is a current that steps up by
-  the weight at the pre neuron's spike and down again t_ref steps later: the neuron sends a +1 graded
-  spike at its onset and a −1 graded spike when its refractory period ends, into a dendrite without decay.
-  The emulator delivers Σ_j W_kj z_j with the Dense latency of one step, which is what that sums to.
+  B is a ``PlasticDense`` (``emulator.plasticity``). Both deliver with the Dense latency of one step. The
+  rectangular PSP of length t_ref (``chip_psp``): "per-step" (default) has the neuron send its state z = 1
+  as a graded spike on every step of its refractory period into a dendrite that holds only that step's input,
+  so B's share of u is Σ_j B_kj z_j with B as it stands, as in the float network (t_ref messages per spike
+  instead of 2). "onset-offset" sends a +1 graded spike at the PSP's onset and a −1 graded spike at its end
+  into a dendrite without decay; each is weighted by B when it arrives, so a change of B_kj while j's PSP is
+  on stays in k's dendrite after the PSP has ended (``onset_offset_update``; measured as ``psp_residual``).
+  The static forward half sums to Σ_j W_kj z_j either way.
 - STDP: the engine rule ``dw = a_c·s·x1·y0 + a_a·s·y1·x0`` (x1/y1: 7-bit traces, impulse 64 per spike,
   τ = 10 steps), learning epochs of t_ref steps (at most one spike per neuron per epoch), the engine's
   stochastic rounding of traces and weights drawn per trace and per synapse (``draws="hardware"``).
@@ -73,6 +77,15 @@ def chip_neuron_step(zeta: np.ndarray, u: np.ndarray, offset: np.ndarray, draw: 
     return np.where(spikes, t_ref, np.maximum(zeta - 1, 0)), spikes
 
 
+def onset_offset_update(dendrite: np.ndarray, weights: np.ndarray, z: np.ndarray, z_before: np.ndarray
+                        ) -> np.ndarray:  # fmt: skip
+    """The non-decaying dendrite of ``chip_psp="onset-offset"`` after one step: +B_kj for each PSP of j that
+    starts (z_j 0 → 1) and −B_kj for each that ends (1 → 0), B as it stands now. A neuron that fires again as
+    its refractory period ends keeps z_j = 1 and sends neither."""
+    change = (np.asarray(z, dtype=np.int64) - np.asarray(z_before, dtype=np.int64))[..., None].astype(np.float64)
+    return dendrite + np.matmul(np.asarray(weights, dtype=np.float64), change)[..., 0].astype(np.int64)
+
+
 def engine_scales() -> np.ndarray:
     """Every nonzero m·2^e the learning engine holds (m in its 4-bit mantissa, e in its exponent range)."""
     values = {m * 2.0**e for m in range(MANTISSA_RANGE[0], MANTISSA_RANGE[1] + 1) if m
@@ -130,7 +143,9 @@ def engine_rule(opts: Options) -> str | None:
                            "learning epoch)", factors, "hebbian_decay"))  # fmt: skip
     text = " ".join(t for t in terms if t).lstrip("+ ")
     if not text:
-        raise NeurodeployError("the rule for B has no term left", "options a_causal, a_anticausal", "give one a value")
+        raise NeurodeployError("the rule for B has no term left", "options a_causal, a_anticausal",
+                               "give a_anticausal a nonzero value, e.g. a_anticausal=1.0 (SAL also uses "
+                               "a_causal=-1.0), or use rule='none' for no plasticity")  # fmt: skip
     return text
 
 
@@ -194,18 +209,23 @@ def instance_boltzmann(net: dict[str, np.ndarray], t_ref: int) -> np.ndarray:
     return boltzmann(w + np.swapaxes(w, -1, -2), b_eff)
 
 
+REFUSAL_HINT = (
+    "use profile='loihi2' with variant='chip' (the only profile with both the Loihi learning engine and "
+    "programmable neurons), or variant='paper' for the float run"
+)
+
+
 def check_profile(profile_name: str) -> Any:
     from neurodeploy import profiles
 
     profile = profiles.get(profile_name)
     if profile.plasticity.get("engine") != "loihi":
         raise base.chip_refusal(SYSTEM, profile_name, "the Loihi learning engine",
-                                "SAL's STDP on B runs as an engine rule on x1/y1 traces",
-                                "use profile='loihi2'")  # fmt: skip
+                                "SAL's STDP on B runs as an engine rule on x1/y1 traces", REFUSAL_HINT)  # fmt: skip
     if not profile.plasticity.get("programmable_neurons"):
         raise base.chip_refusal(SYSTEM, profile_name, "programmable neurons",
                                 "the escape-noise sampling neuron (integer sigmoid table, random draw, refractory "
-                                "counter) is not a LIF", "use profile='loihi2'")  # fmt: skip
+                                "counter) is not a LIF", REFUSAL_HINT)  # fmt: skip
     return profile
 
 
@@ -218,8 +238,18 @@ DIFFERENCES = (
     "forward weights W* rounded to the 8-bit mixed-sign synapse grid (steps of 2/64 = 1/32 in u); biases to 1/64",
     "B is an integer weight of the learning engine (9 bits signed, [−256, 255], i.e. [−4, 3.98] in u); its "
     "initial value is truncated to the 8-bit grid once",
-    "rectangular PSP delivered as +1/−1 graded spikes at the onset and end of the refractory period into a "
-    "non-decaying dendrite (modelled as Σ_j W_kj z_j; assumes the engine's x0/x1 count the onset spikes only)",
+    "rectangular PSP (float: u_k gets Σ_j B_kj z_j with B as it stands, for exactly the t_ref steps z_j = 1). "
+    "chip_psp='per-step' (the default) delivers the same sum: the neuron sends z_j = 1 as a graded spike on each "
+    "of its t_ref refractory steps into a dendrite that holds only that step's input (t_ref spike messages per "
+    "spike instead of 2). chip_psp='onset-offset' sends a +1 graded spike at the PSP's onset and a −1 graded spike "
+    "at its end into a dendrite without decay, each weighted by B_kj when it arrives: a change ΔB_kj made by the "
+    "learning engine while j's PSP is on leaves −ΔB_kj in k's dendrite for good, and a neuron that fires again "
+    "as its refractory period ends sends neither, so its PSP keeps the onset's weight through the burst; these "
+    "offsets add up over the run without decay (history psp_residual: the mean |dendrite − B z| per neuron and "
+    "step in units of u, over the epoch). Either way the dendrite's input arrives with one step of Dense latency, "
+    "as the float u uses the previous step's states",
+    "the engine's pre and post traces (x0/x1, y0/y1) count the neurons' spikes only (the onsets), not the "
+    "graded messages that carry the PSP",
     "STDP traces: 7-bit integers, impulse 64 per spike, decay e^(−1/τ) with stochastic rounding each step "
     "(Lava's bit-approximate model, not a 12-bit decay register); draws per trace and per synapse",
     "weight changes accumulate in 2^-7 units and are stochastically rounded to integers per synapse",
@@ -268,9 +298,7 @@ def learn_chip(opts: Options, profile_name: str, seeds: int, epochs: int,
         if plastic is not None and plastic.step(spikes, spikes):
             plastic.weights[..., ~backward] = 0  # only B's synapses exist on the chip
         if accumulate:  # +1 at a PSP's onset, −1 at its end, weighted by B as it stands when they arrive
-            dendrite += np.matmul(plastic.weights.astype(np.float64), (z - z_before)[..., None])[..., 0].astype(
-                np.int64
-            )
+            dendrite = onset_offset_update(dendrite, plastic.weights, z, z_before)
         if (t + 1) % opts.steps_per_epoch == 0:
             weights = net["forward"] + (plastic.weights if plastic is not None else static_b)
             entry = {"epoch": len(history) + 1, "steps": t + 1, "kl": kl_from_counts(p_target, counts).tolist(),
@@ -288,8 +316,11 @@ def learn_chip(opts: Options, profile_name: str, seeds: int, epochs: int,
         "neurons": {"where": chip, "how": "escape-noise sampling neurons on Loihi 2 programmable neurons: integer "
                     "sum, 16-bit sigmoid table, 16-bit random draw, refractory counter"},
         "synapses": {"where": chip, "how": "forward half a static 8-bit Dense, B a learning Dense; rectangular PSPs "
-                     "from onset/offset graded spikes, one step of synaptic latency"},
-        "stdp": {"where": f"{chip}: learning engine, bit-exact with Lava's LearningDense",
+                     + ("as a graded spike per refractory step" if opts.chip_psp == "per-step" else
+                        "from onset/offset graded spikes into a non-decaying dendrite")
+                     + ", one step of synaptic latency"},
+        "stdp": {"where": f"{chip}: the learning engine model (emulator.plasticity.PlasticDense, draws per trace and "
+                 "per synapse)",
                  "how": f"dw = {engine_rule(opts)}" if rule else "no plasticity"},
         "kl": {"where": "host float64", "how": "the neurons' states read each step, counted per epoch, D_KL to the "
                "exact Boltzmann target"},
@@ -304,4 +335,4 @@ def learn_chip(opts: Options, profile_name: str, seeds: int, epochs: int,
 
 
 __all__ = ["TABLE", "chip_neuron_step", "engine_rule", "integer_network", "learn_chip", "learning_rule",
-           "sigmoid_table", "table_index"]  # fmt: skip
+           "onset_offset_update", "sigmoid_table", "table_index"]  # fmt: skip
