@@ -1,20 +1,25 @@
-"""PAL against FA in the dendritic cortical microcircuit on Yin-Yang (Max et al. 2023): test accuracy per
-epoch for both, and ∠(B, Wᵀ) per epoch, on the same network, seeds and data.
+"""PAL against FA in the dendritic cortical microcircuit on Yin-Yang (Max et al. 2023): test accuracy and
+∠(B, Wᵀ) per epoch, on the same network, seeds and data, in float and on the emulated chip.
 
-Both runs use the same microcircuit (4-30-3 sigmoid pyramids, interneurons, dendritic-prediction
-plasticity); PAL learns B from OU noise on the hidden somas and the output's high-passed rate, FA keeps B
-at its random start with no noise. ``--write`` stores docs/systems/microcircuit.md and
-docs/img/microcircuit.png.
+All runs use the same microcircuit (4-30-3 sigmoid pyramids, interneurons, dendritic-prediction
+plasticity); PAL learns B from OU noise on the hidden somas and the output's high-passed rate; FA keeps B
+at its random start with no noise; frozen keeps B at its start with PAL's noise. The chip rows run PAL and
+FA on loihi2 (emulated) and PAL with 10 % weight mismatch for ``--chip-epochs`` epochs, beside the float
+runs' first epochs, plus a what-if row with ``--extra-bits`` more weight bits (not a chip).
+``--write`` stores docs/systems/microcircuit.md and docs/img/microcircuit.png.
 
-    .venv/bin/python benchmarks/microcircuit_pal_fa.py [--seeds 10] [--epochs 100] [--no-control] [--write]
+    .venv/bin/python benchmarks/microcircuit_pal_fa.py [--seeds 10] [--epochs 100] [--chip-epochs 10]
+        [--extra-bits 6] [--no-frozen] [--write]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -30,17 +35,26 @@ PAPER = {"hidden": (30,), "dt": 0.01, "pattern_time": 1.0, "epochs": 400, "seeds
          "tau_xi": 0.1, "tau_hp": 0.1, "alpha": 1e-6, "lr_bw": 0.5, "batch": 1, "n_train": 6000}  # fmt: skip
 
 
-def run(feedback: str, args: argparse.Namespace, log: bool) -> tuple[Any, float]:
+def run(
+    name: str, feedback: str, args: argparse.Namespace, epochs: int, variant: str = "paper", **extra: Any
+) -> tuple[Any, float]:
     started = time.perf_counter()
 
     def progress(done: int, total: int, entry: dict[str, Any]) -> None:
-        if log:
+        if not args.quiet:
             acc, ang = np.mean(entry["test_accuracy"]), np.mean(entry["weight_angle"]["hidden"])
-            print(f"  {feedback} epoch {done}/{total}: test {100 * acc:.1f} %, ∠(B, Wᵀ) {ang:.1f}°", flush=True)
+            print(f"  {name} epoch {done}/{total}: test {100 * acc:.1f} %, ∠(B, Wᵀ) {ang:.1f}°", flush=True)
 
-    res = learn_system("microcircuit", args.task, seeds=args.seeds, epochs=args.epochs, progress=progress,
-                       feedback=feedback, dt=args.dt, batch=args.batch)  # fmt: skip
+    chip = {"variant": "chip", "profile": args.profile} if variant == "chip" else {}
+    res = learn_system("microcircuit", args.task, seeds=args.seeds, epochs=epochs, progress=progress,
+                       feedback=feedback, dt=args.dt, batch=args.batch, **chip, **extra)  # fmt: skip
     return res, time.perf_counter() - started
+
+
+def first_epochs(res: Any, epochs: int) -> Any:
+    """The first ``epochs`` of a run: the same numbers as a run of that length (same seeds, the same draws
+    per epoch)."""
+    return SimpleNamespace(history=res.history[:epochs], config=res.config)
 
 
 def series(res: Any, key: str) -> np.ndarray:
@@ -126,13 +140,18 @@ microcircuit of Sacramento et al. (NeurIPS 2018). Each hidden pyramidal neuron h
 soma that integrates both. Interneurons learn to predict the layer above, so that the apical potential
 carries only the output's error once the output is nudged towards a target. Forward weights learn by
 matching the soma to the basal dendrite's prediction. PAL teaches B from Ornstein-Uhlenbeck noise on the
-hidden somas and the layer above's high-passed rate, always on, with no phases. FA, the control, keeps B
-at its random start with no noise.
+hidden somas and the layer above's high-passed rate, always on, with no phases.
+
+Two runs keep B at its random start, as baselines: **FA** (`feedback="fa"`, feedback alignment) has no
+noise, and **frozen** (`feedback="frozen"`) has PAL's noise on the hidden somas but does not learn B, so
+that it separates the effect of the noise from that of learning B. Both set σ or η_bw to 0 themselves and
+refuse a value of those options that they would discard.
 
 ```python
 from neurodeploy.rules.systems import learn_system
 
-res = learn_system("microcircuit", seeds=2, epochs=3)  # PAL; feedback="fa" for the control
+res = learn_system("microcircuit", seeds=2, epochs=3)  # PAL; feedback="fa" or "frozen" for the baselines
+chip = learn_system("microcircuit", variant="chip", profile="loihi2", seeds=2, epochs=3)  # optional mismatch=0.1
 ```
 
 ## Equations
@@ -141,14 +160,14 @@ res = learn_system("microcircuit", seeds=2, epochs=3)  # PAL; feedback="fa" for 
 
 ## Where it runs
 
-Only on the host, in float64 (`variant="paper"`). The chip version of this system is not built yet:
-`variant="chip"` raises an error that says so.
+`variant="paper"` runs everything on the host in float64. `variant="chip"` runs the network and its
+learning on the loihi2 profile's emulated chip: see [What runs on the chip](#what-runs-on-the-chip).
 
 ## Result
 
 {setting}
 
-![PAL and FA in the microcircuit](../img/microcircuit.png)
+![PAL, FA and frozen in the microcircuit, float and chip](../img/microcircuit.png)
 
 {summary}
 
@@ -159,7 +178,40 @@ Only on the host, in float64 (`variant="paper"`). The chip version of this syste
 
 {table}
 
-Command: `{command}` ({wall:.0f} s wall time on one core: {walls}).
+Command: `{command}` ({wall:.0f} s wall time in all, on one core of a two-core machine shared with other
+work, load average {load:.1f} over the run's last 15 minutes; the float runs: {walls}).
+
+## What runs on the chip
+
+`variant="chip"` (`neurodeploy/rules/systems/microcircuit_chip.py`; profile `loihi2`, emulated) runs
+the pyramidal neurons, output neurons and interneurons as Loihi 2 programmable neurons in integer
+arithmetic (potentials in 2^-12, rates in 2^-16, a sigmoid table, integer OU noise and high-pass
+states), every synapse as an 8-bit Dense projection that carries rates as graded spikes, and all four
+plasticity rules on the Loihi learning engine. The host only reads the output potentials to score
+and the weight registers for ∠(B, Wᵀ). A profile without programmable neurons, graded spikes or the
+Loihi learning engine (e.g. loihi1, spinnaker2) is refused with the missing capability named.
+
+The engine rules of the PAL run (`result.engine["rules"]`; x1 is the pre trace, y1…y3 the third
+factors the post neuron sets, w the weight):
+
+{rules}
+
+Every difference from the paper's equations (`microcircuit_chip.DIFFERENCES`, also in each chip
+result's `differences_from_paper`):
+
+{differences}
+
+### Chip result
+
+{chip_setting}
+
+{chip_table}
+
+{chip_verdict}
+
+{chip_cause}
+
+Command: `{command}` (the chip rows: {chip_walls}).
 
 ## Deviations of the run from the paper
 
@@ -167,13 +219,22 @@ Command: `{command}` ({wall:.0f} s wall time on one core: {walls}).
 """
 
 
-def paired(better: Any, worse: Any) -> tuple[int, np.ndarray, float]:
-    """Per-seed differences of the last epochs' mean test accuracy (the runs share each seed's start), and
-    their standard error."""
-    k, a = last_epochs(better)
-    diff = a - last_epochs(worse)[1]
+def paired(better: Any, worse: Any, key: str = "test_accuracy") -> tuple[int, np.ndarray, float]:
+    """Per-seed differences of the last epochs' mean (test accuracy in points, or the final angle), the runs
+    sharing each seed's start, and their standard error."""
+    if key == "weight_angle":
+        k, diff = 1, series(better, key)[-1] - series(worse, key)[-1]
+    else:
+        k, a = last_epochs(better)
+        diff = a - last_epochs(worse)[1]
     sem = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else float("inf")
     return k, diff, sem
+
+
+def gap(better: Any, worse: Any, key: str = "test_accuracy") -> str:
+    _, diff, sem = paired(better, worse, key)
+    unit = "°" if key == "weight_angle" else " points"
+    return f"{diff.mean():+.1f} ± {sem:.1f}{unit} ({int((diff > 0).sum())} of {len(diff)} seeds above 0)"
 
 
 def verdict(results: dict[str, Any]) -> str:
@@ -189,37 +250,190 @@ def verdict(results: dict[str, Any]) -> str:
         text += "PAL is ahead, but by less than twice the standard error: not a clear gap."
     else:
         text += "this run does not reproduce the published gap."
-    if "control" in results:
-        _, dc, sem_c = paired(results["PAL"], results["control"])
-        text += (f" PAL minus the control (PAL's noise on, B fixed): {dc.mean():+.1f} ± {sem_c:.1f} points, PAL ahead "
+    if "frozen" in results:
+        _, dc, sem_c = paired(results["PAL"], results["frozen"])
+        text += (f" PAL minus frozen (PAL's noise, B fixed): {dc.mean():+.1f} ± {sem_c:.1f} points, PAL ahead "
                  f"in {int((dc > 0).sum())} of {n} seeds")  # fmt: skip
         text += ": the noise alone does not explain PAL's result." if dc.mean() > 2 * sem_c else "."
     return text
 
 
-COLORS = {"PAL": "tab:blue", "FA": "tab:orange", "control": "tab:gray"}
+# ---- the chip rows --------------------------------------------------------------------------------------
 
 
-def plot(results: dict[str, Any]) -> None:
+class ChipProbe:
+    """Looks inside one chip run: how much of the third factors' range the rules use (the share of values
+    with |y′| ≥ 1 and at the ±15 clip, and the mean |y′|, per rule) and, at the end, the share of each
+    projection's weight registers at the 9-bit clip. With ``extra_bits`` > 0 it also gives every learned
+    projection but the hidden forward weights that many more weight bits below the present step (the
+    exponent grows with them, the range in units of the old step stays, the third-factor gain follows the
+    step): a what-if, not a chip, whose learned weights have 9 bits."""
+
+    def __init__(self, extra_bits: int = 0) -> None:
+        self.extra_bits, self.counts, self.nets, self.bits = extra_bits, {}, [], {}
+
+    def __enter__(self) -> ChipProbe:
+        from neurodeploy.rules.systems import microcircuit_chip as chip
+
+        self.chip = chip
+        self.saved = (chip.third_factor, chip.ChipMicrocircuit.__init__, chip.apply_accumulator, chip.Plastic.learn)
+        third_factor, init, apply, learn = self.saved
+        probe = self
+
+        def counted(value: np.ndarray, gain: tuple[int, int], uniform_bits: np.ndarray) -> np.ndarray:
+            t = np.abs(np.asarray(value, dtype=np.int64) * gain[0])
+            c = probe.counts.setdefault(gain, np.zeros(4))
+            c += (t.size, np.count_nonzero(t < (1 << gain[1])), np.count_nonzero(t >= (chip.Y_MAX << gain[1])),
+                  float(np.minimum(t / 2.0 ** gain[1], chip.Y_MAX).sum()))  # fmt: skip
+            return third_factor(value, gain, uniform_bits)
+
+        def captured(net: Any, *a: Any, **kw: Any) -> None:
+            init(net, *a, **kw)
+            for name, pl in net.plastic.items():
+                hidden_forward = name.startswith("w") and int(name[1:]) < net.depth
+                if probe.extra_bits and pl.rule is not None and not hidden_forward:
+                    pl.weights, pl.shift = pl.weights << probe.extra_bits, pl.shift + probe.extra_bits
+                    pl.gain = (pl.gain[0], pl.gain[1] - probe.extra_bits)
+                    probe.bits[id(pl)] = probe.extra_bits
+            probe.nets.append(net)
+
+        def learning(pl: Any, x1: np.ndarray, y: dict[str, np.ndarray]) -> None:
+            probe.current = pl
+            learn(pl, x1, y)
+
+        def wider(z: np.ndarray, acc: np.ndarray, uniform: Any, kind: str) -> np.ndarray:
+            return apply(z, acc, uniform, kind, "mixed", 8 + probe.bits.get(id(probe.current), 0))
+
+        chip.third_factor, chip.ChipMicrocircuit.__init__ = counted, captured
+        if self.extra_bits:
+            chip.apply_accumulator, chip.Plastic.learn = wider, learning
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        chip = self.chip
+        chip.third_factor, chip.ChipMicrocircuit.__init__, chip.apply_accumulator, chip.Plastic.learn = self.saved
+
+    def usage(self) -> dict[str, dict[str, float]]:
+        """Per projection: share of third-factor values with |y′| < 1, share at the clip, mean |y′|, and the
+        share of its weight registers at the clip after the run; PAL's mean decay per step on chip and in float."""
+        net = self.nets[-1]
+        out = {}
+        for name, pl in net.plastic.items():
+            if pl.rule is None or pl.gain not in self.counts:
+                continue
+            n, below, clipped, total = self.counts[pl.gain]
+            top = 256 << self.bits.get(id(pl), 0)
+            at_clip = float(((pl.weights >= top - 1) | (pl.weights <= -top)).mean())
+            out[name] = {"below_1": below / n, "clipped": clipped / n, "mean": total / n, "w_clip": at_clip}
+        # PAL's −αB: y1 = 32 with probability threshold / 2^16 per pattern and step removes B / 128 (a batch of
+        # patterns side by side); the float removes η_bw·dt·α·batch of B per step
+        o, batch = net.o, net.o.batch
+        out["decay"] = {"chip": net.decay_threshold / 2**16 * batch / 128, "float": o.lr_bw * o.dt * o.alpha * batch}
+        return out
+
+
+RULE_NAMES = {"w0": "W (hidden)", "w1": "W (output)", "b0": "B", "ip0": "W_IP", "pi0": "W_PI"}
+
+
+def chip_table(rows: list[tuple[str, str, Any]], epochs: int) -> str:
+    k = min(5, epochs)
+    lines = [f"| run | where | test % at epoch {epochs} | test %, mean of epochs {epochs - k + 1}–{epochs} | "
+             f"∠(B, Wᵀ) ° at epoch {epochs} |", "|---|---|---|---|---|"]  # fmt: skip
+    for name, where, res in rows:
+        acc = 100 * series(res, "test_accuracy")
+        lines.append(f"| {name} | {where} | {cell(acc[-1])} | {cell(acc[-k:].mean(0))} | "
+                     f"{cell(series(res, 'weight_angle')[-1])} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def chip_verdict(float_runs: dict[str, Any], chip_runs: dict[str, Any], epochs: int) -> str:
+    pal, fa, f_pal, f_fa = chip_runs["PAL"], chip_runs["FA"], float_runs["PAL"], float_runs["FA"]
+    text = (f"Seed by seed at {epochs} epochs, each seed starting from the same weights on the host and on the chip: "
+            f"on the chip, PAL's ∠(B, Wᵀ) minus FA's is {gap(pal, fa, 'weight_angle')} (float: "
+            f"{gap(f_pal, f_fa, 'weight_angle')}), and PAL's test accuracy minus FA's {gap(pal, fa)} (float: "
+            f"{gap(f_pal, f_fa)}). The chip against the float at equal settings: PAL's accuracy "
+            f"{gap(pal, f_pal)}, its angle {gap(pal, f_pal, 'weight_angle')}; FA's accuracy {gap(fa, f_fa)}."
+            )  # fmt: skip
+    if "PAL, mismatch" in chip_runs:
+        text += (f" With 10 % weight mismatch, PAL's accuracy moves by {gap(chip_runs['PAL, mismatch'], pal)} "
+                 f"against the chip without mismatch.")  # fmt: skip
+    return text
+
+
+def chip_cause(usage: dict[str, Any], float_runs: dict[str, Any], chip_runs: dict[str, Any], bits: int) -> str:
+    """The measured cause of the chip's lag behind the float run, in numbers from this run."""
+    rows = ["| rule | values with \\|y′\\| ≥ 1 | values at the ±15 clip | mean \\|y′\\| | weights at the 9-bit "
+            "clip after the run |", "|---|---|---|---|---|"]  # fmt: skip
+    rules = {n: u for n, u in usage.items() if n != "decay"}
+    for name, u in rules.items():
+        rows.append(f"| {RULE_NAMES.get(name, name)} | {100 * (1 - u['below_1']):.3f} % | {100 * u['clipped']:.3f} % "
+                    f"| {u['mean']:.3f} | {100 * u['w_clip']:.2f} % |")  # fmt: skip
+    decay = usage["decay"]
+    text = ("**Why the chip lags.** Not saturation: in the chip's PAL run the third factors reach their ±15 clip in "
+            f"at most {100 * max(u['clipped'] for u in rules.values()):.3f} % of their values and at most "
+            f"{100 * max(u['w_clip'] for u in rules.values()):.2f} % of a projection's weights sit at the 9-bit clip "
+            f"after the run; nor PAL's decay −αB, which removes {decay['chip']:.2e} of B per step on average on the "
+            f"chip against {decay['float']:.2e} in float. The cause is the learned weights' resolution. Each rule "
+            "changes a weight per step by a small fraction of its step (a mean |y′| well below 1: the third factors "
+            "are 0 or ±1 almost always), and the learning engine rounds every change stochastically to whole steps. "
+            "That keeps the changes unbiased, but a weight then moves by whole steps at random, a random walk far "
+            "larger than the small changes, which mostly cancel from step to step in float (PAL's ξ·r^HP most "
+            "of all). Measured in the chip's PAL run:\n\n" + "\n".join(rows))  # fmt: skip
+    if "PAL, more weight bits" in chip_runs:
+        probe, pal, f_pal = chip_runs["PAL, more weight bits"], chip_runs["PAL"], float_runs["PAL"]
+        ang = [series(r, "weight_angle")[-1].mean() for r in (pal, probe, f_pal)]
+        acc = [last_epochs(r)[1].mean() for r in (pal, probe, f_pal)]
+        k = last_epochs(pal)[0]
+        text += (f"\n\nThe test of this cause: the same chip run with {bits} more weight bits for W (output), B, "
+                 f"W_IP and W_PI ({9 + bits}-bit learned weights, a what-if, not a chip; `ChipProbe` in the "
+                 f"benchmark) ends at ∠(B, Wᵀ) {ang[1]:.1f}° and {acc[1]:.1f} % test accuracy (mean of the last {k} "
+                 f"epochs), against {ang[0]:.1f}° and {acc[0]:.1f} % on the chip and {ang[2]:.1f}° and "
+                 f"{acc[2]:.1f} % in float. Seed by seed, the what-if minus the chip: angle "
+                 f"{gap(probe, pal, 'weight_angle')}, accuracy {gap(probe, pal)}; the what-if minus the float: angle "
+                 f"{gap(probe, f_pal, 'weight_angle')}, accuracy {gap(probe, f_pal)}.")  # fmt: skip
+    return text
+
+
+COLORS = {"PAL": "tab:blue", "FA": "tab:orange", "frozen": "tab:gray", "PAL, mismatch": "tab:purple",
+          "PAL, more weight bits": "tab:green"}  # fmt: skip
+LABELS = {"frozen": "frozen (PAL's noise, B fixed)"}
+
+
+def band(ax: Any, values: np.ndarray, color: str, label: str, style: str = "-") -> None:
+    epochs = np.arange(1, len(values) + 1)
+    ax.plot(epochs, values.mean(1), style, color=color, label=label)
+    ax.fill_between(epochs, values.mean(1) - values.std(1), values.mean(1) + values.std(1), color=color, alpha=0.15)
+
+
+def plot(results: dict[str, Any], chip_runs: dict[str, Any], chip_epochs: int) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    rows = 2 if chip_runs else 1
+    fig, axes = plt.subplots(rows, 2, figsize=(10, 3.8 * rows), squeeze=False)
     for name, res in results.items():
-        label = "control (noise, B fixed)" if name == "control" else name
-        acc, ang = 100 * series(res, "test_accuracy"), series(res, "weight_angle")
-        epochs = np.arange(1, len(acc) + 1)
-        for ax, val in ((left, acc), (right, ang)):
-            if ax is right and name == "control":
-                continue  # B fixed: its angle is FA's up to the forward weights' drift
-            ax.plot(epochs, val.mean(1), color=COLORS[name], label=label)
-            ax.fill_between(epochs, val.mean(1) - val.std(1), val.mean(1) + val.std(1), color=COLORS[name], alpha=0.2)
-    left.set(xlabel="epoch", ylabel="test accuracy %", title="Yin-Yang, microcircuit 4-30-3")
-    right.set(xlabel="epoch", ylabel="∠(B, Wᵀ) °", title="feedback alignment of the hidden layer", ylim=(0, 95))
-    left.legend()
-    right.legend()
+        band(axes[0, 0], 100 * series(res, "test_accuracy"), COLORS[name], LABELS.get(name, name))
+        if name != "frozen":  # B fixed: its angle is FA's up to the forward weights' drift
+            band(axes[0, 1], series(res, "weight_angle"), COLORS[name], name)
+    axes[0, 0].set(xlabel="epoch", ylabel="test accuracy %", title="Yin-Yang, microcircuit 4-30-3, float")
+    axes[0, 1].set(xlabel="epoch", ylabel="∠(B, Wᵀ) °", title="feedback alignment of the hidden layer, float",
+                   ylim=(0, 95))  # fmt: skip
+    if chip_runs:
+        for name in ("PAL", "FA"):
+            res = first_epochs(results[name], chip_epochs)
+            band(axes[1, 0], 100 * series(res, "test_accuracy"), COLORS[name], f"{name} float", ":")
+            band(axes[1, 1], series(res, "weight_angle"), COLORS[name], f"{name} float", ":")
+        for name, res in chip_runs.items():
+            label = {"PAL, mismatch": "PAL chip, mismatch 0.1", "PAL, more weight bits": "PAL, more weight bits "
+                     "(what-if)"}.get(name, f"{name} chip")  # fmt: skip
+            band(axes[1, 0], 100 * series(res, "test_accuracy"), COLORS[name], label)
+            band(axes[1, 1], series(res, "weight_angle"), COLORS[name], label)
+        axes[1, 0].set(xlabel="epoch", ylabel="test accuracy %", title="chip (loihi2, emulated) and float")
+        axes[1, 1].set(xlabel="epoch", ylabel="∠(B, Wᵀ) °", title="chip (loihi2, emulated) and float", ylim=(0, 95))
+    for ax in axes.ravel():
+        ax.legend(fontsize=7)
     fig.tight_layout()
     FIGURE.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(FIGURE, dpi=120)
@@ -229,18 +443,32 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--epochs", type=int, default=100)
+    ap.add_argument("--chip-epochs", type=int, default=10, help="epochs of the chip rows (0: no chip rows)")
+    ap.add_argument("--profile", default="loihi2")
+    ap.add_argument("--extra-bits", type=int, default=6, help="the what-if row's extra weight bits (0: no row)")
     ap.add_argument("--task", default="yinyang")
     ap.add_argument("--dt", type=float, default=0.1)
     ap.add_argument("--batch", type=int, default=20)
-    ap.add_argument("--no-control", action="store_true", help="skip PAL's control (noise on, B fixed)")
+    ap.add_argument("--no-frozen", action="store_true", help="skip the frozen run (PAL's noise, B fixed)")
     ap.add_argument("--quiet", action="store_true")
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args()
+    chip_epochs = min(args.chip_epochs, args.epochs)
     started = time.perf_counter()
-    runs = {"PAL": "pal", "FA": "fa"} | ({} if args.no_control else {"control": "frozen"})
+    runs = {"PAL": "pal", "FA": "fa"} | ({} if args.no_frozen else {"frozen": "frozen"})
     results, walls = {}, {}
     for name, feedback in runs.items():
-        results[name], walls[name] = run(feedback, args, not args.quiet)
+        results[name], walls[name] = run(name, feedback, args, args.epochs)
+    chip_runs, chip_walls, usage = {}, {}, {}
+    if chip_epochs > 0:
+        plan = {"PAL": ("pal", {}, 0), "FA": ("fa", {}, 0), "PAL, mismatch": ("pal", {"mismatch": 0.1}, 0)}
+        if args.extra_bits > 0:
+            plan["PAL, more weight bits"] = ("pal", {}, args.extra_bits)
+        for name, (feedback, extra, bits) in plan.items():
+            with ChipProbe(bits) as probe:
+                chip_runs[name], chip_walls[name] = run(f"{name} chip", feedback, args, chip_epochs, "chip", **extra)
+            if name == "PAL":
+                usage = probe.usage()
     wall = time.perf_counter() - started
     command = "python benchmarks/microcircuit_pal_fa.py " + " ".join(sys.argv[1:])
     tab, summ, verd = table(results), summary(results), verdict(results)
@@ -248,24 +476,62 @@ def main() -> None:
     print(tab)
     print(summ)
     print(verd)
-    print(f"\ncommand: {command}; wall time {wall:.0f} s ({walls_text})")
+    chip_text = ""
+    if chip_runs:
+        short = {name: first_epochs(res, chip_epochs) for name, res in results.items()}
+        where = f"chip ({args.profile}, emulated)"
+        rows = [(name, "host float64", res) for name, res in short.items()]
+        rows += [(name, where + (", 10 % weight mismatch" if "mismatch" in name else ""), res)
+                 for name, res in chip_runs.items() if "bits" not in name]  # fmt: skip
+        if "PAL, more weight bits" in chip_runs:
+            rows.append((f"PAL, {args.extra_bits} more bits for W (output), B, W_IP, W_PI", "what-if (not a chip)",
+                         chip_runs["PAL, more weight bits"]))  # fmt: skip
+        ctab, cverd = chip_table(rows, chip_epochs), chip_verdict(short, chip_runs, chip_epochs)
+        ccause = chip_cause(usage, short, chip_runs, args.extra_bits)
+        chip_walls_text = ", ".join(f"{name} {w:.0f} s" for name, w in chip_walls.items())
+        chip_text = "\n\n".join((ctab, cverd, ccause))
+        print("\n" + chip_text)
+    print(f"\ncommand: {command}; wall time {wall:.0f} s ({walls_text}"
+          + (f"; chip: {chip_walls_text})" if chip_runs else ")"))  # fmt: skip
     if not args.write:
         return
     from neurodeploy.learning.tasks import get_task
+    from neurodeploy.rules.systems import microcircuit_chip as chip
 
     opts = mc.Options(dt=args.dt, batch=args.batch).checked()
     n_train = len(get_task(args.task).y_train)
     sizes = "-".join(map(str, results["PAL"].config["sizes"]))
-    setting = (f"{args.task}, microcircuit {sizes}, {args.seeds} seeds, {args.epochs} epochs; PAL, FA and the "
-               "control (PAL's noise, B fixed) start from the same weights and see the data in the same order; "
-               "test accuracy and ∠(B, Wᵀ) are mean ± std over seeds.")  # fmt: skip
+    setting = (f"{args.task}, microcircuit {sizes}, {args.seeds} seeds, {args.epochs} epochs; PAL, FA and frozen "
+               "start from the same weights and see the data in the same order; test accuracy and ∠(B, Wᵀ) are "
+               "mean ± std over seeds.")  # fmt: skip
+    if chip_runs:
+        rules = "\n".join(f"- {RULE_NAMES.get(n, n)}: `dw = {r['dw']}` (learning epoch {r['t_epoch']} step, weight "
+                          f"exponent {r['weight_exp']}, third-factor gain {r['third_factor_gain']})"
+                          for n, r in chip_runs["PAL"].engine["rules"].items())  # fmt: skip
+        chip_setting = (f"{args.task}, {args.seeds} seeds, {chip_epochs} epochs on the chip ({args.profile}, "
+                        f"emulated), beside the float runs' first {chip_epochs} epochs (the same numbers as float "
+                        f"runs of {chip_epochs} epochs: same seeds, same draws per epoch). The chip starts from the "
+                        "float run's weights and sees the data in the same order; mismatch 0.1 spreads each initial "
+                        "weight register by 10 % per synapse, one chip instance per seed (`emulator.mismatch`)."
+                        )  # fmt: skip
+    else:
+        rules = chip_setting = ctab = cverd = ccause = chip_walls_text = "(not run: --chip-epochs 0)"
+    deviation_list = deviations(opts, args, n_train)
+    if chip_runs and chip_epochs < args.epochs:
+        slower = (chip_walls["PAL"] / chip_epochs) / (walls["PAL"] / args.epochs)
+        deviation_list.insert(2, f"the chip rows run {chip_epochs} epochs instead of {args.epochs}: the emulated chip "
+                              f"takes {slower:.0f} times as long per epoch as the float network; they are compared "
+                              f"with the float runs' first {chip_epochs} epochs ({PAPER['epochs']} epochs in the "
+                              "paper)")  # fmt: skip
     PAGE.parent.mkdir(parents=True, exist_ok=True)
     PAGE.write_text(PROSE.format(
         equations="\n".join(f"- {e}" for e in mc.EQUATIONS), setting=setting, summary=summ, verdict=verd, table=tab,
-        command=command, wall=wall, walls=walls_text,
-        deviations="\n".join(f"- {d}" for d in deviations(opts, args, n_train)),
+        command=command, wall=wall, walls=walls_text, rules=rules, load=os.getloadavg()[2],
+        differences="\n".join(f"- {d}" for d in chip.DIFFERENCES), chip_setting=chip_setting, chip_table=ctab,
+        chip_verdict=cverd, chip_cause=ccause, chip_walls=chip_walls_text,
+        deviations="\n".join(f"- {d}" for d in deviation_list),
     ))  # fmt: skip
-    plot(results)
+    plot(results, chip_runs, chip_epochs)
     print(f"wrote {PAGE.relative_to(ROOT)} and {FIGURE.relative_to(ROOT)}")
 
 

@@ -63,7 +63,7 @@ class Options:
     summed over the batch's patterns."""
 
     hidden: tuple[int, ...] = (30,)  # 4-30-3 on Yin-Yang
-    feedback: str = "pal"  # "pal"; "fa": no noise, B fixed; "frozen": noise on, B fixed (PAL's control)
+    feedback: str = "pal"  # "pal"; "fa": no noise, B fixed; "frozen": PAL's noise, B fixed
     dt: float = 0.1  # paper 0.01; at τ_ξ = τ_HP = dt the noise is white and the high-pass a difference
     pattern_time: float = 1.0
     batch: int = 20  # patterns presented side by side, updates summed (paper: one at a time)
@@ -126,10 +126,15 @@ class Options:
         if int(self.batch) < 1 or int(self.settle_steps) < 1:
             raise bad("batch" if int(self.batch) < 1 else "settle_steps", "must be at least 1", "e.g. 20")
         out = replace(self, hidden=hidden, lr_up=lr_up, batch=int(self.batch), settle_steps=int(self.settle_steps))
-        if self.feedback == "fa":
-            out = replace(out, sigma=0.0, lr_bw=0.0)
-        elif self.feedback == "frozen":
-            out = replace(out, lr_bw=0.0)
+        # FA runs without noise and B fixed, "frozen" with PAL's noise and B fixed: they set σ and η_bw to 0, and
+        # refuse a value the caller chose that they would discard
+        fixed = {"fa": ("sigma", "lr_bw"), "frozen": ("lr_bw",)}.get(self.feedback, ())
+        for name in fixed:
+            if float(getattr(self, name)) not in (0.0, float(getattr(Options, name))):
+                raise bad(name, f"has no effect with feedback={self.feedback!r}, which sets it to 0",
+                          f"leave {name} at its default, or use feedback='pal'"
+                          + (" (or 'frozen' for PAL's noise with B fixed)" if name == "sigma" else ""))  # fmt: skip
+            out = replace(out, **{name: 0.0})
         return out
 
     @property
@@ -209,7 +214,8 @@ class Microcircuit:
         return len(self.sizes) - 2  # hidden layers
 
     def reset(self, batch: int) -> None:
-        """Zero rates and filters; the noise starts from its stationary distribution."""
+        """Zero rates, filters and noise: ξ starts at 0 and reaches its stationary spread within a few τ_ξ (in
+        one step at dt = τ_ξ, where each step's ξ is a fresh draw)."""
         shape = [(self.seeds, batch, n) for n in self.sizes]
         self.state = {
             "r": [np.zeros(s) for s in shape],

@@ -254,13 +254,20 @@ class ChipMicrocircuit:
         for s in range(self.seeds):
             pops = [CorePopulation(f"p{i}", n, "input") for i, n in enumerate(self.sizes)]
             pops += [CorePopulation(f"i{k}", self.sizes[k + 2], "input") for k in range(self.depth)]
-            projs = [CoreProjection(n, "p0", "p0", w[s]) for n, w in registers.items()]  # only the weights vary
+            projs = [CoreProjection(n, *self._ends(n), w[s]) for n, w in registers.items()]  # only the weights vary
             core = CoreNetwork(pops, projs, ["p0"], [f"p{len(self.sizes) - 1}"], numerics="loihi")
             core = mismatch.sample(core, profile, instances=1, seed=int(self.o.seed_offset),
                                    sigma={"weight": self.o.mismatch}, first=s)  # fmt: skip
             for pr in core.projections:
                 out[pr.name].append(np.asarray(pr.weight, dtype=np.int64).reshape(registers[pr.name].shape[1:]))
         return {n: np.stack(v) for n, v in out.items()}
+
+    @staticmethod
+    def _ends(name: str) -> tuple[str, str]:
+        """(source, destination) population of a projection: pyramids p0…, interneurons i0…"""
+        kind, k = name.rstrip("0123456789"), int(name.lstrip("wbip"))
+        return {"w": (f"p{k}", f"p{k + 1}"), "b": (f"p{k + 2}", f"p{k + 1}"), "ip": (f"p{k + 1}", f"i{k}"),
+                "pi": (f"i{k}", f"p{k + 1}")}[kind]  # fmt: skip
 
     def _plastic(self, name: str, kind: str, w: np.ndarray, shift: int, rate: float, k: int) -> Plastic:
         """The engine rule and third-factor gain that make the engine's mean change the float update."""
@@ -384,9 +391,12 @@ DIFFERENCES = (
     "OU noise: integer update with the decay dt/τ_ξ in 2^-12 and a Gaussian kick approximated by the sum of four "
     "8-bit pseudo-random integers (Irwin-Hall, bounded at ±3.5σ); numpy's PCG64 stands in for the chip's generator",
     "high-pass r^HP: an integer state of the upper neuron in rate units (2^-16) with decay dt/τ_HP in 2^-12",
-    "weights: 8 bits with one exponent per projection (chosen so the largest initial weight uses half the range), "
-    "9 bits signed once learned, clipped to [−256, 255]: weights that would grow beyond twice the initial "
-    "largest saturate",
+    "weights: 8 bits with one exponent per projection, 9 bits signed once learned, clipped to [−256, 255]; the "
+    "exponent leaves the largest initial weight room to grow 8- to 16-fold in the hidden forward weights (which "
+    "grow 11- to 15-fold in 30 epochs of the float run) and 2- to 4-fold in the others (W_out, W_IP, W_PI and B "
+    "stay within about twice their start): weights that outgrow it saturate; a step of W_out, B, W_IP or W_PI is many "
+    "times the change one time step asks for, which the engine's stochastic rounding turns into rare "
+    "whole steps (unbiased, but a random walk that slows learning)",
     "pre traces: x1 = the graded rate's top bits, r·128 rounded (GradedSpikeCfg 1 on an 8-bit payload); B's pre "
     "trace x1 = 64 + r^HP·2^14 clipped to 0…127 (upper rate changes beyond ±2^-8 saturate); x1 set by the graded "
     "spike of the step and not decayed within the 1-step epoch",
