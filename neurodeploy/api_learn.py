@@ -121,13 +121,13 @@ def _learn_system(
     progress: Any,
     options: dict[str, Any],
 ) -> Any:
-    """A learning system (``neurodeploy.rules.systems``): each builds its own network, so the arguments
-    that shape a rule's network are refused by name rather than ignored."""
+    """A learning system (``neurodeploy.rules.systems``): each builds its own network, so a user's network
+    and another backend are refused by name rather than ignored; ``hidden`` sets the system's own layer
+    sizes (DI: its one hidden width)."""
     from neurodeploy.rules.systems import learn_system
 
     refused = (
         (network, "network", "builds its own network"),
-        (hidden, "hidden", "takes its layer sizes as its own options"),
         (None if backend == "emulator" else backend, "backend", "runs on the emulator"),
     )
     for given, arg, why in refused:
@@ -135,8 +135,10 @@ def _learn_system(
             raise NeurodeployError(
                 f"the learning system {name!r} {why}; {arg}= does not apply",
                 arg,
-                f"drop {arg}=; docs/systems/ and the error of an unknown option list {name!r}'s options",
+                f"drop {arg}=; docs/systems/ lists the options of each system",
             )
+    if hidden is not None:
+        options = {**options, **_system_hidden(name, hidden, options)}
     if task is not None and not isinstance(task, str):
         raise NeurodeployError(
             f"the learning system {name!r} runs on a built-in task, not on arrays",
@@ -148,3 +150,24 @@ def _learn_system(
     return learn_system(
         name, task, variant=variant, profile=profile, seeds=seeds, epochs=epochs, progress=progress, **options
     )
+
+
+def _system_hidden(name: str, hidden: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """``hidden`` as the system's own option: ``hidden`` (a tuple of widths), or DI's ``n_hidden``."""
+    if "hidden" in options or "n_hidden" in options:
+        raise NeurodeployError(
+            "the hidden sizes are given twice", "hidden", "give them once: hidden=... (--hidden) or the option"
+        )
+    try:
+        sizes = (int(hidden),) if isinstance(hidden, (int, np.integer)) else tuple(int(h) for h in hidden)
+    except (TypeError, ValueError):
+        raise NeurodeployError(f"hidden must be layer widths, got {hidden!r}", "hidden", "e.g. hidden=[30]") from None
+    if name != "di":
+        return {"hidden": sizes}
+    if len(sizes) != 1:
+        raise NeurodeployError(
+            f"dynamic inversion has one hidden layer, got {len(sizes)} widths",
+            "hidden",
+            "e.g. hidden=100 (--hidden 100)",
+        )
+    return {"n_hidden": sizes[0]}

@@ -281,6 +281,11 @@ def learn_cmd(
             f"--set passes a learning system's options; {rule!r} is a rule", "--set", "use the rule's own flags"
         )
     system_options = _parse_set(set_options or [])
+    if "hidden" in system_options:  # a system's layer sizes: the same as --hidden
+        if hidden is not None:
+            raise NeurodeployError("the hidden sizes are given twice", "--set hidden", "use --hidden alone")
+        given = system_options.pop("hidden")
+        hidden = ",".join(str(h) for h in given) if isinstance(given, list) else str(given)
     try:
         sizes = None if hidden is None else [int(h) for h in hidden.split(",")]
     except ValueError:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 import neurodeploy as nd
@@ -24,11 +26,42 @@ def test_paper_variant_refuses_a_chip_profile(name):
         learn_system(name, variant="paper", profile="loihi2")
 
 
-@pytest.mark.parametrize(("kwargs", "arg"), [({"hidden": [30]}, "hidden"), ({"network": "x.nir"}, "network"),
-                                             ({"backend": "lava"}, "backend")])  # fmt: skip
+@pytest.mark.parametrize(("kwargs", "arg"), [({"network": "x.nir"}, "network"), ({"backend": "lava"}, "backend")])
 def test_learn_refuses_rule_arguments_for_a_system(kwargs, arg):
     with pytest.raises(NeurodeployError, match=f"{arg}= does not apply"):
         nd.learn("di", variant="paper", **kwargs)
+
+
+def test_hidden_sets_a_systems_own_layer_sizes():
+    from neurodeploy.api_learn import _system_hidden
+
+    assert _system_hidden("microcircuit", [20, 10], {}) == {"hidden": (20, 10)}
+    assert _system_hidden("pc", 32, {}) == {"hidden": (32,)}
+    assert _system_hidden("di", [50], {}) == {"n_hidden": 50}
+    with pytest.raises(NeurodeployError, match="one hidden layer"):
+        _system_hidden("di", [50, 50], {})
+    with pytest.raises(NeurodeployError, match="given twice"):
+        _system_hidden("gle", [8], {"hidden": (8,)})
+    with pytest.raises(NeurodeployError, match="does not apply to the learning system 'sampling'"):
+        nd.learn("sampling", variant="paper", hidden=[8], seeds=1, epochs=1)
+    res = nd.learn("pc", None, "digits", hidden=[16], variant="paper", seeds=1, epochs=1)
+    assert res.config["hidden"] in ([16], (16,))
+
+
+def test_the_cli_takes_a_systems_hidden_sizes_from_either_flag(tmp_path):
+    from typer.testing import CliRunner
+
+    from neurodeploy.cli import app
+
+    runner = CliRunner()
+    base = ["learn", "--rule", "pc", "--variant", "paper", "--task", "digits", "--seeds", "1", "--epochs", "1"]
+    for extra in (["--hidden", "16"], ["--set", "hidden=16"]):
+        out = tmp_path / f"run{len(extra[1])}.json"
+        done = runner.invoke(app, [*base, *extra, "-o", str(out)])
+        assert done.exit_code == 0, done.output
+        assert json.loads(out.read_text())["config"]["hidden"] == [16]
+    twice = runner.invoke(app, [*base, "--hidden", "16", "--set", "hidden=16"])
+    assert isinstance(twice.exception, NeurodeployError) and "given twice" in str(twice.exception)  # main(): exit 2
 
 
 def test_bad_seeds_and_epochs_are_refused():
