@@ -5,11 +5,11 @@ All runs use the same microcircuit (4-30-3 sigmoid pyramids, interneurons, dendr
 plasticity); PAL learns B from OU noise on the hidden somas and the output's high-passed rate; FA keeps B
 at its random start with no noise; frozen keeps B at its start with PAL's noise. The chip rows run PAL and
 FA on loihi2 (emulated) and PAL with 10 % weight mismatch for ``--chip-epochs`` epochs, beside the float
-runs' first epochs, plus a what-if row with ``--extra-bits`` more weight bits (not a chip).
+runs' first epochs (helpers and the chip probe in ``microcircuit_probe.py``).
 ``--write`` stores docs/systems/microcircuit.md and docs/img/microcircuit.png.
 
     .venv/bin/python benchmarks/microcircuit_pal_fa.py [--seeds 10] [--epochs 100] [--chip-epochs 10]
-        [--extra-bits 6] [--no-frozen] [--write]
+        [--no-frozen] [--write]
 """
 
 from __future__ import annotations
@@ -23,6 +23,17 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+from microcircuit_probe import (
+    RULE_NAMES,
+    ChipProbe,
+    cell,
+    chip_cause,
+    chip_table,
+    chip_verdict,
+    last_epochs,
+    paired,
+    series,
+)
 
 from neurodeploy.rules.systems import learn_system
 from neurodeploy.rules.systems import microcircuit as mc
@@ -57,16 +68,6 @@ def first_epochs(res: Any, epochs: int) -> Any:
     return SimpleNamespace(history=res.history[:epochs], config=res.config)
 
 
-def series(res: Any, key: str) -> np.ndarray:
-    """(epochs, seeds) of one per-seed series; ``weight_angle`` reads its hidden layer."""
-    rows = [h[key]["hidden"] if key == "weight_angle" else h[key] for h in res.history]
-    return np.asarray(rows, dtype=float)
-
-
-def cell(values: np.ndarray) -> str:
-    return f"{values.mean():.1f} ± {values.std():.1f}"
-
-
 def table(results: dict[str, Any]) -> str:
     acc = {name: 100 * series(res, "test_accuracy") for name, res in results.items()}
     ang = {name: series(results[name], "weight_angle") for name in ("PAL", "FA")}
@@ -78,12 +79,6 @@ def table(results: dict[str, Any]) -> str:
         cols = [cell(a[i]) for a in acc.values()] + [cell(a[i]) for a in ang.values()]
         lines.append(f"| {i + 1} | " + " | ".join(cols) + " |")
     return "\n".join(lines)
-
-
-def last_epochs(res: Any) -> tuple[int, np.ndarray]:
-    """The number of final epochs averaged, and each seed's mean test accuracy % over them."""
-    k = min(5, len(res.history))
-    return k, 100 * series(res, "test_accuracy")[-k:].mean(0)
 
 
 def summary(results: dict[str, Any]) -> str:
@@ -192,7 +187,8 @@ and the weight registers for ∠(B, Wᵀ). A profile without programmable neuron
 Loihi learning engine (e.g. loihi1, spinnaker2) is refused with the missing capability named.
 
 The engine rules of the PAL run (`result.engine["rules"]`; x1 is the pre trace, y1…y3 the third
-factors the post neuron sets, w the weight):
+factors the post neuron sets, w the weight, t the tag that holds the weight's fraction in 1/128 of a
+unit):
 
 {rules}
 
@@ -219,24 +215,6 @@ Command: `{command}` (the chip rows: {chip_walls}).
 """
 
 
-def paired(better: Any, worse: Any, key: str = "test_accuracy") -> tuple[int, np.ndarray, float]:
-    """Per-seed differences of the last epochs' mean (test accuracy in points, or the final angle), the runs
-    sharing each seed's start, and their standard error."""
-    if key == "weight_angle":
-        k, diff = 1, series(better, key)[-1] - series(worse, key)[-1]
-    else:
-        k, a = last_epochs(better)
-        diff = a - last_epochs(worse)[1]
-    sem = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else float("inf")
-    return k, diff, sem
-
-
-def gap(better: Any, worse: Any, key: str = "test_accuracy") -> str:
-    _, diff, sem = paired(better, worse, key)
-    unit = "°" if key == "weight_angle" else " points"
-    return f"{diff.mean():+.1f} ± {sem:.1f}{unit} ({int((diff > 0).sum())} of {len(diff)} seeds above 0)"
-
-
 def verdict(results: dict[str, Any]) -> str:
     """PAL against FA, seed by seed: a gap counts as clear when it exceeds twice its standard error."""
     k, diff, sem = paired(results["PAL"], results["FA"])
@@ -258,144 +236,7 @@ def verdict(results: dict[str, Any]) -> str:
     return text
 
 
-# ---- the chip rows --------------------------------------------------------------------------------------
-
-
-class ChipProbe:
-    """Looks inside one chip run: how much of the third factors' range the rules use (the share of values
-    with |y′| ≥ 1 and at the ±15 clip, and the mean |y′|, per rule) and, at the end, the share of each
-    projection's weight registers at the 9-bit clip. With ``extra_bits`` > 0 it also gives every learned
-    projection but the hidden forward weights that many more weight bits below the present step (the
-    exponent grows with them, the range in units of the old step stays, the third-factor gain follows the
-    step): a what-if, not a chip, whose learned weights have 9 bits."""
-
-    def __init__(self, extra_bits: int = 0) -> None:
-        self.extra_bits, self.counts, self.nets, self.bits = extra_bits, {}, [], {}
-
-    def __enter__(self) -> ChipProbe:
-        from neurodeploy.rules.systems import microcircuit_chip as chip
-
-        self.chip = chip
-        self.saved = (chip.third_factor, chip.ChipMicrocircuit.__init__, chip.apply_accumulator, chip.Plastic.learn)
-        third_factor, init, apply, learn = self.saved
-        probe = self
-
-        def counted(value: np.ndarray, gain: tuple[int, int], uniform_bits: np.ndarray) -> np.ndarray:
-            t = np.abs(np.asarray(value, dtype=np.int64) * gain[0])
-            c = probe.counts.setdefault(gain, np.zeros(4))
-            c += (t.size, np.count_nonzero(t < (1 << gain[1])), np.count_nonzero(t >= (chip.Y_MAX << gain[1])),
-                  float(np.minimum(t / 2.0 ** gain[1], chip.Y_MAX).sum()))  # fmt: skip
-            return third_factor(value, gain, uniform_bits)
-
-        def captured(net: Any, *a: Any, **kw: Any) -> None:
-            init(net, *a, **kw)
-            for name, pl in net.plastic.items():
-                hidden_forward = name.startswith("w") and int(name[1:]) < net.depth
-                if probe.extra_bits and pl.rule is not None and not hidden_forward:
-                    pl.weights, pl.shift = pl.weights << probe.extra_bits, pl.shift + probe.extra_bits
-                    pl.gain = (pl.gain[0], pl.gain[1] - probe.extra_bits)
-                    probe.bits[id(pl)] = probe.extra_bits
-            probe.nets.append(net)
-
-        def learning(pl: Any, x1: np.ndarray, y: dict[str, np.ndarray]) -> None:
-            probe.current = pl
-            learn(pl, x1, y)
-
-        def wider(z: np.ndarray, acc: np.ndarray, uniform: Any, kind: str) -> np.ndarray:
-            return apply(z, acc, uniform, kind, "mixed", 8 + probe.bits.get(id(probe.current), 0))
-
-        chip.third_factor, chip.ChipMicrocircuit.__init__ = counted, captured
-        if self.extra_bits:
-            chip.apply_accumulator, chip.Plastic.learn = wider, learning
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        chip = self.chip
-        chip.third_factor, chip.ChipMicrocircuit.__init__, chip.apply_accumulator, chip.Plastic.learn = self.saved
-
-    def usage(self) -> dict[str, dict[str, float]]:
-        """Per projection: share of third-factor values with |y′| < 1, share at the clip, mean |y′|, and the
-        share of its weight registers at the clip after the run; PAL's mean decay per step on chip and in float."""
-        net = self.nets[-1]
-        out = {}
-        for name, pl in net.plastic.items():
-            if pl.rule is None or pl.gain not in self.counts:
-                continue
-            n, below, clipped, total = self.counts[pl.gain]
-            top = 256 << self.bits.get(id(pl), 0)
-            at_clip = float(((pl.weights >= top - 1) | (pl.weights <= -top)).mean())
-            out[name] = {"below_1": below / n, "clipped": clipped / n, "mean": total / n, "w_clip": at_clip}
-        # PAL's −αB: y1 = 32 with probability threshold / 2^16 per pattern and step removes B / 128 (a batch of
-        # patterns side by side); the float removes η_bw·dt·α·batch of B per step
-        o, batch = net.o, net.o.batch
-        out["decay"] = {"chip": net.decay_threshold / 2**16 * batch / 128, "float": o.lr_bw * o.dt * o.alpha * batch}
-        return out
-
-
-RULE_NAMES = {"w0": "W (hidden)", "w1": "W (output)", "b0": "B", "ip0": "W_IP", "pi0": "W_PI"}
-
-
-def chip_table(rows: list[tuple[str, str, Any]], epochs: int) -> str:
-    k = min(5, epochs)
-    lines = [f"| run | where | test % at epoch {epochs} | test %, mean of epochs {epochs - k + 1}–{epochs} | "
-             f"∠(B, Wᵀ) ° at epoch {epochs} |", "|---|---|---|---|---|"]  # fmt: skip
-    for name, where, res in rows:
-        acc = 100 * series(res, "test_accuracy")
-        lines.append(f"| {name} | {where} | {cell(acc[-1])} | {cell(acc[-k:].mean(0))} | "
-                     f"{cell(series(res, 'weight_angle')[-1])} |")  # fmt: skip
-    return "\n".join(lines)
-
-
-def chip_verdict(float_runs: dict[str, Any], chip_runs: dict[str, Any], epochs: int) -> str:
-    pal, fa, f_pal, f_fa = chip_runs["PAL"], chip_runs["FA"], float_runs["PAL"], float_runs["FA"]
-    text = (f"Seed by seed at {epochs} epochs, each seed starting from the same weights on the host and on the chip: "
-            f"on the chip, PAL's ∠(B, Wᵀ) minus FA's is {gap(pal, fa, 'weight_angle')} (float: "
-            f"{gap(f_pal, f_fa, 'weight_angle')}), and PAL's test accuracy minus FA's {gap(pal, fa)} (float: "
-            f"{gap(f_pal, f_fa)}). The chip against the float at equal settings: PAL's accuracy "
-            f"{gap(pal, f_pal)}, its angle {gap(pal, f_pal, 'weight_angle')}; FA's accuracy {gap(fa, f_fa)}."
-            )  # fmt: skip
-    if "PAL, mismatch" in chip_runs:
-        text += (f" With 10 % weight mismatch, PAL's accuracy moves by {gap(chip_runs['PAL, mismatch'], pal)} "
-                 f"against the chip without mismatch.")  # fmt: skip
-    return text
-
-
-def chip_cause(usage: dict[str, Any], float_runs: dict[str, Any], chip_runs: dict[str, Any], bits: int) -> str:
-    """The measured cause of the chip's lag behind the float run, in numbers from this run."""
-    rows = ["| rule | values with \\|y′\\| ≥ 1 | values at the ±15 clip | mean \\|y′\\| | weights at the 9-bit "
-            "clip after the run |", "|---|---|---|---|---|"]  # fmt: skip
-    rules = {n: u for n, u in usage.items() if n != "decay"}
-    for name, u in rules.items():
-        rows.append(f"| {RULE_NAMES.get(name, name)} | {100 * (1 - u['below_1']):.3f} % | {100 * u['clipped']:.3f} % "
-                    f"| {u['mean']:.3f} | {100 * u['w_clip']:.2f} % |")  # fmt: skip
-    decay = usage["decay"]
-    text = ("**Why the chip lags.** Not saturation: in the chip's PAL run the third factors reach their ±15 clip in "
-            f"at most {100 * max(u['clipped'] for u in rules.values()):.3f} % of their values and at most "
-            f"{100 * max(u['w_clip'] for u in rules.values()):.2f} % of a projection's weights sit at the 9-bit clip "
-            f"after the run; nor PAL's decay −αB, which removes {decay['chip']:.2e} of B per step on average on the "
-            f"chip against {decay['float']:.2e} in float. The cause is the learned weights' resolution. Each rule "
-            "changes a weight per step by a small fraction of its step (a mean |y′| well below 1: the third factors "
-            "are 0 or ±1 almost always), and the learning engine rounds every change stochastically to whole steps. "
-            "That keeps the changes unbiased, but a weight then moves by whole steps at random, a random walk far "
-            "larger than the small changes, which mostly cancel from step to step in float (PAL's ξ·r^HP most "
-            "of all). Measured in the chip's PAL run:\n\n" + "\n".join(rows))  # fmt: skip
-    if "PAL, more weight bits" in chip_runs:
-        probe, pal, f_pal = chip_runs["PAL, more weight bits"], chip_runs["PAL"], float_runs["PAL"]
-        ang = [series(r, "weight_angle")[-1].mean() for r in (pal, probe, f_pal)]
-        acc = [last_epochs(r)[1].mean() for r in (pal, probe, f_pal)]
-        k = last_epochs(pal)[0]
-        text += (f"\n\nThe test of this cause: the same chip run with {bits} more weight bits for W (output), B, "
-                 f"W_IP and W_PI ({9 + bits}-bit learned weights, a what-if, not a chip; `ChipProbe` in the "
-                 f"benchmark) ends at ∠(B, Wᵀ) {ang[1]:.1f}° and {acc[1]:.1f} % test accuracy (mean of the last {k} "
-                 f"epochs), against {ang[0]:.1f}° and {acc[0]:.1f} % on the chip and {ang[2]:.1f}° and "
-                 f"{acc[2]:.1f} % in float. Seed by seed, the what-if minus the chip: angle "
-                 f"{gap(probe, pal, 'weight_angle')}, accuracy {gap(probe, pal)}; the what-if minus the float: angle "
-                 f"{gap(probe, f_pal, 'weight_angle')}, accuracy {gap(probe, f_pal)}.")  # fmt: skip
-    return text
-
-
-COLORS = {"PAL": "tab:blue", "FA": "tab:orange", "frozen": "tab:gray", "PAL, mismatch": "tab:purple",
-          "PAL, more weight bits": "tab:green"}  # fmt: skip
+COLORS = {"PAL": "tab:blue", "FA": "tab:orange", "frozen": "tab:gray", "PAL, mismatch": "tab:purple"}
 LABELS = {"frozen": "frozen (PAL's noise, B fixed)"}
 
 
@@ -426,8 +267,7 @@ def plot(results: dict[str, Any], chip_runs: dict[str, Any], chip_epochs: int) -
             band(axes[1, 0], 100 * series(res, "test_accuracy"), COLORS[name], f"{name} float", ":")
             band(axes[1, 1], series(res, "weight_angle"), COLORS[name], f"{name} float", ":")
         for name, res in chip_runs.items():
-            label = {"PAL, mismatch": "PAL chip, mismatch 0.1", "PAL, more weight bits": "PAL, more weight bits "
-                     "(what-if)"}.get(name, f"{name} chip")  # fmt: skip
+            label = {"PAL, mismatch": "PAL chip, mismatch 0.1"}.get(name, f"{name} chip")
             band(axes[1, 0], 100 * series(res, "test_accuracy"), COLORS[name], label)
             band(axes[1, 1], series(res, "weight_angle"), COLORS[name], label)
         axes[1, 0].set(xlabel="epoch", ylabel="test accuracy %", title="chip (loihi2, emulated) and float")
@@ -445,7 +285,6 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=100)
     ap.add_argument("--chip-epochs", type=int, default=10, help="epochs of the chip rows (0: no chip rows)")
     ap.add_argument("--profile", default="loihi2")
-    ap.add_argument("--extra-bits", type=int, default=6, help="the what-if row's extra weight bits (0: no row)")
     ap.add_argument("--task", default="yinyang")
     ap.add_argument("--dt", type=float, default=0.1)
     ap.add_argument("--batch", type=int, default=20)
@@ -461,11 +300,9 @@ def main() -> None:
         results[name], walls[name] = run(name, feedback, args, args.epochs)
     chip_runs, chip_walls, usage = {}, {}, {}
     if chip_epochs > 0:
-        plan = {"PAL": ("pal", {}, 0), "FA": ("fa", {}, 0), "PAL, mismatch": ("pal", {"mismatch": 0.1}, 0)}
-        if args.extra_bits > 0:
-            plan["PAL, more weight bits"] = ("pal", {}, args.extra_bits)
-        for name, (feedback, extra, bits) in plan.items():
-            with ChipProbe(bits) as probe:
+        plan = {"PAL": ("pal", {}), "FA": ("fa", {}), "PAL, mismatch": ("pal", {"mismatch": 0.1})}
+        for name, (feedback, extra) in plan.items():
+            with ChipProbe() as probe:
                 chip_runs[name], chip_walls[name] = run(f"{name} chip", feedback, args, chip_epochs, "chip", **extra)
             if name == "PAL":
                 usage = probe.usage()
@@ -482,12 +319,9 @@ def main() -> None:
         where = f"chip ({args.profile}, emulated)"
         rows = [(name, "host float64", res) for name, res in short.items()]
         rows += [(name, where + (", 10 % weight mismatch" if "mismatch" in name else ""), res)
-                 for name, res in chip_runs.items() if "bits" not in name]  # fmt: skip
-        if "PAL, more weight bits" in chip_runs:
-            rows.append((f"PAL, {args.extra_bits} more bits for W (output), B, W_IP, W_PI", "what-if (not a chip)",
-                         chip_runs["PAL, more weight bits"]))  # fmt: skip
+                 for name, res in chip_runs.items()]  # fmt: skip
         ctab, cverd = chip_table(rows, chip_epochs), chip_verdict(short, chip_runs, chip_epochs)
-        ccause = chip_cause(usage, short, chip_runs, args.extra_bits)
+        ccause = chip_cause(usage, short, chip_runs)
         chip_walls_text = ", ".join(f"{name} {w:.0f} s" for name, w in chip_walls.items())
         chip_text = "\n\n".join((ctab, cverd, ccause))
         print("\n" + chip_text)
@@ -505,7 +339,7 @@ def main() -> None:
                "start from the same weights and see the data in the same order; test accuracy and ∠(B, Wᵀ) are "
                "mean ± std over seeds.")  # fmt: skip
     if chip_runs:
-        rules = "\n".join(f"- {RULE_NAMES.get(n, n)}: `dw = {r['dw']}` (learning epoch {r['t_epoch']} step, weight "
+        rules = "\n".join(f"- {RULE_NAMES.get(n, n)}: `{r['rule']}` (learning epoch {r['t_epoch']} step, weight "
                           f"exponent {r['weight_exp']}, third-factor gain {r['third_factor_gain']})"
                           for n, r in chip_runs["PAL"].engine["rules"].items())  # fmt: skip
         chip_setting = (f"{args.task}, {args.seeds} seeds, {chip_epochs} epochs on the chip ({args.profile}, "

@@ -261,3 +261,53 @@ def test_the_chip_mismatch_spreads_each_initial_weight_register():
         rel = (w1[large] - w0[large]) / w0[large]
         assert large.sum() >= 60 and 0.08 < rel.std() < 0.13 and abs(rel.mean()) < 0.03, (name, rel.std())
         assert not np.array_equal(w1[0], w1[1])  # one chip instance per seed
+
+
+def _chip_net(seeds: int = 1):
+    from neurodeploy.rules.systems import microcircuit_chip as chip
+
+    o = chip.ChipOptions().checked()
+    return chip, chip.ChipMicrocircuit([4, 30, 3], seeds, o, np.random.default_rng(0), chip.check_profile("loihi2"))
+
+
+def test_the_chip_tag_carries_the_float_mean_change_of_a_microcircuit_projection():
+    chip, net = _chip_net()
+    pl, o = net.plastic["ip0"], net.o
+    assert pl.carry is not None and pl.tag is not None  # W_IP's steps are fractions of a unit: they go into t
+    pl.weights[:] = 0
+    err = np.array([262, -131, 40])  # interneuron errors φ(u) − φ(v_dend) in 2^-16 (≈ 0.004, −0.002, 0.0006)
+    x1 = np.arange(1, 31) * 4  # rates r = x1/128 of the 30 pyramids
+    batch, steps = 4, 2000  # the largest change, ≈ 120 units, stays within the 9-bit weight
+    rng = np.random.default_rng(1)
+    for _ in range(steps):
+        y = chip.split(
+            chip.third_factor(np.broadcast_to(err, (1, batch, 3)), pl.gain, rng.integers(0, 2**62, (1, batch, 3)))
+        )
+        pl.learn(np.broadcast_to(x1, (1, batch, 30)), y)
+    moved = pl.weights[0] + pl.tag[0] / 128  # register units: the 16-bit weight w + t/128
+    # the float update: η_IP·dt·err·r per pattern and step, summed over the batch, in units of 2^-shift
+    expected = o.lr_ip * o.dt * np.outer(err / 2**16, x1 / 128) * 2.0**pl.shift * batch * steps
+    # per synapse the third factors' stochastic rounding and the half carries at t = 127 and t = −128 (w ± 1/2
+    # rounded) leave a few units of noise; the mean over the rows' synapses is within a few %
+    assert np.abs(moved - expected).max() < 10 and pl.saturated == 0
+    for row in range(2):
+        assert abs(moved[row].sum() / expected[row].sum() - 1) < 0.03, row
+
+
+def test_the_chip_tag_carries_once_per_epoch_and_decays_the_whole_weight():
+    chip, net = _chip_net()
+    pl = net.plastic["b0"]  # B: the tag rule with PAL's decay term
+    assert "sgn(t-127)" in pl.text and "y1*w" in pl.text and "y1*t" in pl.text
+    pl.weights[:], pl.tag[:] = 5, 0
+    pl.tag[0, 0, 0], pl.tag[0, 1, 0] = 130, -129
+    zero = np.zeros((1, 4, 30), dtype=np.int64)  # a batch of four copies with no products: only the carry moves
+    pl.learn(np.full((1, 4, 3), chip.GRADED_OFFSET), {"y2": zero, "y3": zero})
+    assert pl.weights[0, 0, 0] == 6 and pl.tag[0, 0, 0] == 2  # +1 into w, −128 out of t, once (not per copy)
+    assert pl.weights[0, 1, 0] == 4 and pl.tag[0, 1, 0] == -1
+    assert (pl.weights[0, 2:] == 5).all() and (pl.tag[0, 2:] == 0).all()
+    # y1 = 32 in one copy removes (w + t/128) tag units: w = 64, t = 120 → t = 120 − 64.9375 (rounded stochastically)
+    pl.weights[:], pl.tag[:] = 64, 120
+    y1 = zero.copy()
+    y1[:, 0] = chip.DECAY_Y1
+    pl.learn(np.full((1, 4, 3), chip.GRADED_OFFSET), {"y1": y1, "y2": zero, "y3": zero})
+    assert set(np.unique(pl.tag)) <= {55, 56} and abs(pl.tag.mean() - 55.0625) < 0.1 and (pl.weights == 64).all()

@@ -19,9 +19,9 @@ integer weights back to floats for the ∠(B, Wᵀ) metric.
   (GradedSpikeCfg 1, x1 := payload/2 of an 8-bit payload: here the rate's top 8 bits) and does not decay
   within the epoch; the post neuron writes y1…y3. The third factor is 8·y′ with y′ the neuron's signed value
   times a gain, stochastically rounded to −15…15 with its pseudo-random bits, so the engine's product
-  (y·x1) >> 3 is exact. PAL's decay −αB is a product y1·w that fires where the neuron sets y1 = 32, with
-  probability 128·η_bw·dt·α per step (the engine's smallest deterministic decay, 2^-7 per epoch, is far
-  above α).
+  (y·x1) >> 3 is exact. The rules write their products into the tag t (the weight's fraction, 1/128 of a
+  unit) with ``gle_chip_parts``' carry rule. PAL's decay −αB
+  is a product y1·(w + t/128) where the neuron sets y1 = 32, with probability 128·η_bw·dt·α per step.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ import numpy as np
 
 from neurodeploy.emulator.learning_rule import ACC_MAX, ACC_MIN
 from neurodeploy.emulator.loihi import prepare_weights, shift_by_exp
-from neurodeploy.emulator.plasticity import LearningRule, TraceSpec, apply_accumulator
+from neurodeploy.emulator.plasticity import TAG_RANGE, LearningRule, TraceSpec, apply_accumulator
 from neurodeploy.errors import NeurodeployError
 from neurodeploy.learning import metrics
 from neurodeploy.learning.tasks import Task, get_task
@@ -56,6 +56,12 @@ DECAY_Y1 = 32  # y1 = 32 makes (y1·w) >> 5 = w exactly
 # weights grow about eightfold in the float reference on Yin-Yang (lr_up 50), the others stay near their start
 HEADROOM_HIDDEN, HEADROOM = 8.0, 2.0
 ERR_MAX = {"w": 0.25, "ip": 0.25, "pi": 1.0}  # the |third factor| each rule's gain is sized for
+TAG_MIN, TAG_MAX = TAG_RANGE
+DIRECT_UNITS = 64  # a rule whose change at its largest value exceeds this many units per pattern skips the tag
+# the tag's carry terms (gle_chip_parts.RULE_TAG's last two; dw = gle_chip_parts.RULE_CARRY): once |t| ≥ 128,
+# ±1 moves into w and ∓128 leaves t in the same epoch
+CARRY_TAG = "- 2^6*x0*sgn(t-127) - 2^6*x0*sgn(t+128)"
+TAG_DECAY = " - y1*w*x0 - 2^-7*y1*t*x0"  # y1 = 32 removes (w + t/128) tag units: (w + t/128)/128 of a unit
 
 
 @dataclass(frozen=True)
@@ -146,39 +152,59 @@ def engine_exponent(gain_at_min: float, value_max: float) -> int:
 
 @dataclass
 class Plastic:
-    """One learned projection: its engine rule, weights, exponent and the post neuron's third-factor gain."""
+    """One learned projection: its engine rule, weights (9 bits, the Dense's), tag (their fraction in 1/128 of a
+    register unit), exponent and the post neuron's third-factor gain."""
 
     name: str
-    rule: LearningRule | None
+    rule: LearningRule | None  # the products: into the tag t (with ``carry``) or, without one, into w directly
     weights: np.ndarray  # (seeds, n_post, n_pre) int64, shared by the batch's copies
     shift: int  # W = w·2^-shift
     gain: tuple[int, int] = (0, 1)  # y′ per unit of the post neuron's integer value
     rng: np.random.Generator | None = None  # the engine's per-synapse rounding draws
+    carry: LearningRule | None = None  # the same engine rule's carry terms (dw = ±1, dt = ∓128 once |t| ≥ 128)
+    tag: np.ndarray | None = None  # (seeds, n_post, n_pre) in 1/128 of a register unit
+    saturated: int = 0  # tag updates that hit the accumulator's or the tag's range
+    updates: int = 0
+
+    def __post_init__(self) -> None:
+        self.tag = np.zeros_like(self.weights) if self.carry is not None and self.tag is None else self.tag
 
     def dense(self, payload: np.ndarray) -> np.ndarray:
-        """Σ_j w_ij·payload_j, shifted into potential units (Dense with graded spikes)."""
+        """Σ_j w_ij·payload_j, shifted into potential units (Dense with graded spikes; the tag takes no part)."""
         acc = np.matmul(self.weights[:, None].astype(np.float64), payload[..., None].astype(np.float64))[..., 0]
         return shift_by_exp(acc.astype(np.int64), -(self.shift + RATE_BITS - POT_BITS))
 
     def learn(self, x1: np.ndarray, y: dict[str, np.ndarray]) -> None:
-        """One engine epoch (t_epoch = 1) for the whole batch: every copy's products in Lava's fixed point
-        (``ProductSeries.accumulate``) summed into one accumulator per synapse, then the engine's clip and
-        per-synapse stochastic rounding (``apply_accumulator``). x1, y: (seeds, batch, n)."""
+        """One engine epoch (t_epoch = 1) for the whole batch: every copy's products in Lava's fixed point summed
+        into one accumulator per synapse (``gle_chip_parts.engine_change``), then the engine's clip and
+        per-synapse stochastic rounding (``apply_accumulator``). The carry terms depend on t alone: they count
+        once per epoch, not once per copy. x1, y: (seeds, batch, n)."""
         if self.rule is None:
             return
-        ops = {"x0": np.int64(1), "w": self.weights[:, None], "x1": x1[..., None, :]}
-        ops.update({k: v[..., :, None] for k, v in y.items()})
-        ops.update({k: 0 for k in ("y1", "y2", "y3") if k not in ops})
-        acc = self.rule.series["dw"].accumulate(ops).sum(1)
-        acc = np.clip(acc, ACC_MIN, ACC_MAX)
-        self.weights = apply_accumulator(self.weights, acc, self.rng.random(self.weights.shape), "weight")
+        from neurodeploy.rules.systems.gle_chip_parts import engine_change
+
+        uniform = self.rng.random(self.weights.shape)
+        if self.carry is None:
+            self.weights = apply_accumulator(self.weights, engine_change(self.rule, self.weights, None, x1, y)["dw"],
+                                             uniform, "weight")  # fmt: skip
+            return
+        products = engine_change(self.rule, self.weights, self.tag, x1, y)["dt"]
+        carry = engine_change(self.carry, self.weights, self.tag, np.zeros_like(x1[:, :1]), {})
+        acc = products + carry["dt"]
+        raw = (self.tag << 7) + acc
+        self.saturated += int(((acc < ACC_MIN) | (acc > ACC_MAX) | (raw > TAG_MAX << 7) | (raw < TAG_MIN << 7)).sum())
+        self.updates += acc.size
+        self.weights = apply_accumulator(self.weights, carry["dw"], uniform, "weight")
+        self.tag = apply_accumulator(self.tag, np.clip(acc, ACC_MIN, ACC_MAX), uniform, "tag")
 
     def as_float(self) -> np.ndarray:
         return self.weights * 2.0**-self.shift
 
     @property
     def text(self) -> str:
-        return "" if self.rule is None else str(self.rule.dw)
+        if self.rule is None or self.carry is None:
+            return "" if self.rule is None else f"dw = {self.rule.dw}"
+        return f"dt = {self.rule.dt} {CARRY_TAG}; dw = {self.carry.dw}"
 
 
 def split(y: np.ndarray) -> dict[str, np.ndarray]:
@@ -270,28 +296,38 @@ class ChipMicrocircuit:
                 "pi": (f"i{k}", f"p{k + 1}")}[kind]  # fmt: skip
 
     def _plastic(self, name: str, kind: str, w: np.ndarray, shift: int, rate: float, k: int) -> Plastic:
-        """The engine rule and third-factor gain that make the engine's mean change the float update."""
+        """The engine rule and third-factor gain that make the engine's mean change the float update. The products
+        land in the tag t (1/128 of a register unit) and carry into w; only a rule whose change at its largest
+        value exceeds DIRECT_UNITS units per pattern (none at the default options) writes into w directly."""
+        from neurodeploy.rules.systems.gle_chip_parts import RULE_CARRY, RULE_TAG
+
         o = self.o
         if rate == 0 or (kind == "b" and o.lr_bw == 0):
             return Plastic(name, None, w, shift)
         if kind == "b":  # y′ from ξ (2^-12), pre trace x1 − 64 = r^HP·2^(16 − HP_SHIFT)
-            per_unit, value_max, value_bits = (
-                rate * o.dt * 2.0**shift / 2.0 ** (RATE_BITS - HP_SHIFT),
-                4 * o.sigma,
-                POT_BITS,
-            )
-            factor = f"(x1-{GRADED_OFFSET})"
+            per_unit, value_max = rate * o.dt * 2.0**shift / 2.0 ** (RATE_BITS - HP_SHIFT), 4 * o.sigma
+            value_bits, factor, x_max = POT_BITS, f"(x1-{GRADED_OFFSET})", GRADED_OFFSET
         else:  # y′ from a rate difference (2^-16) or v_api (2^-12), pre trace x1 = r·128
             per_unit, value_max = rate * o.dt * 2.0**shift / 128, ERR_MAX[kind]
-            value_bits, factor = (POT_BITS if kind == "pi" else RATE_BITS), "x1"
+            value_bits, factor, x_max = (POT_BITS if kind == "pi" else RATE_BITS), "x1", 127
+        # register units per pattern at the largest value and pre trace: the tag takes up to one unit (y′ clips
+        # above; typical values are far below value_max: the hidden forward weights' ~10 units clip 4e-6 of y′)
+        direct = per_unit * value_max * x_max > DIRECT_UNITS
+        per_unit = per_unit if direct else per_unit * 128  # in the units of the rule's target (w or t)
         e = engine_exponent(per_unit * 128, value_max)
+        if not direct:  # Y_MAX·x_max·2^e < 128: one copy's products stay within a carry
+            e = min(e, int(math.floor(math.log2(127 / (Y_MAX * x_max)))))
         gain = per_unit / 2.0**e / 2.0**value_bits * (-1 if kind == "pi" else 1)
-        rule = f"2^{e}*y2*{factor}*x0 - 2^{e}*y3*{factor}*x0"
-        if kind == "b" and self.decay_threshold > 0:
-            rule += " - 2^-7*y1*w*x0"
-        spec = LearningRule(dw=rule, x1=TraceSpec(0.0, math.inf), t_epoch=1, three_factor=True)
+        products = RULE_TAG.format(e=e).replace("(x1-64)", factor).removesuffix(" " + CARRY_TAG)
+        decay = kind == "b" and self.decay_threshold > 0
         seed = [int(o.seed_offset), 20180716, 3, k, {"w": 0, "b": 1, "ip": 2, "pi": 3}[kind]]
-        return Plastic(name, spec, w, shift, fixed(gain, 24), np.random.default_rng(seed))
+        trace = {"x1": TraceSpec(0.0, math.inf), "t_epoch": 1, "three_factor": True}
+        if direct:
+            spec = LearningRule(dw=products + (" - 2^-7*y1*w*x0" if decay else ""), **trace)
+            return Plastic(name, spec, w, shift, fixed(gain, 24), np.random.default_rng(seed))
+        spec = LearningRule(dt=products + (TAG_DECAY if decay else ""), **trace)
+        carry = LearningRule(dw=RULE_CARRY, dt=CARRY_TAG, **trace)
+        return Plastic(name, spec, w, shift, fixed(gain, 24), np.random.default_rng(seed), carry)
 
     def reset(self, batch: int) -> None:
         shape = [(self.seeds, batch, n) for n in self.sizes]
@@ -394,9 +430,15 @@ DIFFERENCES = (
     "weights: 8 bits with one exponent per projection, 9 bits signed once learned, clipped to [−256, 255]; the "
     "exponent leaves the largest initial weight room to grow 8- to 16-fold in the hidden forward weights (which "
     "grow 11- to 15-fold in 30 epochs of the float run) and 2- to 4-fold in the others (W_out, W_IP, W_PI and B "
-    "stay within about twice their start): weights that outgrow it saturate; a step of W_out, B, W_IP or W_PI is many "
-    "times the change one time step asks for, which the engine's stochastic rounding turns into rare "
-    "whole steps (unbiased, but a random walk that slows learning)",
+    "stay within about twice their start): weights that outgrow it saturate",
+    "the learned weights' fraction: every rule changes a weight by a small fraction of a unit per step, so the "
+    "products go into the engine's tag t (1/128 of a unit, Lava's range −257…255) and a carry rule moves ±1 into w "
+    "once |t| ≥ 128 (gle_chip_parts' RULE_TAG and RULE_CARRY, on the unsigned pre trace x1 for W_up, W_IP, W_PI): "
+    "w + t/128 is a 16-bit weight, the Dense uses only its top 9 bits w. Each rule's exponent keeps one pattern's "
+    "products below a carry (Y_MAX·x1·2^e < 128), so values beyond that clip y′ (in the hidden forward weights, "
+    "η_up = 50, rate differences above about 0.025); the batch's summed products can leave the tag's range "
+    "(clipped, counted in ``Plastic.saturated``). The carry is one term per engine epoch, not one per copy of the "
+    "batch; at t = 127 and t = −128 it is half (w ± 1/2, stochastically rounded; unbiased)",
     "pre traces: x1 = the graded rate's top bits, r·128 rounded (GradedSpikeCfg 1 on an 8-bit payload); B's pre "
     "trace x1 = 64 + r^HP·2^14 clipped to 0…127 (upper rate changes beyond ±2^-8 saturate); x1 set by the graded "
     "spike of the step and not decayed within the 1-step epoch",
@@ -407,9 +449,10 @@ DIFFERENCES = (
     "changes are stochastically rounded per synapse",
     "PAL's decay −η_bw α B: the engine's smallest deterministic decay (2^-7 of w per epoch, or 2^-16 per step "
     "with u9) is far above η_bw·dt·α, so the post neuron sets y1 = 32 with probability 128·η_bw·dt·α per step "
-    "(16-bit threshold) and the product −2^-7·y1·w removes w/128 then: the same mean decay, in rare steps",
-    "a batch of patterns runs on copies of the network whose engine changes of a step are summed into the shared "
-    "weights (each pattern's change rounded separately, as if the patterns followed one another)",
+    "(16-bit threshold) and the tag rule's −y1·w − 2^-7·y1·t removes (w + t/128)/128 of a unit from the 16-bit "
+    "weight w + t/128 then: the same mean decay, in rare steps",
+    "a batch of patterns runs on copies of the network whose products of a step are summed into one accumulator "
+    "per synapse of the shared weights and rounded once (the patterns are side by side, not one after another)",
     "mismatch (option mismatch): the initial weight registers per synapse, one emulator.mismatch instance per "
     "seed; the programmable neurons' digital ratios and tables have none",
 )
@@ -446,7 +489,7 @@ def learn_chip(*, profile: str, task: str | None, seeds: int, epochs: int | None
         if progress is not None:
             progress(epoch, epochs, entry)
     chip = f"chip ({profile}, emulated; integer arithmetic throughout)"
-    rules = {n: {"dw": p.text, "x1": "graded (set by the spike, no decay)", "t_epoch": 1, "weight_exp": -p.shift,
+    rules = {n: {"rule": p.text, "x1": "graded (set by the spike, no decay)", "t_epoch": 1, "weight_exp": -p.shift,
                  "third_factor_gain": f"{p.gain[0]}/2^{p.gain[1]}"}
              for n, p in net.plastic.items() if p.text}  # fmt: skip
     provenance = {
@@ -456,14 +499,15 @@ def learn_chip(*, profile: str, task: str | None, seeds: int, epochs: int | None
         "synapses": {"where": chip, "how": "W_up, B, W_IP, W_PI as 8-bit Dense projections with graded 16-bit rate "
                      "payloads"},
         "plasticity": {"where": f"{chip}: learning engine (three-factor rules, Lava's LearningDense fixed point)",
-                       "how": "; ".join(f"{n}: dw = {r['dw']}" for n, r in rules.items()) or "none"},
+                       "how": "; ".join(f"{n}: {r['rule']}" for n, r in rules.items()) or "none"},
         "metrics": {"where": "host float64", "how": "argmax of the output potentials the chip reports; ∠(B, Wᵀ) from "
                     "the weight registers"},
     }  # fmt: skip
     result = base.system_result(NAME, "chip", profile, o, history, equations=EQUATIONS, provenance=provenance,
                                 differences=DIFFERENCES, started=started,
                                 extra_config={"task": data.name, "sizes": sizes})  # fmt: skip
-    result.engine.update({"rules": rules})
+    tags = {n: {"saturated": p.saturated, "updates": p.updates} for n, p in net.plastic.items() if p.carry}
+    result.engine.update({"rules": rules, "tag_saturations": tags})
     return result
 
 
