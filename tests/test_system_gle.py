@@ -412,6 +412,14 @@ def test_chip_engine_update_by_hand() -> None:
     proj.tag[:] = [[[200, -129, 126], [0, 0, 0]]]
     change = cp.engine_change(proj.rule, proj.weights, proj.tag, np.full((1, 1, 3), 64), cp.signed_y(0 * y))
     np.testing.assert_array_equal(change["dw"][0, 0], [128, -128, 0])
+    # a batch of copies carries once per synapse, not once per copy; their products still add up
+    five = cp.engine_change(proj.rule, proj.weights, proj.tag, np.full((1, 5, 3), 64), cp.signed_y(np.zeros((1, 5, 2))))
+    np.testing.assert_array_equal(five["dw"], change["dw"])
+    np.testing.assert_array_equal(five["dt"], change["dt"])
+    x5, y5 = np.repeat(64 + p, 5, axis=1), cp.signed_y(np.repeat(y, 5, axis=1))
+    both = cp.engine_change(proj.rule, proj.weights, proj.tag, x5, y5)["dt"]
+    one = cp.engine_change(proj.rule, proj.weights, proj.tag, 64 + p, cp.signed_y(y))["dt"]
+    np.testing.assert_array_equal(both - change["dt"], np.clip(5 * (one - change["dt"]), -(2**30), 2**30))
     proj.learn(change, np.full((1, 2, 3), 0.5))
     np.testing.assert_array_equal(proj.weights[0, 0], [1, -1, 0])
     np.testing.assert_array_equal(proj.tag[0, 0], [72, -1, 126])

@@ -56,7 +56,8 @@ ERR_MAX = 8.0  # the |ĕ| (float units) the W rules' gains are sized for; larger
 ERR_MAX_BOTTOM = 32.0
 # The tag t holds the weight's fraction in 1/128 of a register unit: the products of a step land in t, and a
 # carry of ±1 moves into w once |t| reaches 128 (sgn(t − 127) + sgn(t + 128) is 2 for t ≥ 128, −2 for
-# t ≤ −129, 0 between); the carry's 128 leaves t in the same epoch. So w + t/128 is a 16-bit weight whose
+# t ≤ −129, 0 strictly between, and ±1 at t = 127 or −128: half a carry, rounded stochastically); the
+# carry's 128 leaves t in the same epoch. So w + t/128 is a 16-bit weight whose
 # top 9 bits drive the Dense.
 RULE_TAG = "2^{e}*y2*(x1-64)*x0 - 2^{e}*y3*(x1-64)*x0 - 2^6*x0*sgn(t-127) - 2^6*x0*sgn(t+128)"
 RULE_CARRY = "2^-1*x0*sgn(t-127) + 2^-1*x0*sgn(t+128)"
@@ -135,7 +136,19 @@ def engine_change(rule: LearningRule, weights: np.ndarray, tag: np.ndarray, x1: 
                            "t": np.int64(0) if tag is None else tag[:, None]}  # fmt: skip
     ops.update({k: v[..., :, None] for k, v in y.items()})
     ops.update({k: np.int64(0) for k in ("y1", "y2", "y3") if k not in ops})
-    return {k: np.clip(s.accumulate(ops).sum(1), ACC_MIN, ACC_MAX) for k, s in rule.series.items()}
+    copies = x1.shape[1]
+    idle = {**ops, "y1": np.int64(0), "y2": np.int64(0), "y3": np.int64(0)}
+    out = {}
+    for k, series in rule.series.items():
+        full = np.asarray(series.accumulate(ops))
+        acc = full.sum(1)
+        if copies > 1 and full.shape[1] == copies:
+            # summed over the copies, a term without a post factor (the tag's carry) would act once per copy:
+            # it acts once per synapse
+            once = np.broadcast_to(np.asarray(series.accumulate(idle)), full.shape)[:, 0]
+            acc = acc - (copies - 1) * once
+        out[k] = np.clip(acc, ACC_MIN, ACC_MAX)
+    return out
 
 
 def engine_exponent(y_per_unit_at_min: float, value_max: float, y_max: int = Y_HIGH) -> int:
