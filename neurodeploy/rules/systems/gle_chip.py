@@ -84,13 +84,13 @@ def run_lagged_teacher(opts: ChipOptions, seeds: int, epochs: int | None, progre
                        ) -> tuple[list[dict[str, Any]], dict[str, Any], ChipGLE]:  # fmt: skip
     """The float run's schedule (``gle_tasks.run_lagged_teacher``) with the student on the chip: the same
     teacher, input streams and initial weights; the same history entries."""
-    lr, dt, batch, epochs = gle_tasks._resolved(opts, "lagged-teacher", epochs)
+    lr, dt, batch, epochs = gle_tasks.resolved_settings(opts, "lagged-teacher", epochs)
     if batch != 1:
         raise NeurodeployError("the lagged teacher runs one continuous stream per seed", "batch_size",
                                "leave batch_size at None or 1")  # fmt: skip
     sizes, taus = gle_tasks.teacher_architecture(opts)
-    teacher = gle_tasks._net(opts, sizes, taus, seeds, dt, stream=3, gain=opts.init_gain)
-    ref = gle_tasks._net(opts, sizes, taus, seeds, dt, stream=4, gain=opts.init_gain)
+    teacher = gle_tasks.build_net(opts, sizes, taus, seeds, dt, stream=3, gain=opts.init_gain)
+    ref = gle_tasks.build_net(opts, sizes, taus, seeds, dt, stream=4, gain=opts.init_gain)
     bound = math.sqrt(2.0 / gle_tasks.TEACHER_SINES) * gle_tasks.TEACHER_SINES  # |input| ≤ Σ of the amplitudes
     in_bits = int(np.clip(6 - math.ceil(math.log2(bound)), 0, 6))
     net = ChipGLE(ref, opts, lr, 1, in_bits, profile)
@@ -99,7 +99,7 @@ def run_lagged_teacher(opts: ChipOptions, seeds: int, epochs: int | None, progre
     steps = int(round(opts.window / dt))
     settle = int(round(5 * gle_tasks.TEACHER_TAU[1] / dt))
     test_x = test_in.at(np.arange(settle + int(round(50.0 / dt))) * dt)
-    probe = gle_tasks._frozen(teacher, 1)
+    probe = gle_tasks.frozen_copy(teacher, 1)
     test_y = np.stack([probe.forward(x) for x in test_x])[settle:]
     test_payload = to_payload(test_x)
 
@@ -161,7 +161,7 @@ def run_task(name: str, opts: ChipOptions, seeds: int, epochs: int | None, progr
     from neurodeploy.learning.tasks import get_task
 
     sequence = name == "mnist1d"
-    lr, dt, batch, epochs = gle_tasks._resolved(opts, "mnist1d" if sequence else "static", epochs)
+    lr, dt, batch, epochs = gle_tasks.resolved_settings(opts, "mnist1d" if sequence else "static", epochs)
     if opts.optimizer == "adam":
         raise NeurodeployError(f"task {name!r} defaults to optimizer='adam', which the learning engine cannot "
                                "compute (a per-synapse RMS normalisation)", "learn_system('gle', variant='chip')",
@@ -192,7 +192,7 @@ def run_task(name: str, opts: ChipOptions, seeds: int, epochs: int | None, progr
     bound = float(np.abs(xs_train).max())
     in_bits = int(np.clip(6 - math.ceil(math.log2(max(bound, 1.0))), 0, 6))
     net = ChipGLE(ref, opts, lr, batch, in_bits, profile)
-    order_rngs = gle_tasks._rngs(seeds, 2)
+    order_rngs = gle_tasks.seed_rngs(seeds, 2)
     noise = opts.feedback == "pal"
     y_payload = to_payload(y_train)
 

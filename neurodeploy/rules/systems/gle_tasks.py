@@ -32,7 +32,7 @@ TEACHER_OMEGA = (0.5, 2.0)  # angular frequencies of the input sinusoids, per ti
 STATIC_LENGTH = 2  # a static sample is held for readout_samples × this many time units
 
 
-def _resolved(opts: Options, kind: str, epochs: int | None) -> tuple[float, float, int, int]:
+def resolved_settings(opts: Options, kind: str, epochs: int | None) -> tuple[float, float, int, int]:
     """Fill the options left None with the task's defaults (so the result's config shows what ran)."""
     d = TASK_DEFAULTS[kind]
     for name in ("lr", "dt", "batch_size", "optimizer", "init_gain", "hidden"):
@@ -54,21 +54,21 @@ def _pal(opts: Options, dt: float) -> dict[str, float]:
             "alpha": opts.pal_alpha}  # fmt: skip
 
 
-def _rngs(seeds: int, stream: int) -> list[np.random.Generator]:
+def seed_rngs(seeds: int, stream: int) -> list[np.random.Generator]:
     """One generator per seed and purpose, so a seed's run does not depend on how many seeds run beside it."""
     return [np.random.default_rng([seed, stream]) for seed in range(seeds)]
 
 
-def _frozen(net: GLENet, batch: int) -> GLENet:
+def frozen_copy(net: GLENet, batch: int) -> GLENet:
     """A copy that shares the weights and has its own state, for evaluation."""
     clone = copy.copy(net)
     clone.reset(batch)
     return clone
 
 
-def _net(opts: Options, sizes: list[int], taus: list[tuple[np.ndarray, np.ndarray]], seeds: int, dt: float,
+def build_net(opts: Options, sizes: list[int], taus: list[tuple[np.ndarray, np.ndarray]], seeds: int, dt: float,
          stream: int, gain: float = 1.0) -> GLENet:  # fmt: skip
-    return GLENet(sizes, [t[0] for t in taus], [t[1] for t in taus], _rngs(seeds, stream), dt=dt, gain=gain,
+    return GLENet(sizes, [t[0] for t in taus], [t[1] for t in taus], seed_rngs(seeds, stream), dt=dt, gain=gain,
                   feedback=opts.feedback, error_dynamics=opts.error_dynamics, gamma=opts.gamma,
                   pal=_pal(opts, dt), optimizer=opts.optimizer)  # fmt: skip
 
@@ -93,7 +93,7 @@ def task_network(opts: Options, n_in: int, n_out: int, seeds: int, *, sequence: 
         hidden_taus = [(np.full(h, opts.tau_le), np.full(h, opts.tau_le)) for h in opts.hidden]
     sizes = [n_in] + [len(t[0]) for t in hidden_taus] + [n_out]
     taus = hidden_taus + [(np.full(n_out, opts.tau_le), np.full(n_out, opts.tau_le))]
-    net = _net(opts, sizes, taus, seeds, opts.dt, stream=1, gain=opts.init_gain)
+    net = build_net(opts, sizes, taus, seeds, opts.dt, stream=1, gain=opts.init_gain)
     net.beta = opts.beta
     return net
 
@@ -135,7 +135,7 @@ def run_task(name: str, opts: Options, seeds: int, epochs: int | None,
 
     task = get_task(name)
     sequence = name == "mnist1d"
-    lr, dt, batch, epochs = _resolved(opts, "mnist1d" if sequence else "static", epochs)
+    lr, dt, batch, epochs = resolved_settings(opts, "mnist1d" if sequence else "static", epochs)
     steps = int(round(1.0 / dt))
     if steps < 1 or abs(steps * dt - 1.0) > 1e-9:
         raise NeurodeployError(f"dt={dt:g} does not divide the time unit of one sequence value",
@@ -161,11 +161,11 @@ def run_task(name: str, opts: Options, seeds: int, epochs: int | None,
         n_out = y_train.shape[1]
     net = task_network(opts, xs_train.shape[2], n_out, seeds, sequence=sequence)
     sizes = net.sizes
-    order_rngs = _rngs(seeds, 2)
+    order_rngs = seed_rngs(seeds, 2)
     noise = opts.feedback == "pal"
 
     def score(xs: np.ndarray, y: np.ndarray) -> list[float]:
-        total = _present(_frozen(net, len(xs)), xs[None], None, kind=kind, steps=steps, readout=readout, lr=lr,
+        total = _present(frozen_copy(net, len(xs)), xs[None], None, kind=kind, steps=steps, readout=readout, lr=lr,
                          learn=False, noise=False)  # fmt: skip
         if classify:
             return (total.argmax(-1) == y[None]).mean(1).tolist()
@@ -211,10 +211,10 @@ class SineInput:
     """A smooth random input per seed: each channel a sum of sinusoids with unit variance."""
 
     def __init__(self, seeds: int, stream: int) -> None:
-        rngs = _rngs(seeds, 10)  # the spectrum is the seed's; phases differ per stream
+        rngs = seed_rngs(seeds, 10)  # the spectrum is the seed's; phases differ per stream
         shape = (TEACHER_INPUTS, TEACHER_SINES)
         self.omega = np.stack([r.uniform(*TEACHER_OMEGA, shape) for r in rngs])
-        self.phase = np.stack([r.uniform(0, 2 * np.pi, shape) for r in _rngs(seeds, 10 + stream)])
+        self.phase = np.stack([r.uniform(0, 2 * np.pi, shape) for r in seed_rngs(seeds, 10 + stream)])
         self.amp = np.sqrt(2.0 / TEACHER_SINES)
 
     def at(self, t: np.ndarray) -> np.ndarray:
@@ -230,13 +230,13 @@ def run_lagged_teacher(opts: Options, seeds: int, epochs: int | None,
     windows of ``window`` time units; each window logs the online MSE and the MSE on a held-out stream.
     ``traces``, when given, receives the held-out outputs (time, S, n_out) of the teacher and of the
     student before and after learning, for figures."""
-    lr, dt, batch, epochs = _resolved(opts, "lagged-teacher", epochs)
+    lr, dt, batch, epochs = resolved_settings(opts, "lagged-teacher", epochs)
     if batch != 1:
         raise NeurodeployError("the lagged teacher runs one continuous stream per seed", "batch_size",
                                "leave batch_size at None or 1")  # fmt: skip
     sizes, taus = teacher_architecture(opts)
-    teacher = _net(opts, sizes, taus, seeds, dt, stream=3, gain=opts.init_gain)
-    student = _net(opts, sizes, taus, seeds, dt, stream=4, gain=opts.init_gain)
+    teacher = build_net(opts, sizes, taus, seeds, dt, stream=3, gain=opts.init_gain)
+    student = build_net(opts, sizes, taus, seeds, dt, stream=4, gain=opts.init_gain)
     student.beta = opts.beta
     noise = opts.feedback == "pal"
     train_in, test_in = SineInput(seeds, 1), SineInput(seeds, 2)
@@ -244,11 +244,11 @@ def run_lagged_teacher(opts: Options, seeds: int, epochs: int | None,
     settle = int(round(5 * TEACHER_TAU[1] / dt))
     test_steps = settle + int(round(50.0 / dt))
     test_x = test_in.at(np.arange(test_steps) * dt)
-    probe = _frozen(teacher, 1)
+    probe = frozen_copy(teacher, 1)
     test_y = np.stack([probe.forward(x) for x in test_x])[settle:]
 
     def test_mse(label: str) -> list[float]:
-        net = _frozen(student, 1)
+        net = frozen_copy(student, 1)
         out = np.stack([net.forward(x) for x in test_x])[settle:]
         if traces is not None:
             traces["time"] = np.arange(len(test_y)) * dt
@@ -283,9 +283,13 @@ def run_lagged_teacher(opts: Options, seeds: int, epochs: int | None,
 __all__ = [
     "TASK_DEFAULTS",
     "SineInput",
+    "build_net",
+    "frozen_copy",
     "lag_layer_taus",
+    "resolved_settings",
     "run_lagged_teacher",
     "run_task",
+    "seed_rngs",
     "task_network",
     "teacher_architecture",
 ]

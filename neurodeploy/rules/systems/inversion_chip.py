@@ -149,12 +149,12 @@ def loop_constants(opts: di.Options) -> tuple[int, int, float, float]:
 
 
 # ----------------------------------------------------------------------------------------------- the network
-def _grid(w: np.ndarray) -> np.ndarray:
+def to_grid(w: np.ndarray) -> np.ndarray:
     """Float weights to the 8-bit mixed-sign synapse grid (even integers in units of 1/128)."""
     return prepare_weights(2 * np.rint(np.asarray(w) * (1 << WEIGHT_BITS) / 2), 8, "mixed")
 
 
-def _dequantised(w: np.ndarray) -> np.ndarray:
+def dequantised(w: np.ndarray) -> np.ndarray:
     return np.asarray(w, dtype=np.float64) / (1 << WEIGHT_BITS)
 
 
@@ -170,8 +170,8 @@ class ChipNetwork:
         no_bias = np.zeros((seeds, 1, 1))
         w0 = np.concatenate([ref.w0, no_bias.repeat(n_hidden, 1) if self.linear else np.swapaxes(ref.b0, 1, 2)], 2)
         w1 = np.concatenate([ref.w1, no_bias.repeat(task.n_out, 1) if self.linear else np.swapaxes(ref.b1, 1, 2)], 2)
-        self.w0, self.w1 = _grid(w0), _grid(w1)
-        self.b = -np.swapaxes(self.w1[..., :-1], 1, 2) if opts.init_b == "negative_transpose" else _grid(ref.feedback)
+        self.w0, self.w1 = to_grid(w0), to_grid(w1)
+        self.b = -np.swapaxes(self.w1[..., :-1], 1, 2) if opts.init_b == "negative_transpose" else to_grid(ref.feedback)
         self.b = prepare_weights(self.b, 8, "mixed")
         if opts.mismatch > 0:
             self._mismatch(opts, profile, task.n_in, n_hidden, task.n_out)
@@ -293,11 +293,11 @@ def host_options(opts: ChipOptions) -> di.Options:
 def host_repair(w1: np.ndarray, b: np.ndarray, hopts: di.Options, seed: int, when: str) -> np.ndarray:
     """Gradient steps on the dequantised B (host float64), re-rounded to the 8-bit grid and checked again;
     the margin doubles when rounding undid the repair (three tries)."""
-    w, margin = _dequantised(w1), hopts.margin
+    w, margin = dequantised(w1), hopts.margin
     for _ in range(3):
-        fixed, ok = di.stabilise(w, _dequantised(b), hopts.alpha, dataclasses.replace(hopts, margin=margin), True)
-        b = prepare_weights(_grid(fixed), 8, "mixed")
-        report = di.stability_report(w[None], _dequantised(b)[None], hopts)
+        fixed, ok = di.stabilise(w, dequantised(b), hopts.alpha, dataclasses.replace(hopts, margin=margin), True)
+        b = prepare_weights(to_grid(fixed), 8, "mixed")
+        report = di.stability_report(w[None], dequantised(b)[None], hopts)
         if ok and not len(di.unstable_seeds(report)) and report["reduced"][0] <= -hopts.margin:
             return b
         margin *= 2
@@ -307,7 +307,7 @@ def host_repair(w1: np.ndarray, b: np.ndarray, hopts: di.Options, seed: int, whe
 def host_check(net: ChipNetwork, w1: np.ndarray, hopts: di.Options, opts: ChipOptions, when: str,
                repairs: np.ndarray) -> dict[str, np.ndarray]:  # fmt: skip
     """The stability check on the dequantised weights; refuse, or repair B and count it (host)."""
-    report = di.stability_report(_dequantised(w1[..., :-1]), _dequantised(net.b), hopts)
+    report = di.stability_report(dequantised(w1[..., :-1]), dequantised(net.b), hopts)
     for s in di.unstable_seeds(report):
         if opts.stability == "refuse":
             hint = "use stability='repair' (the paper's approach, on the host), a smaller lr or a larger alpha"
@@ -322,7 +322,7 @@ def chip_start(net: ChipNetwork, hopts: di.Options, opts: ChipOptions) -> None:
     if opts.init_b == "stability_optimised":
         for s in range(net.b.shape[0]):
             net.b[s] = host_repair(net.w1[s, :, :-1], net.b[s], hopts, s, "before training")
-    report = di.stability_report(_dequantised(net.w1[..., :-1]), _dequantised(net.b), hopts)
+    report = di.stability_report(dequantised(net.w1[..., :-1]), dequantised(net.b), hopts)
     bad = di.unstable_seeds(report)
     if len(bad):
         hint = "use init_b='negative_transpose' or 'stability_optimised', or a larger alpha"
@@ -345,7 +345,7 @@ def _signals(net: ChipNetwork, task: Any, opts: ChipOptions, hopts: di.Options, 
     delta0 = net.output_error(o, di._targets(task, task.y_val))
     delta1 = net.hidden_error(delta0, p_h, w1, net.b, opts)[0] / 2.0**net.sc.delta_hidden
     d0 = delta0 / 2.0**net.sc.delta_out
-    w, b = _dequantised(w1[..., :-1]), _dequantised(net.b)
+    w, b = dequantised(w1[..., :-1]), dequantised(net.b)
     slope = 1.0 if net.linear else 1.0 - np.tanh(a / 2.0 ** (WEIGHT_BITS + net.sc.act)) ** 2
     exact = di.steady_state(w, b, hopts.alpha, d0) * slope
     entry["pinv_angle"] = {"W0": di._angle(delta1, d0 @ np.swapaxes(np.linalg.pinv(w), 1, 2) * slope).tolist()}
@@ -353,7 +353,7 @@ def _signals(net: ChipNetwork, task: Any, opts: ChipOptions, hopts: di.Options, 
     entry["steady_state_gap"] = {"W0": di._angle(delta1, exact).tolist()}
     if net.linear:
         solution = (np.linalg.pinv(np.asarray(task.x_train, float)) @ np.asarray(task.y_train, float)).T
-        learned = w @ _dequantised(w0[..., :-1])
+        learned = w @ dequantised(w0[..., :-1])
         entry["solution_angle"] = di._angle(learned, np.broadcast_to(solution, learned.shape)).tolist()
 
 
@@ -397,14 +397,14 @@ def train_chip(task: Any, opts: ChipOptions, seeds: int, epochs: int, profile: A
         entry[f"test_{score}"] = _score(net, task, task.x_test, task.y_test, w0, w1).tolist()
         entry[f"val_{score}"] = _score(net, task, task.x_val, task.y_val, w0, w1).tolist()
         _signals(net, task, opts, hopts, w0, w1, entry)
-        report = di.stability_report(_dequantised(w1[..., :-1]), _dequantised(net.b), hopts)
+        report = di.stability_report(dequantised(w1[..., :-1]), dequantised(net.b), hopts)
         entry["spectral_abscissa"] = {di.LAYER: report["reduced"].tolist()}
         entry["worst_spectral_abscissa"] = {di.LAYER: worst["reduced"].tolist()}
         entry["loop_abscissa"] = {di.LAYER: report["loop"].tolist()}
         entry["worst_loop_abscissa"] = {di.LAYER: worst["loop"].tolist()}
         entry["repairs"] = repairs.tolist()
-        neg_transpose = -_dequantised(np.swapaxes(w1[..., :-1], 1, 2))
-        entry["weight_angle_neg"] = {di.LAYER: di._angle(_dequantised(net.b), neg_transpose).tolist()}
+        neg_transpose = -dequantised(np.swapaxes(w1[..., :-1], 1, 2))
+        entry["weight_angle_neg"] = {di.LAYER: di._angle(dequantised(net.b), neg_transpose).tolist()}
         entry["tag_saturations"] = saturated.tolist()
         history.append(entry)
         if progress is not None:
@@ -496,6 +496,6 @@ def learn_chip(task: str | None, profile_name: str, seeds: int, epochs: int | No
     return result
 
 
-__all__ = ["DIFFERENCES", "SIGMOID", "TANH", "ChipNetwork", "ChipOptions", "engine_rules", "learn_chip", "lookup",
-           "loop_constants", "loop_step", "plastic_projection", "present", "rule_scale", "shift_round",
-           "train_chip"]  # fmt: skip
+__all__ = ["DIFFERENCES", "SIGMOID", "TANH", "ChipNetwork", "ChipOptions", "dequantised", "engine_rules",
+           "learn_chip", "lookup", "loop_constants", "loop_step", "plastic_projection", "present", "rule_scale",
+           "shift_round", "to_grid", "train_chip"]  # fmt: skip

@@ -46,11 +46,11 @@ from neurodeploy.rules.systems.inversion_chip import (
     MOVE_GATE,
     STATE_MAX,
     WEIGHT_BITS,
-    _dequantised,
-    _grid,
+    dequantised,
     engine_rules,
     lookup,
     shift_round,
+    to_grid,
 )
 from neurodeploy.rules.systems.inversion_chip import SIGMOID as SIGMOID_TABLES
 
@@ -151,11 +151,11 @@ class ChipNet:
         self.acts = [ACT_IN] + [ACT_HIDDEN] * len(opts.hidden)  # payload scale of each layer feeding the next
         self.bias = [1 << a for a in self.acts]  # the bias neurons' payload: 1.0
         ref = rx.init_net(self.sizes, seeds, opts.init_gain)  # biases start at zero
-        self.W = [_grid(np.concatenate([w, np.zeros(w.shape[:2] + (1,))], 2)) for w in ref.W]
+        self.W = [to_grid(np.concatenate([w, np.zeros(w.shape[:2] + (1,))], 2)) for w in ref.W]
         if opts.backward == "transpose":
             self.B = [np.swapaxes(w[..., :-1], 1, 2).copy() for w in self.W[1:]]
         else:
-            self.B = [_grid(np.swapaxes(g, 1, 2)) for g in ref.G]
+            self.B = [to_grid(np.swapaxes(g, 1, 2)) for g in ref.G]
         self.c, self.rate = rate_factor(opts.rate)
         if opts.mismatch > 0:
             self._mismatch(profile)
@@ -235,8 +235,8 @@ class ChipNet:
 
     def float_net(self, W: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Dequantised weights and biases (the bias neuron's payload folded in), for the host's metrics."""
-        ws = [_dequantised(w[..., :-1]) for w in W]
-        bs = [_dequantised(w[..., -1]) * self.bias[l] / (1 << self.acts[l]) for l, w in enumerate(W)]
+        ws = [dequantised(w[..., :-1]) for w in W]
+        bs = [dequantised(w[..., -1]) * self.bias[l] / (1 << self.acts[l]) for l, w in enumerate(W)]
         return ws, bs
 
 
@@ -359,7 +359,7 @@ def train_chip(system: str, data: Any, opts: Any, seeds: int, epochs: int, profi
         entry[f"test_{kind}"] = _score(net, data.x_test, data.y_test, seeds)
         entry["gradient_angle"] = {nm: np.mean(a, axis=0).tolist() for nm, a in zip(names, angles, strict=True)}
         ws = net.float_net(net.W)[0]
-        entry["backward_angle"] = {names[i + 1]: rx.angle(np.swapaxes(_dequantised(b), 1, 2), ws[i + 1]).tolist()
+        entry["backward_angle"] = {names[i + 1]: rx.angle(np.swapaxes(dequantised(b), 1, 2), ws[i + 1]).tolist()
                                    for i, b in enumerate(net.B)}  # fmt: skip
         entry["tag_saturations"] = engine.saturated.tolist()
         history.append(entry)
