@@ -101,4 +101,19 @@ def chip_refusal(system: str, profile: str, capability: str, why: str, hint: str
     )
 
 
-__all__ = ["chip_refusal", "final_of", "make_options", "stats", "system_result"]
+def chip_profile(system: str, profile_name: str, engine_why: str, needs: Mapping[str, str],
+                 hint: str = "use profile='loihi2'") -> Any:  # fmt: skip
+    """The profile a chip version runs on, or one refusal naming the first missing capability: the Loihi
+    learning engine (``engine_why``: what runs on it), then each of ``needs`` (capability: why it is needed)."""
+    from neurodeploy import profiles
+
+    profile = profiles.get(profile_name)
+    if profile.plasticity.get("engine") != "loihi":
+        raise chip_refusal(system, profile_name, "the Loihi learning engine", engine_why, hint)
+    for cap, why in needs.items():
+        if not profile.plasticity.get(cap):
+            raise chip_refusal(system, profile_name, cap.replace("_", " "), why, hint)
+    return profile
+
+
+__all__ = ["chip_profile", "chip_refusal", "final_of", "make_options", "stats", "system_result"]

@@ -57,20 +57,11 @@ class ChipOptions(Options):
 
 
 def check_profile(profile_name: str) -> Any:
-    from neurodeploy import profiles
-
-    profile = profiles.get(profile_name)
-    if profile.plasticity.get("engine") != "loihi":
-        raise base.chip_refusal(NAME, profile_name, "the Loihi learning engine", "Ẇ = η ĕ rᵀ and PAL's Ḃ run as "
-                                "three-factor engine rules", "use profile='loihi2'")  # fmt: skip
     needs = {"programmable_neurons": "the prospective representation and error neurons (two time constants, a "
              "tanh table, OU noise and a high-pass state) are not LIF neurons",
              "graded_spikes": "rates and errors travel as signed graded payloads",
              "third_factor": "ĕ reaches the synapses as the third factors y2, y3"}  # fmt: skip
-    for cap, why in needs.items():
-        if not profile.plasticity.get(cap):
-            raise base.chip_refusal(NAME, profile_name, cap.replace("_", " "), why, "use profile='loihi2'")
-    return profile
+    return base.chip_profile(NAME, profile_name, "Ẇ = η ĕ rᵀ and PAL's Ḃ run as three-factor engine rules", needs)
 
 
 def to_payload(x: np.ndarray) -> np.ndarray:

@@ -447,23 +447,12 @@ DIFFERENCES = (
 
 
 def check_profile(profile_name: str) -> Any:
-    from neurodeploy import profiles
-
-    profile = profiles.get(profile_name)
-    plasticity = profile.plasticity
-    if plasticity.get("engine") != "loihi":
-        raise base.chip_refusal(SYSTEM, profile_name, "the Loihi learning engine", "ΔW = η δ hᵀ runs as an engine "
-                                "rule with δ as third factors", "use profile='loihi2'")  # fmt: skip
     needs = {"programmable_neurons": "the tanh and sigmoid tables, the output error and the loop's two integer "
              "compartments are not LIF neurons",
-             "graded_spikes": "the loop exchanges signed states, and activities travel as payloads"}  # fmt: skip
-    for cap, why in needs.items():
-        if not plasticity.get(cap):
-            raise base.chip_refusal(SYSTEM, profile_name, cap.replace("_", " "), why, "use profile='loihi2'")
-    if not plasticity.get("third_factor"):
-        raise base.chip_refusal(SYSTEM, profile_name, "third factors", "δ reaches the synapses as y2, y3",
-                                "use profile='loihi2'")  # fmt: skip
-    return profile
+             "graded_spikes": "the loop exchanges signed states, and activities travel as payloads",
+             "third_factor": "δ reaches the synapses as y2, y3"}  # fmt: skip
+    return base.chip_profile(SYSTEM, profile_name, "ΔW = η δ hᵀ runs as an engine rule with δ as third factors",
+                             needs)  # fmt: skip
 
 
 def learn_chip(task: str | None, profile_name: str, seeds: int, epochs: int | None,

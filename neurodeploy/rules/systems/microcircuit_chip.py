@@ -222,22 +222,10 @@ def to_register(w: np.ndarray, shift: int) -> np.ndarray:
 
 
 def check_profile(profile_name: str) -> Any:
-    from neurodeploy import profiles
-
-    profile = profiles.get(profile_name)
-    if profile.plasticity.get("engine") != "loihi":
-        raise base.chip_refusal(NAME, profile_name, "the Loihi learning engine", "W_up, B, W_IP and W_PI learn "
-                                "with three-factor engine rules", "use profile='loihi2'")  # fmt: skip
-    for cap, why in (
-        (
-            "programmable_neurons",
-            "three-compartment pyramids, a sigmoid table, OU noise and a high-pass state are not LIF neurons",
-        ),
-        ("graded_spikes", "rates travel as graded spikes"),
-    ):
-        if not profile.plasticity.get(cap):
-            raise base.chip_refusal(NAME, profile_name, cap.replace("_", " "), why, "use profile='loihi2'")
-    return profile
+    needs = {"programmable_neurons": "three-compartment pyramids, a sigmoid table, OU noise and a high-pass state "
+             "are not LIF neurons",
+             "graded_spikes": "rates travel as graded spikes"}  # fmt: skip
+    return base.chip_profile(NAME, profile_name, "W_up, B, W_IP and W_PI learn with three-factor engine rules", needs)
 
 
 class ChipMicrocircuit:

@@ -411,23 +411,12 @@ DIFFERENCES = (
 
 
 def check_profile(system: str, profile_name: str) -> Any:
-    from neurodeploy import profiles
-
-    profile = profiles.get(profile_name)
-    plasticity = profile.plasticity
-    if plasticity.get("engine") != "loihi":
-        raise base.chip_refusal(system, profile_name, "the Loihi learning engine", "ΔW and ΔB run as engine rules "
-                                "with the errors and activities as third factors", "use profile='loihi2'")  # fmt: skip
     needs = {"programmable_neurons": "the relaxing nodes, the slope gates and the output's sigmoid table and error "
              "are not LIF neurons",
-             "graded_spikes": "activities and relaxing errors travel as signed payloads"}  # fmt: skip
-    for cap, why in needs.items():
-        if not plasticity.get(cap):
-            raise base.chip_refusal(system, profile_name, cap.replace("_", " "), why, "use profile='loihi2'")
-    if not plasticity.get("third_factor"):
-        raise base.chip_refusal(system, profile_name, "third factors", "errors reach the synapses as y2, y3",
-                                "use profile='loihi2'")  # fmt: skip
-    return profile
+             "graded_spikes": "activities and relaxing errors travel as signed payloads",
+             "third_factor": "errors reach the synapses as y2, y3"}  # fmt: skip
+    return base.chip_profile(system, profile_name, "ΔW and ΔB run as engine rules with the errors and activities "
+                             "as third factors", needs)  # fmt: skip
 
 
 def learn_chip(system: str, task: str | None, profile_name: str, seeds: int, epochs: int | None,

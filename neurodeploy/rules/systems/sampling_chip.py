@@ -216,17 +216,10 @@ REFUSAL_HINT = (
 
 
 def check_profile(profile_name: str) -> Any:
-    from neurodeploy import profiles
-
-    profile = profiles.get(profile_name)
-    if profile.plasticity.get("engine") != "loihi":
-        raise base.chip_refusal(SYSTEM, profile_name, "the Loihi learning engine",
-                                "SAL's STDP on B runs as an engine rule on x1/y1 traces", REFUSAL_HINT)  # fmt: skip
-    if not profile.plasticity.get("programmable_neurons"):
-        raise base.chip_refusal(SYSTEM, profile_name, "programmable neurons",
-                                "the escape-noise sampling neuron (integer sigmoid table, random draw, refractory "
-                                "counter) is not a LIF", REFUSAL_HINT)  # fmt: skip
-    return profile
+    needs = {"programmable_neurons": "the escape-noise sampling neuron (integer sigmoid table, random draw, "
+             "refractory counter) is not a LIF"}  # fmt: skip
+    return base.chip_profile(SYSTEM, profile_name, "SAL's STDP on B runs as an engine rule on x1/y1 traces", needs,
+                             REFUSAL_HINT)  # fmt: skip
 
 
 DIFFERENCES = (
