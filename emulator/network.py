@@ -14,7 +14,8 @@ import numpy as np
 # "loihi": Lava 0.10 fixed-point CUBA LIF + Dense (integer params);
 # "float": the same equations in float64 (ideal profile, reference numerics);
 # "xylo" / "xylo_output": SynSense Xylo hidden / output IAF neurons (``emulator.xylo``).
-CoreModel = Literal["input", "loihi", "float", "xylo", "xylo_output"]
+# "program": a Loihi 2 programmable neuron (``emulator.programs.NeuronProgram``, set as ``program``)
+CoreModel = Literal["input", "loihi", "float", "xylo", "xylo_output", "program"]
 SignMode = Literal["mixed", "excitatory", "inhibitory"]
 
 LOIHI_PARAMS = ("du", "dv", "vth", "bias_mant", "bias_exp")
@@ -44,6 +45,7 @@ class CorePopulation:
     # float cores only: NIR's reset in the spiking step, or snnTorch's (``compiler.ir``), optionally late
     reset_rule: Literal["nir", "snntorch", "snntorch_leaky"] = "nir"
     reset_delay: bool = False
+    program: Any = None  # model "program": the NeuronProgram its neurons run
 
 
 @dataclass(eq=False)
@@ -66,6 +68,10 @@ class CoreProjection:
     num_weight_bits: int = 8
     sign_mode: SignMode = "mixed"
     synapse: int = 0  # which synaptic state of the destination it feeds (Xylo neurons have up to two)
+    # Programmable neurons and plasticity (``emulator.programs``, run step by step by ``emulator.stepped``):
+    channel: str = "spikes"  # what it carries: the source's spikes or one of its graded payload channels
+    port: str = "soma"  # which input compartment of the destination it feeds
+    engine: Any = None  # a plastic projection's Engine (its weights live there; ``weight`` is the initial value)
 
 
 @dataclass(eq=False)

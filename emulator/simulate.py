@@ -59,6 +59,8 @@ class SimulationOutput:
     counters: dict[str, int] = field(default_factory=dict)
     paths: dict[str, Any] = field(default_factory=dict)
     overflow: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # networks with programmable neurons (``emulator.stepped``): {channel: {population: (time, *batch, n)}}
+    graded: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
 
 def _lead(arr: Any) -> tuple[int, ...]:
@@ -206,6 +208,10 @@ def simulate(
         from neurodeploy.emulator.xylo import simulate_xylo
 
         return simulate_xylo(net, inputs, steps, record, populations, strict=strict)
+    from neurodeploy.emulator.stepped import needs_stepping, simulate_stepped
+
+    if needs_stepping(net):  # programmable neurons or plastic projections: state moves every step
+        return simulate_stepped(net, inputs, steps, record, populations)
     record = tuple(record)
     unknown = set(record) - set(RECORDABLE)
     if unknown:

@@ -32,7 +32,10 @@ import numpy as np
 
 from neurodeploy.emulator.learning_rule import EXPONENT_RANGE, MANTISSA_RANGE
 from neurodeploy.emulator.loihi import prepare_weights
+from neurodeploy.emulator.network import CoreNetwork, CorePopulation, CoreProjection
 from neurodeploy.emulator.plasticity import LearningRule, PlasticDense, TraceSpec
+from neurodeploy.emulator.programs import Emission, LoihiEngine
+from neurodeploy.emulator.stepped import SteppedRun
 from neurodeploy.errors import NeurodeployError
 from neurodeploy.rules.systems import base
 from neurodeploy.rules.systems.sampling import (
@@ -166,7 +169,6 @@ def integer_network(opts: Options, seeds: int, profile: Any) -> dict[str, np.nda
     rounded back to the registers by its Loihi mapping.
     """
     from neurodeploy.emulator import mismatch
-    from neurodeploy.emulator.network import CoreNetwork, CorePopulation, CoreProjection
 
     w_target, bias, b_init = make_network(opts, seeds)
     forward, backward = reciprocal_masks(opts.neurons)
@@ -251,61 +253,101 @@ DIFFERENCES = (
 )
 
 
+class SamplerProgram:
+    """The escape-noise sampling neuron as a Loihi 2 programmable neuron (``emulator.programs``).
+
+    Ports: "soma" holds only this step's input (the static forward half and, with per-step PSPs, B z);
+    "dendrite" accumulates without decay (B's onset/offset messages). Channels: "state" sends z = 1 on every
+    step of the refractory period (the rectangular PSP), "change" sends z − z_before (+1 at a PSP's onset,
+    −1 at its end). Its random draws come from its own stream, one 16-bit integer per neuron and step.
+    """
+
+    ports = ("soma", "dendrite")
+    channels = ("state", "change")
+
+    def __init__(self, bias: np.ndarray, offset: np.ndarray, t_ref: int, seed: int) -> None:
+        self.bias, self.offset, self.t_ref = bias, offset, int(t_ref)
+        self.rng = np.random.default_rng([int(seed), 1 << 21])
+
+    def init(self, shape: tuple[int, ...]) -> dict[str, np.ndarray]:
+        return {k: np.zeros(shape, dtype=np.int64) for k in ("zeta", "z", "dendrite")}
+
+    def step(self, state: dict[str, np.ndarray], inputs: Any, t: int) -> Emission:
+        if "dendrite" in inputs:
+            state["dendrite"] = state["dendrite"] + inputs["dendrite"]
+        a_in = inputs.get("soma", 0) + state["dendrite"]
+        draw = self.rng.integers(0, 1 << PROB_BITS, state["z"].shape)
+        z_before = state["z"]
+        state["zeta"], spikes = chip_neuron_step(state["zeta"], self.bias + a_in, self.offset, draw, self.t_ref)
+        state["z"] = (state["zeta"] > 0).astype(np.int64)
+        return Emission(spikes, {"state": state["z"], "change": state["z"] - z_before})
+
+
+def chip_network(opts: Options, net: dict[str, np.ndarray], seeds: int) -> CoreNetwork:
+    """The sampling network as the chip holds it: one population of sampler programs, the static forward
+    half and B, each delivered with one step of Dense latency; B carries SAL's engine rule when it learns."""
+    _, backward = reciprocal_masks(opts.neurons)
+    program = SamplerProgram(net["bias"], net["offset"], opts.t_ref, int(opts.seed))
+    pop = CorePopulation("sampling", opts.neurons, "program", program=program)
+    rule = learning_rule(opts, int(opts.seed))
+    onset_offset = rule is not None and opts.chip_psp == "onset-offset"
+    engine = None
+    if rule is not None:
+        plastic = PlasticDense(net["backward"], rule, batch_shape=(seeds,), draws="hardware")
+        engine = LoihiEngine(plastic, mask=backward)
+    projections = [
+        CoreProjection("forward", "sampling", "sampling", net["forward"], delay=1, channel="state"),
+        CoreProjection("backward", "sampling", "sampling", net["backward"], delay=1, engine=engine,
+                       channel="change" if onset_offset else "state", port="dendrite" if onset_offset else "soma"),
+    ]  # fmt: skip
+    return CoreNetwork([pop], projections, [], ["sampling"], numerics="loihi")
+
+
 def learn_chip(opts: Options, profile_name: str, seeds: int, epochs: int,
                progress: Callable[[int, int, dict[str, Any]], None] | None, started: float) -> Any:  # fmt: skip
-    """The chip run: same history entries as the float run, from the integer network."""
+    """The chip run: the compiled sampling network in the emulator's stepped run loop; the host counts states."""
     profile = check_profile(profile_name)
     rule = learning_rule(opts, int(opts.seed))  # checks the rule fits the engine before any work
     net = integer_network(opts, seeds, profile)
     n, t_ref = opts.neurons, int(opts.t_ref)
-    _, backward = reciprocal_masks(n)
     p_target = boltzmann(net["target_w"], net["target_b"])
-    plastic = None
-    if rule is not None:
-        plastic = PlasticDense(net["backward"], rule, batch_shape=(seeds,), draws="hardware")
-    static_b = net["backward"]
-    rng = np.random.default_rng([int(opts.seed), 1 << 21])
-    zeta = np.zeros((seeds, n), dtype=np.int64)
-    z = np.zeros((seeds, n), dtype=np.int64)
+    run = SteppedRun(chip_network(opts, net, seeds), (seeds,))
     counts = np.zeros((seeds, 1 << n))
     rows = np.arange(seeds)
     history: list[dict[str, Any]] = []
-    fwd = net["forward"].astype(np.float64)
     p_instance = instance_boltzmann(net, t_ref)
-    accumulate = plastic is not None and opts.chip_psp == "onset-offset"
-    dendrite = np.zeros((seeds, n), dtype=np.int64)  # B's share of u, as the non-decaying dendrite holds it
+    accumulate = rule is not None and opts.chip_psp == "onset-offset"
     residual = np.zeros(seeds)  # Σ over the epoch's steps of Σ_k |dendrite − B z| (weight units)
-    for t in range(epochs * opts.steps_per_epoch):
-        zf = z.astype(np.float64)[..., None]
-        a_in = np.matmul(fwd, zf)[..., 0].astype(np.int64)
-        if accumulate:
-            a_in += dendrite
-            residual += np.abs(dendrite - plastic.forward(z)).sum(-1)
-        else:
-            a_in += plastic.forward(z) if plastic is not None else np.matmul(static_b, z[..., None])[..., 0]
-        draw = rng.integers(0, 1 << PROB_BITS, (seeds, n))
-        z_before = z
-        zeta, spikes = chip_neuron_step(zeta, net["bias"] + a_in, net["offset"], draw, t_ref)
-        z = (zeta > 0).astype(np.int64)
+
+    def read(t: int, run: SteppedRun) -> None:
+        """The host's reads each step: the state vector for the counts; B's dendrite against B z."""
+        nonlocal residual
+        z = run.emission("sampling").payload["state"]
         counts[rows, state_index(z)] += 1
-        if plastic is not None and plastic.step(spikes, spikes):
-            plastic.weights[..., ~backward] = 0  # only B's synapses exist on the chip
-        if accumulate:  # +1 at a PSP's onset, −1 at its end, weighted by B as it stands when they arrive
-            dendrite = onset_offset_update(dendrite, plastic.weights, z, z_before)
-        if (t + 1) % opts.steps_per_epoch == 0:
-            weights = net["forward"] + (plastic.weights if plastic is not None else static_b)
-            entry = {"epoch": len(history) + 1, "steps": t + 1, "kl": kl_from_counts(p_target, counts).tolist(),
-                     "kl_instance": kl_from_counts(p_instance, counts).tolist(),
-                     "weight_angle": {"reciprocal": reciprocal_angle(weights).tolist()}}  # fmt: skip
-            if accumulate:
-                entry["psp_residual"] = (residual / (opts.steps_per_epoch * n * SCALE)).tolist()
-                residual = np.zeros(seeds)
-            history.append(entry)
-            counts = np.zeros_like(counts)
-            if progress is not None:
-                progress(len(history), epochs, entry)
+        if accumulate:
+            before = run.emission("sampling", 1)
+            z_prev = before.payload["state"] if before is not None else np.zeros_like(z)
+            b_z = run.delivery["backward"].deliver(z_prev)
+            residual += np.abs(run.states["sampling"]["dendrite"] - b_z).sum(-1)
+
+    for _ in range(epochs):
+        run.run(steps=opts.steps_per_epoch, record=(), monitor=read)
+        weights = net["forward"] + run.weights("backward")
+        entry = {"epoch": len(history) + 1, "steps": run.t, "kl": kl_from_counts(p_target, counts).tolist(),
+                 "kl_instance": kl_from_counts(p_instance, counts).tolist(),
+                 "weight_angle": {"reciprocal": reciprocal_angle(weights).tolist()}}  # fmt: skip
+        if accumulate:
+            entry["psp_residual"] = (residual / (opts.steps_per_epoch * n * SCALE)).tolist()
+            residual = np.zeros(seeds)
+        history.append(entry)
+        counts[...] = 0
+        if progress is not None:
+            progress(len(history), epochs, entry)
     chip = f"chip ({profile_name}, emulated; integer arithmetic throughout)"
     provenance = {
+        "network": {"where": chip, "how": "compiled as a CoreNetwork (chip_network: one population of sampler "
+                    "programs, a static and a plastic projection) and run by the emulator's stepped run loop "
+                    "(emulator.stepped) with the learning engine inside"},
         "neurons": {"where": chip, "how": "escape-noise sampling neurons on Loihi 2 programmable neurons: integer "
                     "sum, 16-bit sigmoid table, 16-bit random draw, refractory counter"},
         "synapses": {"where": chip, "how": "forward half a static 8-bit Dense, B a learning Dense; rectangular PSPs "
