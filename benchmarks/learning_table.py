@@ -38,7 +38,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--task", default="yinyang")
     ap.add_argument("--rules", default=",".join(RULES))
-    ap.add_argument("--conditions", default=",".join(CONDITIONS), help="columns: " + ", ".join(CONDITIONS))
+    columns = ", ".join(CONDITIONS).replace("%", "%%")  # argparse formats help with %
+    ap.add_argument("--conditions", default=",".join(CONDITIONS), help=f"columns: {columns}")
     ap.add_argument("--depths", default="1", help="hidden layers per network, comma separated, e.g. 1,2,3")
     ap.add_argument("--width", type=int, default=64, help="neurons per hidden layer")
     ap.add_argument("--cluster", default=None, help="serial, local (default), tcp://host:port or slurm")
