@@ -223,6 +223,10 @@ beside the KL of the same number of independent draws from the target.
 
 PROSE_CHIP = """\
 **What runs where on the chip (loihi2, emulated).**
+- The chip version is compiled as a network: one population of sampler programs (`SamplerProgram`), the
+  static forward half and the plastic B as projections (`chip_network`). It runs in the emulator's stepped
+  run loop (`emulator.stepped`), the loop `simulate` uses for every network with programmable neurons or
+  plastic projections, with the learning engine inside it.
 - On the chip: the sampling neurons, every synapse and the STDP on B. The escape-noise neuron is not a
   native Loihi LIF. It needs Loihi 2's programmable neurons: an integer membrane sum, a 16-bit sigmoid
   table compared with a 16-bit pseudo-random integer, and a refractory counter. The forward half is a
