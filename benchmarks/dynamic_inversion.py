@@ -277,6 +277,10 @@ forward network, the inversion loop, both errors and every weight update in the 
   tag t gathers the minibatch's updates and the post neuron's y1 = 32 moves it into the weight at the
   minibatch's last presentation.
 
+The chip version is compiled as a CoreNetwork (`inversion_chip_net.chip_network`: hidden and output
+populations of programmable neurons, W0 and W1 as learning-engine projections, B and the target input
+static) and runs in the emulator's stepped run loop (`emulator.stepped`), one run per minibatch.
+
 On the host: the stability check (eigenvalues of W B − α I and of the loop's Jacobian, with the realised α and
 dt) on the dequantised integer weights, before training and after every weight move; with
 `stability="repair"` the host moves B (the same gradient steps as the float run), rounds it back to the 8-bit

@@ -300,6 +300,7 @@ def test_a_short_chip_run_learns_digits_and_says_what_ran_where():
     assert last["steady_state_gap"]["W0"][0] < 10 and max(last["spectral_abscissa"]["W1"]) < 0
     assert res.provenance["stability"]["where"] == "host float64" and "chip" in res.provenance["loop"]["where"]
     assert "learning engine" in res.provenance["learning"]["where"] and res.differences_from_paper
+    assert "CoreNetwork" in res.provenance["network"]["how"] and "emulator.stepped" in res.provenance["network"]["how"]
     assert res.engine["rules"]["W1"]["dw"] == "2^-6*y0*y1*t" and res.engine["loop"]["d"] == 4
     # B starts at −W1ᵀ on the grid and stays there while W1 learns: the angle to −W1ᵀ grows from 0 but stays acute
     assert "weight_angle" not in last and 0 < last["weight_angle_neg"]["W1"][0] < 45
@@ -314,3 +315,51 @@ def test_on_the_chip_the_host_refuses_or_repairs_an_unstable_loop_between_update
     last = res.history[-1]
     assert last["repairs"][0] > 0 and last["spectral_abscissa"]["W1"][0] <= -Options().margin
     assert "repair" in res.provenance["stability"]["how"]
+
+
+def test_the_chip_network_is_a_core_network_whose_stepped_run_matches_the_integer_steps_by_hand():
+    from neurodeploy import profiles
+    from neurodeploy.emulator.network import CoreNetwork
+    from neurodeploy.emulator.stepped import SteppedRun
+    from neurodeploy.rules.systems.inversion import _targets, load_task
+    from neurodeploy.rules.systems.inversion_chip import (
+        ChipNetwork,
+        ChipOptions,
+        engine_rules,
+        plastic_projection,
+        present,
+    )
+    from neurodeploy.rules.systems.inversion_chip_net import LOOP, TagEngine, chip_network, run_presentations
+
+    task, opts = load_task(None), ChipOptions(steps=20).checked()
+    net = ChipNetwork(task, opts, 1, profiles.get("loihi2"))
+    rules = {"W0": engine_rules(0.1, opts.batch, 6, 8), "W1": engine_rules(0.1, opts.batch, 6, 7)}
+    core = chip_network(net, opts, rules)
+    assert isinstance(core, CoreNetwork) and core.inputs == ["input", "target"]
+    assert {p.name: p.model for p in core.populations} == {"input": "input", "target": "input", "hidden": "program",
+                                                           "output": "program"}  # fmt: skip
+    assert [pr.name for pr in core.projections if isinstance(pr.engine, TagEngine)] == ["W0", "W1"]
+    # one minibatch of three presentations: forward, 20 loop steps and the bAP, in the stepped run loop
+    run = SteppedRun(core, (1, 3))
+    x, y = np.asarray(task.x_train[:3], float)[None], _targets(task, task.y_train[:3])[None]
+    run_presentations(run, net, x, y, LOOP + opts.steps + 1)
+    assert run.t == opts.steps + 4
+    # the same integer steps by hand: ChipNetwork's forward pass and loop, then each presentation's bAP
+    a, p_h, o = net.forward(net.payload(x), net.w0, net.w1)
+    delta0 = net.output_error(o, y)
+    delta1 = net.hidden_error(delta0, p_h, net.w1, net.b, opts)[0]
+    n = p_h.shape[-1]
+    np.testing.assert_array_equal(run.states["output"]["o"], o)
+    np.testing.assert_array_equal(run.states["output"]["delta0"], delta0)
+    np.testing.assert_array_equal(run.states["hidden"]["a"][..., :n], a)
+    np.testing.assert_array_equal(run.states["hidden"]["delta1"][..., :n], delta1)
+    assert np.abs(delta1).max() > 0
+    plastic = {name: plastic_projection(w, *rules[name][:2], seed) for seed, (name, w) in
+               enumerate((("W0", net.w0), ("W1", net.w1)))}  # fmt: skip
+    for k in range(3):
+        present(plastic["W1"], net.with_bias(p_h)[:, k], delta0[:, k], k == 2)
+        present(plastic["W0"], net.payload(x)[:, k], delta1[:, k], k == 2)
+    for name in ("W0", "W1"):
+        np.testing.assert_array_equal(run.weights(name), plastic[name].weights)
+        np.testing.assert_array_equal(run.delivery[name].plastic.tag_1, plastic[name].tag_1)
+    assert (run.weights("W1") != net.w1).any()  # the last presentation's y1 moved the tags into the weights

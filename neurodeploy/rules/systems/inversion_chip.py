@@ -20,7 +20,13 @@ dequantised integer weights between weight moves, and scores the outputs it read
   the pre neuron's graded activity sets its pre trace x1 = 64 + p, the post neuron sends y2 = δ⁺, y3 = δ⁻
   and, at the last presentation of a minibatch, y1 = 32. The tag t gathers η·δ·p per presentation; y1
   moves it into the weight: ``dt = m·2^-7·y0·y2·(x1-64) − m·2^-7·y0·y3·(x1-64) − y0·y1·t``,
-  ``dw = 2^e·y0·y1·t``. Biases are synapses from a bias neuron of activity 63/64.
+  ``dw = 2^e·y0·y1·t``. Biases are synapses from a bias neuron of activity 63/64 (the last input neuron for
+  W0, the last neuron of the hidden population for W1).
+- Network: ``inversion_chip_net.chip_network`` compiles these neurons and synapses as a ``CoreNetwork`` of
+  programmable-neuron populations and engine projections, and ``train_chip`` runs it in the emulator's
+  stepped run loop (``emulator.stepped``). This module holds the integer formulas the programs and the engine
+  execute, the weights' compilation (``ChipNetwork``, whose ``forward``/``hidden_error`` are the same steps by
+  hand) and the host's stability check.
 """
 
 from __future__ import annotations
@@ -116,19 +122,61 @@ def lookup(table: np.ndarray, acc: np.ndarray, shift: int) -> np.ndarray:
     return table[np.clip(shift_round(acc, shift), -128, 128) + 128]
 
 
+def loop_message(r: np.ndarray) -> np.ndarray:
+    """A loop state (units 2^-12) as the 16-bit graded payload it sends (units 2^-8)."""
+    return np.clip(shift_round(r, LOOP_BITS - MESSAGE_BITS), -MESSAGE_MAX, MESSAGE_MAX)
+
+
+def loop_input(acc: np.ndarray) -> np.ndarray:
+    """A dendrite's summed loop input (weights 1/128 × payloads 2^-8) in the states' units 2^-12."""
+    return shift_round(np.asarray(acc, dtype=np.int64), WEIGHT_BITS + MESSAGE_BITS - LOOP_BITS)
+
+
+def update_y(ry: np.ndarray, in_y: np.ndarray, delta0: np.ndarray, c: int, d: int) -> np.ndarray:
+    """r_y += (c·(W r_x − δ₀) − d·r_y) / 4096, rounded half up, 24-bit saturating."""
+    return np.clip(ry + shift_round(c * (in_y - delta0) - d * ry, 12), -STATE_MAX, STATE_MAX)
+
+
+def update_x(rx: np.ndarray, in_x: np.ndarray, c: int) -> np.ndarray:
+    """r_x += c·(B r_y − r_x) / 4096, rounded half up, 24-bit saturating."""
+    return np.clip(rx + shift_round(c * (in_x - rx), 12), -STATE_MAX, STATE_MAX)
+
+
 def loop_step(ry: np.ndarray, rx: np.ndarray, w: np.ndarray, b: np.ndarray, delta0: np.ndarray, c: int, d: int
               ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """One step of the two compartments (units 2^-12): the payloads they sent last step, weighted, summed.
 
     ``w`` (…, out, hidden) and ``b`` (…, hidden, out) are integer weights (units 1/128), ``delta0`` in 2^-12.
     """
-    mx = np.clip(shift_round(rx, LOOP_BITS - MESSAGE_BITS), -MESSAGE_MAX, MESSAGE_MAX).astype(np.float64)
-    my = np.clip(shift_round(ry, LOOP_BITS - MESSAGE_BITS), -MESSAGE_MAX, MESSAGE_MAX).astype(np.float64)
-    back = WEIGHT_BITS + MESSAGE_BITS - LOOP_BITS
-    in_y = shift_round(np.matmul(mx, np.swapaxes(w, -1, -2)).astype(np.int64), back)  # exact: |Σ| < 2^53
-    in_x = shift_round(np.matmul(my, np.swapaxes(b, -1, -2)).astype(np.int64), back)
-    ry = np.clip(ry + shift_round(c * (in_y - delta0) - d * ry, 12), -STATE_MAX, STATE_MAX)
-    return ry, np.clip(rx + shift_round(c * (in_x - rx), 12), -STATE_MAX, STATE_MAX)
+    mx = loop_message(rx).astype(np.float64)
+    my = loop_message(ry).astype(np.float64)
+    in_y = loop_input(np.matmul(mx, np.swapaxes(w, -1, -2)).astype(np.int64))  # exact: |Σ| < 2^53
+    in_x = loop_input(np.matmul(my, np.swapaxes(b, -1, -2)).astype(np.int64))
+    return update_y(ry, in_y, delta0, c, d), update_x(rx, in_x, c)
+
+
+def activity(a: np.ndarray, linear: bool, sc: Scales) -> np.ndarray:
+    """A hidden neuron's payload from its sum a (units 2^-(7+A)): identity clipped, or the tanh table."""
+    if linear:
+        return np.clip(shift_round(a, WEIGHT_BITS), *PAYLOAD)
+    return lookup(TANH[sc.act], a, WEIGHT_BITS + sc.act - 5)
+
+
+def error_from_sum(o: np.ndarray, t: np.ndarray, classify: bool, sc: Scales) -> np.ndarray:
+    """δ₀ = t − σ(o) (classification) or t − o, from the sum o and the target t in units of 2^-D_out, 7 bits."""
+    d = sc.delta_out
+    out = lookup(SIGMOID[d], o, WEIGHT_BITS + sc.act - 4) if classify else shift_round(o, WEIGHT_BITS + sc.act - d)
+    return np.clip(t - out, -DELTA_MAX, DELTA_MAX)
+
+
+def hidden_delta(rx: np.ndarray, p_h: np.ndarray, linear: bool, sc: Scales) -> np.ndarray:
+    """δ₁ = slope·r_x (units 2^-D_hidden, 7 bits), the slope 1 − p² from the neuron's own payload."""
+    if linear:
+        delta1 = shift_round(rx, LOOP_BITS - sc.delta_hidden)
+    else:
+        slope = (1 << 2 * sc.act) - p_h * p_h  # 1 − tanh², units 2^-2A
+        delta1 = shift_round(rx * slope, LOOP_BITS + 2 * sc.act - sc.delta_hidden)
+    return np.clip(delta1, -DELTA_MAX, DELTA_MAX)
 
 
 def loop_constants(opts: di.Options) -> tuple[int, int, float, float]:
@@ -206,25 +254,21 @@ class ChipNetwork:
     def with_bias(self, p: np.ndarray) -> np.ndarray:
         return np.concatenate([p, np.full(p.shape[:-1] + (1,), self.bias_payload, np.int64)], -1)
 
+    def target(self, target: np.ndarray) -> np.ndarray:
+        """Targets as the target input sends them: units of 2^-D_out, rounded."""
+        return np.rint(np.asarray(target, float) * (1 << self.sc.delta_out)).astype(np.int64)
+
     def forward(self, p_in: np.ndarray, w0: np.ndarray, w1: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Sums a (units 2^-(7+A)), hidden payloads p_h and output sums o (units 2^-(7+A)), per seed."""
+        """Sums a (units 2^-(7+A)), hidden payloads p_h and output sums o (units 2^-(7+A)), per seed: the
+        network's forward steps by hand (``inversion_chip_net`` runs them on the chip's neurons)."""
         a = np.matmul(p_in.astype(np.float64), np.swapaxes(w0, 1, 2)).astype(np.int64)
-        if self.linear:
-            p_h = np.clip(shift_round(a, WEIGHT_BITS), *PAYLOAD)
-        else:
-            p_h = lookup(TANH[self.sc.act], a, WEIGHT_BITS + self.sc.act - 5)
+        p_h = activity(a, self.linear, self.sc)
         o = np.matmul(self.with_bias(p_h).astype(np.float64), np.swapaxes(w1, 1, 2)).astype(np.int64)
         return a, p_h, o
 
     def output_error(self, o: np.ndarray, target: np.ndarray) -> np.ndarray:
         """δ₀ = t − σ(o) (classification) or t − o, in units of 2^-D_out, clipped to 7 bits."""
-        d = self.sc.delta_out
-        t = np.rint(np.asarray(target, float) * (1 << d)).astype(np.int64)
-        if self.classify:
-            out = lookup(SIGMOID[d], o, WEIGHT_BITS + self.sc.act - 4)
-        else:
-            out = shift_round(o, WEIGHT_BITS + self.sc.act - d)
-        return np.clip(t - out, -DELTA_MAX, DELTA_MAX)
+        return error_from_sum(o, self.target(target), self.classify, self.sc)
 
     def hidden_error(self, delta0: np.ndarray, p_h: np.ndarray, w1: np.ndarray, b: np.ndarray, opts: ChipOptions
                      ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
@@ -236,12 +280,7 @@ class ChipNetwork:
         w = w1[..., :-1]
         for _ in range(opts.steps):
             ry, rx = loop_step(ry, rx, w, b, delta_loop, c, d)
-        if self.linear:
-            delta1 = shift_round(rx, LOOP_BITS - self.sc.delta_hidden)
-        else:
-            slope = (1 << 2 * self.sc.act) - p_h * p_h  # 1 − tanh², units 2^-2A
-            delta1 = shift_round(rx * slope, LOOP_BITS + 2 * self.sc.act - self.sc.delta_hidden)
-        return np.clip(delta1, -DELTA_MAX, DELTA_MAX), rx
+        return hidden_delta(rx, p_h, self.linear, self.sc), rx
 
 
 # --------------------------------------------------------------------------------------------- the engine
@@ -272,14 +311,24 @@ def plastic_projection(weights: np.ndarray, dt: str, dw: str, seed: int) -> Plas
     return PlasticDense(weights, rule, batch_shape=weights.shape[:1], draws="hardware")
 
 
-def present(plastic: PlasticDense, pre: np.ndarray, delta: np.ndarray, move: bool) -> bool:
-    """One presentation's bAP on the engine: x1 = 64 + p from the pre neurons' graded spikes, y2/y3 = δ±,
-    y1 = 32 on a minibatch's last presentation. Returns whether the tag saturated somewhere."""
+def bap(plastic: PlasticDense, pre: np.ndarray, post: np.ndarray, third: dict[str, np.ndarray]) -> np.ndarray:
+    """One learning epoch at the post neurons' bAP: x1 = 64 + p from the pre neurons' graded spikes, y1…y3 as
+    the post neurons send them. Returns where the tag saturated."""
     plastic.traces["x1"] = np.clip(64 + pre, 0, 127)
-    gate = np.full(delta.shape, MOVE_GATE if move else 0, np.int64)
-    plastic.step(pre != 0, np.ones(delta.shape, bool),
-                 {"y1": gate, "y2": np.maximum(delta, 0), "y3": np.maximum(-delta, 0)})  # fmt: skip
+    plastic.step(pre != 0, post, third)
     return (plastic.tag_1 >= 255) | (plastic.tag_1 <= -257)
+
+
+def move_factors(delta: np.ndarray, move: bool | np.ndarray) -> dict[str, np.ndarray]:
+    """The post neuron's third factors: y2 = δ⁺, y3 = δ⁻ and y1 = 32 where the tag moves into the weight."""
+    gate = np.where(move, MOVE_GATE, 0) * np.ones(delta.shape, np.int64)
+    return {"y1": gate, "y2": np.maximum(delta, 0), "y3": np.maximum(-delta, 0)}
+
+
+def present(plastic: PlasticDense, pre: np.ndarray, delta: np.ndarray, move: bool) -> np.ndarray:
+    """One presentation's bAP on the engine: x1 = 64 + p from the pre neurons' graded spikes, y2/y3 = δ±,
+    y1 = 32 on a minibatch's last presentation. Returns where the tag saturated."""
+    return bap(plastic, pre, np.ones(delta.shape, bool), move_factors(delta, move))
 
 
 # ------------------------------------------------------------------------------------------- host stability
@@ -330,92 +379,13 @@ def chip_start(net: ChipNetwork, hopts: di.Options, opts: ChipOptions) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ training
-def _score(net: ChipNetwork, task: Any, x: Any, y: Any, w0: np.ndarray, w1: np.ndarray) -> np.ndarray:
-    """Host scoring of the output neurons' sums: accuracy of the largest, or the mean squared error."""
-    o = net.forward(net.payload(x), w0, w1)[2]
-    if net.classify:
-        return (o.argmax(-1) == np.asarray(y)[None]).mean(1)
-    return ((o / 2.0 ** (WEIGHT_BITS + net.sc.act) - np.asarray(y, float)[None]) ** 2).mean((1, 2))
-
-
-def _signals(net: ChipNetwork, task: Any, opts: ChipOptions, hopts: di.Options, w0: np.ndarray, w1: np.ndarray,
-             entry: dict[str, Any]) -> None:  # fmt: skip
-    """The chip's hidden error on the validation inputs against the float signals of its own weights."""
-    a, p_h, o = net.forward(net.payload(task.x_val), w0, w1)
-    delta0 = net.output_error(o, di._targets(task, task.y_val))
-    delta1 = net.hidden_error(delta0, p_h, w1, net.b, opts)[0] / 2.0**net.sc.delta_hidden
-    d0 = delta0 / 2.0**net.sc.delta_out
-    w, b = dequantised(w1[..., :-1]), dequantised(net.b)
-    slope = 1.0 if net.linear else 1.0 - np.tanh(a / 2.0 ** (WEIGHT_BITS + net.sc.act)) ** 2
-    exact = di.steady_state(w, b, hopts.alpha, d0) * slope
-    entry["pinv_angle"] = {"W0": di._angle(delta1, d0 @ np.swapaxes(np.linalg.pinv(w), 1, 2) * slope).tolist()}
-    entry["bp_angle"] = {"W0": di._angle(delta1, d0 @ w * slope).tolist()}
-    entry["steady_state_gap"] = {"W0": di._angle(delta1, exact).tolist()}
-    if net.linear:
-        solution = (np.linalg.pinv(np.asarray(task.x_train, float)) @ np.asarray(task.y_train, float)).T
-        learned = w @ dequantised(w0[..., :-1])
-        entry["solution_angle"] = di._angle(learned, np.broadcast_to(solution, learned.shape)).tolist()
-
-
 def train_chip(task: Any, opts: ChipOptions, seeds: int, epochs: int, profile: Any,
                progress: Callable[[int, int, dict[str, Any]], None] | None = None
                ) -> tuple[list[dict[str, Any]], dict[str, Any]]:  # fmt: skip
-    """Minibatch learning on the chip: per presentation the forward pass, the loop and one engine epoch per
-    projection; weights move at each minibatch's last presentation, then the host checks the loop."""
-    net = ChipNetwork(task, opts, seeds, profile)
-    hopts = host_options(opts)
-    lr = opts.lr or (0.01 if net.linear else 0.1)
-    rules = {"W0": engine_rules(lr, opts.batch, net.sc.act, net.sc.delta_hidden),
-             "W1": engine_rules(lr, opts.batch, net.sc.act, net.sc.delta_out)}  # fmt: skip
-    plastic = {name: plastic_projection(w, rules[name][0], rules[name][1], int(opts.seed) + i)
-               for i, (name, w) in enumerate((("W0", net.w0), ("W1", net.w1)))}  # fmt: skip
-    chip_start(net, hopts, opts)
-    x_train, t_train = np.asarray(task.x_train, float), di._targets(task, task.y_train)
-    repairs, saturated = np.zeros(seeds, int), np.zeros(seeds, int)
-    score = "accuracy" if net.classify else "mse"
-    history: list[dict[str, Any]] = []
-    for epoch in range(1, epochs + 1):
-        worst = {"reduced": np.full(seeds, -np.inf), "loop": np.full(seeds, -np.inf)}
-        order = np.stack([net.rng.permutation(len(x_train)) for _ in range(seeds)])
-        for start in range(0, len(x_train), opts.batch):
-            idx = order[:, start : start + opts.batch]
-            p_in = net.payload(x_train[idx])
-            w0, w1 = plastic["W0"].weights, plastic["W1"].weights
-            _, p_h, o = net.forward(p_in, w0, w1)
-            delta0 = net.output_error(o, t_train[idx])
-            delta1 = net.hidden_error(delta0, p_h, w1, net.b, opts)[0]
-            pre1 = net.with_bias(p_h)
-            for k in range(idx.shape[1]):
-                move = k == idx.shape[1] - 1
-                for name, pre, delta in (("W1", pre1, delta0), ("W0", p_in, delta1)):
-                    saturated += present(plastic[name], pre[:, k], delta[:, k], move).sum((1, 2))
-            report = host_check(net, plastic["W1"].weights, hopts, opts, f"after an update in epoch {epoch}", repairs)
-            for key in worst:
-                worst[key] = np.maximum(worst[key], report[key])
-        w0, w1 = plastic["W0"].weights, plastic["W1"].weights
-        entry: dict[str, Any] = {"epoch": epoch}
-        entry[f"test_{score}"] = _score(net, task, task.x_test, task.y_test, w0, w1).tolist()
-        entry[f"val_{score}"] = _score(net, task, task.x_val, task.y_val, w0, w1).tolist()
-        _signals(net, task, opts, hopts, w0, w1, entry)
-        report = di.stability_report(dequantised(w1[..., :-1]), dequantised(net.b), hopts)
-        entry["spectral_abscissa"] = {di.LAYER: report["reduced"].tolist()}
-        entry["worst_spectral_abscissa"] = {di.LAYER: worst["reduced"].tolist()}
-        entry["loop_abscissa"] = {di.LAYER: report["loop"].tolist()}
-        entry["worst_loop_abscissa"] = {di.LAYER: worst["loop"].tolist()}
-        entry["repairs"] = repairs.tolist()
-        neg_transpose = -dequantised(np.swapaxes(w1[..., :-1], 1, 2))
-        entry["weight_angle_neg"] = {di.LAYER: di._angle(dequantised(net.b), neg_transpose).tolist()}
-        entry["tag_saturations"] = saturated.tolist()
-        history.append(entry)
-        if progress is not None:
-            progress(epoch, epochs, entry)
-    c, d, dt, alpha = loop_constants(opts)
-    gate = f"{MOVE_GATE} at a minibatch's last presentation"
-    info = {"rules": {name: {"dt": r[0], "dw": r[1], "realised_lr": r[2], "x1": "64 + graded payload", "y1": gate,
-                             "y2": "δ⁺", "y3": "δ⁻", "t_epoch": 1} for name, r in rules.items()},
-            "loop": {"c": c, "d": d, "realised_dt": dt, "realised_alpha": alpha},
-            "scales": dataclasses.asdict(net.sc)}  # fmt: skip
-    return history, info
+    """Minibatch learning on the compiled network in the emulator's stepped run loop (``inversion_chip_net``)."""
+    from neurodeploy.rules.systems.inversion_chip_net import train_chip as train
+
+    return train(task, opts, seeds, epochs, profile, progress)
 
 
 DIFFERENCES = (
@@ -466,6 +436,10 @@ def learn_chip(task: str | None, profile_name: str, seeds: int, epochs: int | No
     history, info = train_chip(data, opts, seeds, epochs, profile, progress)
     chip = f"chip ({profile_name}, emulated; integer arithmetic)"
     provenance = {
+        "network": {"where": chip, "how": "compiled as a CoreNetwork (inversion_chip_net.chip_network: input and "
+                    "target inputs, hidden and output populations of programmable neurons, plastic projections W0 "
+                    "and W1 on the learning engine, static projections B and target) and run by the emulator's "
+                    "stepped run loop (emulator.stepped), one run per minibatch, the engines learning at the bAP"},
         "forward": {"where": chip, "how": "graded rate neurons (7-bit payloads, tanh table), 8-bit Dense"},
         "output_error": {"where": chip, "how": "output neurons: δ₀ = t − σ(o) (table) or t − o, from a target input"},
         "loop": {"where": chip, "how": f"r_y, r_x compartments, {opts.steps} steps, c={info['loop']['c']}, "
@@ -476,7 +450,8 @@ def learn_chip(task: str | None, profile_name: str, seeds: int, epochs: int | No
                       "dequantised weights before training and after every weight move; "
                       + ("repair: B moved by gradient steps on the host, re-rounded and written back to the chip"
                          if opts.stability == "repair" else "refuse: no change to B")},
-        "scoring": {"where": "host float64", "how": "the output neurons' sums read, accuracy or MSE; signal angles"},
+        "scoring": {"where": "host float64", "how": "the output neurons' sums read after the forward steps of a "
+                    "run without the bAP, accuracy or MSE; δ₀ and δ₁ read for the signal angles"},
     }  # fmt: skip
     result = base.system_result(SYSTEM, "chip", profile_name, opts, history, equations=di.EQUATIONS,
                                 provenance=provenance, differences=DIFFERENCES, started=started,
@@ -485,6 +460,7 @@ def learn_chip(task: str | None, profile_name: str, seeds: int, epochs: int | No
     return result
 
 
-__all__ = ["DIFFERENCES", "SIGMOID", "TANH", "ChipNetwork", "ChipOptions", "dequantised", "engine_rules",
-           "learn_chip", "lookup", "loop_constants", "loop_step", "plastic_projection", "present", "rule_scale",
-           "shift_round", "to_grid", "train_chip"]  # fmt: skip
+__all__ = ["DIFFERENCES", "SIGMOID", "TANH", "ChipNetwork", "ChipOptions", "activity", "bap", "dequantised",
+           "engine_rules", "error_from_sum", "hidden_delta", "learn_chip", "lookup", "loop_constants", "loop_input",
+           "loop_message", "loop_step", "move_factors", "plastic_projection", "present", "rule_scale", "shift_round",
+           "to_grid", "train_chip", "update_x", "update_y"]  # fmt: skip
