@@ -182,7 +182,10 @@ work, load average {load:.1f} over the run's last 15 minutes; the float runs: {w
 the pyramidal neurons, output neurons and interneurons as Loihi 2 programmable neurons in integer
 arithmetic (potentials in 2^-12, rates in 2^-16, a sigmoid table, integer OU noise and high-pass
 states), every synapse as an 8-bit Dense projection that carries rates as graded spikes, and all four
-plasticity rules on the Loihi learning engine. The host only reads the output potentials to score
+plasticity rules on the Loihi learning engine. It is compiled as a CoreNetwork
+(`microcircuit_chip_net.chip_network`: pyramid and interneuron programs, engine projections for W_up,
+W_IP, W_PI and B) and runs in the emulator's stepped run loop (`emulator.stepped`), the host writing
+each pattern's target into the output neurons' bias. The host only reads the output potentials to score
 and the weight registers for ∠(B, Wᵀ). A profile without programmable neurons, graded spikes or the
 Loihi learning engine (e.g. loihi1, spinnaker2) is refused with the missing capability named.
 

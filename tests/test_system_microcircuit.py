@@ -241,6 +241,7 @@ def test_the_chip_microcircuit_learns_and_says_where_it_ran():
     assert acc[-1] > 0.6 and angle[-1] < angle[0]
     assert res.variant == "chip" and res.differences_from_paper
     assert "chip (loihi2" in res.provenance["plasticity"]["where"]
+    assert "CoreNetwork" in res.provenance["network"]["how"] and "emulator.stepped" in res.provenance["network"]["how"]
     assert res.provenance["metrics"]["where"] == "host float64"
     learned = set(res.engine["rules"])
     assert any(n.startswith("b") for n in learned) and any(n.startswith("w") for n in learned)
@@ -311,3 +312,50 @@ def test_the_chip_tag_carries_once_per_epoch_and_decays_the_whole_weight():
     y1[:, 0] = chip.DECAY_Y1
     pl.learn(np.full((1, 4, 3), chip.GRADED_OFFSET), {"y1": y1, "y2": zero, "y3": zero})
     assert set(np.unique(pl.tag)) <= {55, 56} and abs(pl.tag.mean() - 55.0625) < 0.1 and (pl.weights == 64).all()
+
+
+def test_the_chip_network_is_a_core_network_that_steps_as_the_integer_formulas_by_hand():
+    import copy
+
+    from neurodeploy.emulator.programs import NeuronProgram
+    from neurodeploy.emulator.stepped import SteppedRun
+    from neurodeploy.rules.systems import microcircuit_chip_net as chip_net
+
+    chip, net = _chip_net()
+    core = chip_net.chip_network(net)
+    programs = [p for p in core.populations if p.model == "program"]
+    assert [p.name for p in programs] == ["p1", "p2", "i0"] and core.inputs == ["p0"]
+    assert all(isinstance(p.program, NeuronProgram) for p in programs)
+    assert [pr.name for pr in core.projections if pr.engine is not None] == ["w0", "w1", "ip0", "pi0", "b0"]
+    rng = np.random.default_rng(3)
+    x, target = rng.integers(0, 1 << 16, (1, 2, 4)), rng.integers(0, 4096, (1, 2, 3))
+    # by hand, on copies of the weights and the generator: the first step of a pattern (nothing from before)
+    draws, p, g = copy.deepcopy(net.draws), copy.deepcopy(net.plastic), net.g
+    xi = chip.ou_step(np.zeros((1, 2, 30), np.int64), draws.integers(0, 256, (4, 1, 2, 30)), net.ou_decay, net.ou_gain)
+    v_bas = p["w0"].dense(x)
+    r1 = chip.phi(chip.mix([(g["b"], v_bas), (g["a"], np.zeros_like(v_bas))]) + xi)
+    err1 = r1 - chip.phi(chip.mix([(g["b"], v_bas)]))
+    v_out = p["w1"].dense(r1)
+    u2 = chip.mix([(g["b_nudged"], v_out), (g["som"], target)])
+    r2 = chip.phi(u2)
+    v_dend = p["ip0"].dense(r1)
+    r_i = chip.phi(chip.mix([(g["d"], v_dend), (g["som_i"], u2)]))
+    nothing = np.zeros((1, 2, 30), np.int64)
+    for name, value, pre in (("w0", err1, x), ("w1", r2 - chip.phi(chip.mix([(g["b_free"], v_out)])), r1),
+                             ("ip0", r_i - chip.phi(chip.mix([(g["d_free"], v_dend)])), r1),
+                             ("pi0", nothing, np.zeros_like(r_i))):  # fmt: skip
+        bits = draws.integers(0, 1 << 62, value.shape, dtype=np.int64)
+        p[name].learn(chip.rate_trace(pre), chip.split(chip.third_factor(value, p[name].gain, bits)))
+    y = chip.split(chip.third_factor(xi, p["b0"].gain, draws.integers(0, 1 << 62, xi.shape, dtype=np.int64)))
+    y["y1"] = np.where(draws.integers(0, 1 << 16, xi.shape) < net.decay_threshold, chip.DECAY_Y1, 0)
+    p["b0"].learn(chip.hp_trace(np.zeros_like(r2)), y)  # at a pattern's onset r^HP stays 0
+    # the stepped loop: one pattern of one step
+    run = SteppedRun(core, (1, 2))
+    chip_net.present(run, net, x, target, 1)
+    np.testing.assert_array_equal(run.emission("p1").payload["rate"], r1)
+    np.testing.assert_array_equal(run.emission("p2").payload["potential"], u2)
+    np.testing.assert_array_equal(run.emission("i0").payload["rate"], r_i)
+    for name, pl in p.items():
+        np.testing.assert_array_equal(run.weights(name), pl.weights, err_msg=name)
+        np.testing.assert_array_equal(net.plastic[name].tag, pl.tag, err_msg=name)
+    assert not np.array_equal(net.plastic["w0"].tag, 0)  # the step learned

@@ -1,8 +1,11 @@
 """The PAL microcircuit in the loihi2 profile's integer arithmetic, every plastic weight on the Loihi learning engine.
 
 What runs on the chip (emulated): the pyramidal and interneurons, every synapse, the OU noise, the high-pass
-filter and all four plasticity rules. The host only reads the output potentials to score, and converts the
-integer weights back to floats for the ∠(B, Wᵀ) metric.
+filter and all four plasticity rules. The host reads the output potentials to score, and converts the
+integer weights back to floats for the ∠(B, Wᵀ) metric. The network is compiled as a CoreNetwork
+(``microcircuit_chip_net.chip_network``) and run by the emulator's stepped run loop; the host presents the
+patterns (writing each one's target into the output neurons' bias and its onset flag) and switches the noise and
+the learning engine off to score.
 
 - Neurons: Loihi 2 programmable neurons. Potentials are integers in units of 2^-12 (POT_BITS), rates in
   2^-16 (RATE_BITS, 0…65535). The soma is the conductance-weighted average of its compartments, computed as
@@ -30,7 +33,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -42,6 +45,9 @@ from neurodeploy.learning import metrics
 from neurodeploy.learning.tasks import Task, get_task
 from neurodeploy.rules.systems import base
 from neurodeploy.rules.systems.microcircuit import EQUATIONS, NAME, Microcircuit, Options
+
+if TYPE_CHECKING:
+    from neurodeploy.emulator.stepped import SteppedRun
 
 POT_BITS = 12  # potentials in units of 2^-12
 RATE_BITS = 16  # rates in units of 2^-16, 0…65535
@@ -229,7 +235,9 @@ def check_profile(profile_name: str) -> Any:
 
 
 class ChipMicrocircuit:
-    """The integer network: weights shared per seed, state per (seed, pattern) copy."""
+    """The integer network's parameters: weights (``plastic``) shared per seed, conductance ratios, noise and
+    decay constants, the generator; ``microcircuit_chip_net.chip_network`` compiles it into a CoreNetwork whose
+    state is per (seed, pattern) copy. ``training`` is the host's register: OU noise and learning engine on."""
 
     def __init__(self, sizes: list[int], seeds: int, o: ChipOptions, rng: np.random.Generator, profile: Any) -> None:
         self.o, self.sizes, self.seeds, self.depth = o, sizes, seeds, len(sizes) - 2
@@ -241,6 +249,7 @@ class ChipMicrocircuit:
         shifts = {n: weight_shift(w, HEADROOM_HIDDEN if n in hidden else HEADROOM) for n, w in floats.items()}
         registers = self._instances({n: to_register(w, shifts[n]) for n, w in floats.items()}, profile)
         self.draws = np.random.default_rng([o.seed_offset, 20180716, 2])
+        self.training = True
         g_tot, g_out = o.g_l + o.g_b + o.g_a, o.g_l + o.g_b + o.g_som
         self.g = {"b": ratio(o.g_b / g_tot), "a": ratio(o.g_a / g_tot), "b_nudged": ratio(o.g_b / g_out),
                   "som": ratio(o.g_som / g_out), "b_free": ratio(o.g_b / (o.g_l + o.g_b)),
@@ -317,84 +326,22 @@ class ChipMicrocircuit:
         carry = LearningRule(dw=RULE_CARRY, dt=CARRY_TAG, **trace)
         return Plastic(name, spec, w, shift, fixed(gain, 24), np.random.default_rng(seed), carry)
 
-    def reset(self, batch: int) -> None:
-        shape = [(self.seeds, batch, n) for n in self.sizes]
-        zero = [np.zeros(s, dtype=np.int64) for s in shape]
-        self.state = {"r": zero, "r_i": [z.copy() for z in zero[2:]], "xi": [z.copy() for z in zero[1:-1]],
-                      "hp": [z.copy() for z in zero[2:]]}  # fmt: skip
-
-    def forward(self, r_in: np.ndarray, u_target: np.ndarray | None) -> dict[str, list[np.ndarray]]:
-        """One step, the same order as the float network: bottom-up now, top-down from the previous step."""
-        g, st, p = self.g, self.state, self.plastic
-        r, u, v_hat, v_api = [r_in], [r_in], [r_in], []
-        for k in range(self.depth):
-            v_bas = p[f"w{k}"].dense(r[-1])
-            api = p[f"b{k}"].dense(st["r"][k + 2]) + p[f"pi{k}"].dense(st["r_i"][k])
-            u_k = mix([(g["b"], v_bas), (g["a"], api)]) + st["xi"][k]
-            r.append(phi(u_k))
-            u.append(u_k)
-            v_hat.append(mix([(g["b"], v_bas)]))
-            v_api.append(api)
-        v_bas = p[f"w{self.depth}"].dense(r[-1])
-        free = mix([(g["b_free"], v_bas)])
-        u_out = free if u_target is None else mix([(g["b_nudged"], v_bas), (g["som"], u_target)])
-        r.append(phi(u_out))
-        u.append(u_out)
-        v_hat.append(free)
-        r_i, err_i = [], []
-        for k in range(self.depth):
-            v_dend = p[f"ip{k}"].dense(r[k + 1])
-            r_i.append(phi(mix([(g["d"], v_dend), (g["som_i"], u[k + 2])])))
-            err_i.append(r_i[-1] - phi(mix([(g["d_free"], v_dend)])))
-        return {"r": r, "u": u, "v_hat": v_hat, "v_api": v_api, "r_i": r_i, "err_i": err_i}
-
     def bits(self, shape: tuple[int, ...]) -> np.ndarray:
+        """Third-factor rounding bits from the network's generator (the chip's, emulated)."""
         return self.draws.integers(0, 1 << 62, shape, dtype=np.int64)
-
-    def step(self, r_in: np.ndarray, u_target: np.ndarray, onset: bool) -> None:
-        o, st, p = self.o, self.state, self.plastic
-        if o.sigma > 0:
-            st["xi"] = [ou_step(xi, self.draws.integers(0, 256, (4, *xi.shape)), self.ou_decay, self.ou_gain)
-                        for xi in st["xi"]]  # fmt: skip
-        net = self.forward(r_in, u_target)
-        r = net["r"]
-        hp = [high_pass_step(st["hp"][k], r[k + 2], r[k + 2] if onset else st["r"][k + 2], self.hp_decay)
-              for k in range(self.depth)]  # fmt: skip
-        for k in range(self.depth + 1):
-            pl = p[f"w{k}"]
-            err = r[k + 1] - phi(net["v_hat"][k + 1])
-            pl.learn(rate_trace(r[k]), split(third_factor(err, pl.gain, self.bits(err.shape))))
-        for k in range(self.depth):
-            pl = p[f"ip{k}"]
-            pl.learn(rate_trace(r[k + 1]), split(third_factor(net["err_i"][k], pl.gain, self.bits(r[k + 2].shape))))
-            pl = p[f"pi{k}"]
-            api = net["v_api"][k]
-            pl.learn(rate_trace(st["r_i"][k]), split(third_factor(api, pl.gain, self.bits(api.shape))))
-            pl = p[f"b{k}"]
-            if pl.rule is not None:
-                xi = st["xi"][k]
-                y = split(third_factor(xi, pl.gain, self.bits(xi.shape)))
-                y["y1"] = np.where(self.draws.integers(0, 1 << 16, xi.shape) < self.decay_threshold, DECAY_Y1, 0)
-                pl.learn(hp_trace(hp[k]), y)
-        st.update(r=r, r_i=net["r_i"], hp=hp)
-
-    def predict(self, r_in: np.ndarray) -> np.ndarray:
-        """Output potentials with no noise and no target after the loop has settled."""
-        self.reset(r_in.shape[-2])
-        for _ in range(self.o.settle_steps):
-            net = self.forward(r_in, None)
-            self.state.update(r=net["r"], r_i=net["r_i"])
-        return net["u"][-1]
 
 
 def to_rate(x: np.ndarray) -> np.ndarray:
     return np.rint(np.asarray(x) * ((1 << RATE_BITS) - 1)).astype(np.int64)
 
 
-def score(net: ChipMicrocircuit, data: Task) -> dict[str, list[float]]:
+def score(net: ChipMicrocircuit, run: SteppedRun, data: Task) -> dict[str, list[float]]:
+    """Accuracy from the output potentials the chip reports after settling (``microcircuit_chip_net.predict``)."""
+    from neurodeploy.rules.systems.microcircuit_chip_net import predict
+
     out = {}
     for key, x, y in (("test_accuracy", data.x_test, data.y_test), ("val_accuracy", data.x_val, data.y_val)):
-        pred = net.predict(np.broadcast_to(to_rate(x), (net.seeds, *x.shape))).argmax(-1)
+        pred = predict(run, net, np.broadcast_to(to_rate(x), (net.seeds, *x.shape))).argmax(-1)
         out[key] = (pred == y).mean(-1).tolist()
     return out
 
@@ -448,7 +395,12 @@ DIFFERENCES = (
 
 def learn_chip(*, profile: str, task: str | None, seeds: int, epochs: int | None,
                progress: Callable[[int, int, dict[str, Any]], None] | None, **options: Any) -> Any:  # fmt: skip
-    """The chip run, step for step the float run's schedule and data order, with the same history entries."""
+    """The chip run, step for step the float run's schedule and data order, with the same history entries: the
+    compiled network (``microcircuit_chip_net.chip_network``) in one stepped run loop; the host presents the
+    patterns and scores."""
+    from neurodeploy.emulator.stepped import SteppedRun
+    from neurodeploy.rules.systems.microcircuit_chip_net import chip_network, present
+
     started = time.perf_counter()
     o: ChipOptions = base.make_options(ChipOptions, NAME, options)
     chip_profile = check_profile(profile)
@@ -461,18 +413,18 @@ def learn_chip(*, profile: str, task: str | None, seeds: int, epochs: int | None
     rng = np.random.default_rng([o.seed_offset, 20180716])  # the float run's weights and data order
     n_train, batch = len(data.y_train), min(o.batch, len(data.y_train))
     net = ChipMicrocircuit(sizes, seeds, o, rng, chip_profile)
+    run = SteppedRun(chip_network(net), (seeds, batch))
     targets = np.rint(np.where(np.eye(data.n_out, dtype=bool), o.target_high, o.target_low) * (1 << POT_BITS))
     targets = targets.astype(np.int64)
     x_train = to_rate(data.x_train)
     history: list[dict[str, Any]] = []
     for epoch in range(1, epochs + 1):
         order = np.stack([rng.permutation(n_train) for _ in range(seeds)])
-        net.reset(batch)
+        run.reset((seeds, batch))
         for start in range(0, n_train - batch + 1, batch):
             idx = order[:, start : start + batch]
-            for t in range(o.steps_per_pattern):
-                net.step(x_train[idx], targets[data.y_train[idx]], onset=t == 0)
-        entry = {"epoch": epoch, **score(net, data), "weight_angle": alignment(net)}
+            present(run, net, x_train[idx], targets[data.y_train[idx]], o.steps_per_pattern)
+        entry = {"epoch": epoch, **score(net, run, data), "weight_angle": alignment(net)}
         history.append(entry)
         if progress is not None:
             progress(epoch, epochs, entry)
@@ -481,6 +433,10 @@ def learn_chip(*, profile: str, task: str | None, seeds: int, epochs: int | None
                  "third_factor_gain": f"{p.gain[0]}/2^{p.gain[1]}"}
              for n, p in net.plastic.items() if p.text}  # fmt: skip
     provenance = {
+        "network": {"where": chip, "how": "compiled as a CoreNetwork (microcircuit_chip_net.chip_network: input p0, "
+                    "pyramid programs p1…pL, interneuron programs i0…; engine projections W_up w0…, W_IP ip0…, "
+                    "W_PI pi0…, B b0…; static one-to-one up0… carrying the upper soma's potential) and run by the "
+                    "emulator's stepped run loop (emulator.stepped) with the learning engine inside"},
         "neurons": {"where": chip, "how": "pyramids (basal, apical, soma), output neurons and interneurons as Loihi 2 "
                     "programmable neurons: integer compartments, 16-bit sigmoid table, integer OU noise and "
                     "high-pass state"},
@@ -488,6 +444,9 @@ def learn_chip(*, profile: str, task: str | None, seeds: int, epochs: int | None
                      "payloads"},
         "plasticity": {"where": f"{chip}: learning engine (three-factor rules, Lava's LearningDense fixed point)",
                        "how": "; ".join(f"{n}: {r['rule']}" for n, r in rules.items()) or "none"},
+        "host_writes": {"where": "host", "how": "before each pattern: the target potential into the output "
+                        "neurons' bias and the onset flag into the neurons with a high-pass state; for scoring: "
+                        "noise and learning engine off (ChipMicrocircuit.training), no target"},
         "metrics": {"where": "host float64", "how": "argmax of the output potentials the chip reports; ∠(B, Wᵀ) from "
                     "the weight registers"},
     }  # fmt: skip
