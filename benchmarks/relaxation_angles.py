@@ -185,7 +185,11 @@ their own 8-bit Dense), and every weight update: W and B learn on the Loihi lear
 as the third factors y2 = δ⁺, y3 = δ⁻ set by the post neuron, the minibatch gathered in the tag and moved
 into the weight by y1 at its last presentation. B learns the transpose of W's product (the error as its pre
 trace, the activity as its third factor) with W's rounding draws transposed, so `backward="transpose"` keeps
-B = Wᵀ on the chip and `backward="learned"` is AR's and PC's learnable B. The host only reads the output
+B = Wᵀ on the chip and `backward="learned"` is AR's and PC's learnable B. The chip version is compiled as a
+CoreNetwork (`chip_network` in neurodeploy/rules/systems/relaxation_chip_net.py: programmable-neuron populations
+for the hidden and output layers and the bias neurons, plastic projections whose Engine is the learning engine)
+and runs in the emulator's stepped run loop (`emulator.stepped`), one presentation of steps + 1 loop steps per
+sample, the host writing the y1 gate before a minibatch's last presentation. The host only reads the output
 neurons' sums to score them, and measures the angles (the chip's dequantised Σ δ pᵀ against float64 BP on
 the dequantised weights). The engine rules, the realised learning rate and the relaxation's integer factor
 are in `result.engine`.

@@ -341,3 +341,48 @@ def test_a_short_chip_run_learns_digits_and_says_what_ran_where(system):
     assert res.provenance["scoring"]["where"] == "host float64"
     assert "chip" in res.provenance["relaxation"]["where"] and res.differences_from_paper
     assert res.engine["rules"]["B1"]["dw"] == res.engine["rules"]["W2"]["dw"]
+
+
+@pytest.mark.parametrize("system", ["ar", "pc"])
+def test_the_chip_network_runs_in_the_stepped_loop_as_the_integer_steps_by_hand(system):
+    """chip_network is a CoreNetwork of programs and engine projections; two presentations through SteppedRun
+    give the activities, errors, tags and moved weights of ChipNet's steps and Engine.present called by hand."""
+    from neurodeploy.emulator.network import CoreNetwork
+    from neurodeploy.emulator.stepped import SteppedRun
+    from neurodeploy.rules.systems.relaxation_chip import Engine
+    from neurodeploy.rules.systems.relaxation_chip_net import BiasColumn, WeightEngine, chip_network, present
+
+    options = dict(hidden=(12, 8), backward="learned", steps=30, rate=0.3, lr=4e-3)
+    hand, opts = _chip_net(system, 2, **options)
+    chip, _ = _chip_net(system, 2, **options)
+    by_hand, engine = Engine(hand, opts), Engine(chip, opts)
+    net = chip_network(chip, engine)
+    assert isinstance(net, CoreNetwork) and net.inputs == ["x", "target"]
+    assert [p.name for p in net.populations if p.model == "program"] == ["bias0", "bias1", "bias2", "h1", "h2", "out"]
+    plastic = {pr.name: type(pr.engine) for pr in net.projections if pr.engine is not None}
+    assert plastic == {"b0": BiasColumn, "b1": BiasColumn, "b2": BiasColumn, "W1": WeightEngine, "W2": WeightEngine,
+                       "B1": WeightEngine, "W3": WeightEngine, "B2": WeightEngine}  # fmt: skip
+    run = SteppedRun(net, (2,))
+    rng = np.random.default_rng(5)
+    start = [w.copy() for w in chip.W]
+    for move in (False, True):
+        p_in, target = rng.integers(0, 64, (2, 5)), np.eye(3)[rng.integers(0, 3, 2)]
+        p, deltas = present(run, chip, p_in, target, move)
+        q, gates, o = hand.forward(p_in[:, None], hand.W)  # a batch of one sample
+        e_out = hand.output_error(o, target[:, None])
+        d = hand.errors(hand.relax(e_out, q, gates, opts.steps), gates, e_out)
+        q, d = [x[:, 0] for x in q], [x[:, 0] for x in d]
+        for got, want in zip(p + deltas, q + d, strict=True):
+            np.testing.assert_array_equal(got, want)
+        assert all(np.abs(x).max() > 0 for x in d)
+        by_hand.present(q, d, move)
+        hand.W = [pl.weights for pl in by_hand.W]
+        hand.B = [pl.weights for pl in by_hand.B]
+    assert run.t == 2 * (opts.steps + 1)
+    for mine, theirs in zip(engine.W, by_hand.W, strict=True):
+        np.testing.assert_array_equal(mine.tag_1, theirs.tag_1)
+        np.testing.assert_array_equal(mine.weights, theirs.weights)
+    assert any((mine.weights != w0).any() for mine, w0 in zip(engine.W, start, strict=True))
+    for l, theirs in enumerate(by_hand.B):
+        np.testing.assert_array_equal(run.weights(f"B{l + 1}"), theirs.weights)
+    np.testing.assert_array_equal(run.weights("W1"), by_hand.W[0].weights[..., :-1])

@@ -2,8 +2,10 @@
 update on the Loihi learning engine.
 
 What runs on the chip (emulated): the forward network, the output error, the relaxation and all weight updates
-(forward weights W and backward weights B). The host only scores the output neurons' sums and measures the
-angles of the chip's updates to backprop's gradient (dequantised), as the float run does.
+(forward weights W and backward weights B), compiled as a ``CoreNetwork`` (``relaxation_chip_net``) and run by
+the emulator's stepped run loop. The host only writes the y1 gate before a minibatch's last presentation, scores
+the output neurons' sums and measures the angles of the chip's updates to backprop's gradient (dequantised), as
+the float run does.
 
 - Neurons (Loihi 2 programmable neurons with graded spikes): every activity is an 8-bit signed graded payload
   (±127), input features in units of 2^-6, hidden activities in units of 2^-4 (ReLU: max(0, Σ w·p) shifted
@@ -288,6 +290,7 @@ class Engine:
         self.W = [split_projection(w, *self.rules[l][:2], seed + l) for l, w in enumerate(net.W)]
         self.B = [split_projection(b, *self.rules[l + 1][:2], seed + 100 + l) for l, b in enumerate(net.B)]
         self.saturated = np.zeros(net.W[0].shape[0], int)
+        self.draws: dict[int, np.ndarray] = {}  # W_l's rounding draws of the presentation, which B_{l−1} shares
 
     def present(self, p: list[np.ndarray], deltas: list[np.ndarray], move: bool) -> None:
         """One sample (seeds, n) through every projection's engine."""
@@ -309,12 +312,24 @@ def _host_targets(net: ChipNet, data: Any, y: np.ndarray) -> np.ndarray:
 
 def chip_directions(net: ChipNet, p_in: np.ndarray, target: np.ndarray, steps: int | None = None
                     ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray], list[np.ndarray]]:  # fmt: skip
-    """The chip's pass on a batch (payloads p, integer errors δ) and, on the host, its update direction
-    Σ δ pᵀ (dequantised) beside BP's for the same dequantised weights, inputs and the chip's loss."""
-    p, gates, o = net.forward(p_in, net.W)
-    e_out = net.output_error(o, target)
-    deltas = net.errors(net.relax(e_out, p, gates, net.opts.steps if steps is None else steps), gates, e_out)
-    ws, bs = net.float_net(net.W)
+    """The chip's pass on a batch (seeds, batch, n) in the stepped run loop with the weights as they stand, no
+    learning (payloads p, integer errors δ), and, on the host, its update direction Σ δ pᵀ (dequantised)
+    beside BP's for the same dequantised weights, inputs and the chip's loss."""
+    from neurodeploy.emulator.stepped import SteppedRun
+    from neurodeploy.rules.systems.relaxation_chip_net import chip_network, present
+
+    run = SteppedRun(chip_network(net, None, steps), p_in.shape[:-1])
+    p, deltas = present(run, net, p_in, target, False, steps)
+    return host_directions(net, net.W, target, p, deltas)
+
+
+def host_directions(net: ChipNet, W: list[np.ndarray], target: np.ndarray, p: list[np.ndarray],
+                    deltas: list[np.ndarray]
+                    ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray], list[np.ndarray]]:  # fmt: skip
+    """The host's measurement of a batch the chip ran with weights ``W``: its update direction Σ δ pᵀ
+    (dequantised) beside BP's for the same dequantised weights, inputs (p_0) and the chip's loss."""
+    p_in = p[0]
+    ws, bs = net.float_net(W)
     x = p_in / float(1 << ACT_IN)
     pre, post = rx.forward(ws, bs, x, net.opts.activation)
     grad = 1 / (1 + np.exp(-post[-1])) - target if net.classify else post[-1] - target
@@ -325,9 +340,8 @@ def chip_directions(net: ChipNet, p_in: np.ndarray, target: np.ndarray, steps: i
     return dirs, bp_dirs, p, deltas
 
 
-def _score(net: ChipNet, x: Any, y: Any, seeds: int) -> list[float]:
-    """Host scoring of the output neurons' integer sums: the accuracy of the largest, or the squared error."""
-    o = net.forward(net.payload(x, seeds), net.W)[2]
+def _score(o: np.ndarray, net: ChipNet, y: Any) -> list[float]:
+    """Host scoring of the output neurons' integer sums ``o``: the accuracy of the largest, or the squared error."""
     if net.classify:
         return (o.argmax(-1) == np.asarray(y)[None]).mean(1).tolist()
     return ((o / 2.0 ** (WEIGHT_BITS + net.acts[-1]) - np.asarray(y, float)[None]) ** 2).mean((1, 2)).tolist()
@@ -335,10 +349,16 @@ def _score(net: ChipNet, x: Any, y: Any, seeds: int) -> list[float]:
 
 def train_chip(system: str, data: Any, opts: Any, seeds: int, epochs: int, profile: Any,
                progress: Progress | None = None) -> tuple[list[dict[str, Any]], ChipNet, dict[str, Any]]:  # fmt: skip
-    """Minibatch learning on the chip, the float run's batches: per batch the forward pass and the relaxation
-    on all samples, then one engine epoch per sample and projection; the weights move at the batch's end."""
+    """Minibatch learning on the chip, the float run's batches, in the emulator's stepped run loop
+    (``relaxation_chip_net``): one presentation per sample (forward pass, relaxation, one engine epoch per plastic
+    projection); the weights move at a batch's last presentation. The host measures each batch's angles from the
+    activities and errors it read, and scores the output neurons' sums."""
+    from neurodeploy.emulator.stepped import SteppedRun
+    from neurodeploy.rules.systems.relaxation_chip_net import chip_network, output_sums, present
+
     net = ChipNet(system, data, opts, seeds, profile)
     engine = Engine(net, opts)
+    run = SteppedRun(chip_network(net, engine), (seeds,))
     x_train, t_train = np.asarray(data.x_train, float), _host_targets(net, data, data.y_train)
     shuffles = [np.random.default_rng(10_000 + s) for s in range(seeds)]  # the float run's batch order
     names = [f"W{i + 1}" for i in range(len(net.W))]
@@ -349,14 +369,18 @@ def train_chip(system: str, data: Any, opts: Any, seeds: int, epochs: int, profi
         angles: list[list[np.ndarray]] = [[] for _ in names]
         for start in range(0, len(x_train), opts.batch):
             idx = order[:, start : start + opts.batch]
-            dirs, bp_dirs, p, deltas = chip_directions(net, net.payload(x_train[idx], seeds), t_train[idx])
+            p_in, target = net.payload(x_train[idx], seeds), t_train[idx]
+            reads = [present(run, net, p_in[:, k], target[:, k], k == idx.shape[1] - 1) for k in range(idx.shape[1])]
+            p, deltas = ([np.stack(q, 1) for q in zip(*side, strict=True)] for side in zip(*reads, strict=True))
+            dirs, bp_dirs, _, _ = host_directions(net, net.W, target, p, deltas)  # the weights the batch ran with
             for i, (d, g) in enumerate(zip(dirs, bp_dirs, strict=True)):
                 angles[i].append(rx.angle(d, g))
-            for k in range(idx.shape[1]):
-                engine.present([q[:, k] for q in p], [d[:, k] for d in deltas], k == idx.shape[1] - 1)
+            net.W = [pl.weights for pl in engine.W]
+            if engine.learn_b:
+                net.B = [pl.weights for pl in engine.B]
         entry: dict[str, Any] = {"epoch": epoch}
-        entry[f"val_{kind}"] = _score(net, data.x_val, data.y_val, seeds)
-        entry[f"test_{kind}"] = _score(net, data.x_test, data.y_test, seeds)
+        for split, x, y in (("val", data.x_val, data.y_val), ("test", data.x_test, data.y_test)):
+            entry[f"{split}_{kind}"] = _score(output_sums(run, net, net.payload(x, seeds)), net, y)
         entry["gradient_angle"] = {nm: np.mean(a, axis=0).tolist() for nm, a in zip(names, angles, strict=True)}
         ws = net.float_net(net.W)[0]
         entry["backward_angle"] = {names[i + 1]: rx.angle(np.swapaxes(dequantised(b), 1, 2), ws[i + 1]).tolist()
@@ -430,6 +454,12 @@ def learn_chip(system: str, task: str | None, profile_name: str, seeds: int, epo
     chip = f"chip ({profile_name}, emulated; integer arithmetic)"
     node = "−x_l (start: minus the forward activity)" if system == "ar" else "ε_l (start: 0)"
     provenance = {
+        "network": {"where": chip, "how": "compiled as a CoreNetwork (relaxation_chip_net.chip_network: input and "
+                    "target populations, programs h1…h{L−1} and out, bias neurons bias0…; plastic projections W1… "
+                    "with bias columns b0…, B1… one layer down, an identity Dense for the target) and run by the "
+                    "emulator's stepped run loop (emulator.stepped), one presentation of steps + 1 loop steps per "
+                    "sample with the learning engine inside; the host writes the neurons' y1 gate register before a "
+                    "minibatch's last presentation"},
         "forward": {"where": chip, "how": "graded ReLU neurons (7-bit payloads), 8-bit Dense W with bias neurons"},
         "output_error": {"where": chip, "how": "output neurons: e_L = t − σ(o) (table) or t − o, from a target input"},
         "relaxation": {"where": chip, "how": f"{node} as integer compartments, {opts.steps} steps, c={net.c}, "
@@ -448,4 +478,4 @@ def learn_chip(system: str, task: str | None, profile_name: str, seeds: int, epo
 
 
 __all__ = ["DIFFERENCES", "SIGMOID", "ARChipOptions", "ChipNet", "Engine", "PCChipOptions", "chip_directions",
-           "check_profile", "learn_chip", "rate_factor", "relax_step", "train_chip"]  # fmt: skip
+           "check_profile", "host_directions", "learn_chip", "rate_factor", "relax_step", "train_chip"]  # fmt: skip
