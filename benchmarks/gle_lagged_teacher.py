@@ -198,14 +198,17 @@ learning in real time in a network of lagging neurons, so there is no anchor to 
 programmable neurons; its synapses are 8-bit Dense projections carrying graded spikes (rates and ĕ in
 2^-16); Ẇ = η ĕ rᵀ and ḃ = η ĕ are three-factor rules of the Loihi learning engine (`emulator.plasticity`:
 the error neuron writes ĕ as the third factor y2/y3, the graded pre rate sets x1); and the error path B runs
-there too. With `feedback="transpose"`, B is a second Dense that the same engine rule keeps exactly equal to
-Wᵀ, and no host copies weights: the table below gives the largest difference between B and Wᵀ over the run,
-0 without mismatch (with mismatch each register starts with its own error, and B − Wᵀ keeps that start). With
-`feedback="pal"`, B is learned by PAL on the chip: OU noise and high-pass states in the neurons, the decay α
-as rare engine steps. The host supplies the task's streams (the input sinusoids and the teacher's outputs,
-as data) and computes the MSE from the output rates it reads. loihi1 is refused (it lacks programmable
-neurons), and so is spinnaker2 (it lacks the Loihi learning engine). Any task the float reference runs
-also runs on the chip with `optimizer="sgd"`; Adam's per-synapse normalisation is refused.
+there too. The chip version is compiled as a CoreNetwork (`gle_chip_net.chip_network`: programmable
+populations of representation and error neurons, W and B carrying the learning engines) and runs in the
+emulator's stepped run loop (`emulator.stepped`). With `feedback="transpose"`, B is a second Dense that the
+same engine rule keeps exactly equal to Wᵀ, and no host copies weights: the table below gives the largest
+difference between B and Wᵀ over the run, 0 without mismatch (with mismatch each register starts with its
+own error, and B − Wᵀ keeps that start). With `feedback="pal"`, B is learned by PAL on the chip: OU noise
+and high-pass states in the neurons, the decay α as rare engine steps. The host supplies the task's streams
+(the input sinusoids and the teacher's outputs, as data) and computes the MSE from the output rates it
+reads. loihi1 is refused (it lacks programmable neurons), and so is spinnaker2 (it lacks the Loihi learning
+engine). Any task the float reference runs also runs on the chip with `optimizer="sgd"`; Adam's per-synapse
+normalisation is refused.
 
 The chip rows are in the result table above, beside the float rows they reproduce. Each engine change has
 the float update as its mean (tested in `tests/test_system_gle.py`). With η = 0.01 and dt = 0.05 a step's

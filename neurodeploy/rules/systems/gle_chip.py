@@ -3,9 +3,11 @@
 What runs on the chip (emulated): the representation and error neurons as Loihi 2 programmable neurons, every
 synapse as an 8-bit Dense carrying graded spikes, the plasticity of W and the biases as three-factor engine
 rules, the error path B (a second Dense: W's transpose kept equal by the same engine rule, or learned by PAL
-with OU noise and a high-pass state in the neurons). The host supplies the task's streams (the lagged
-teacher's inputs and the teacher's outputs, computed in float64 as data) and scores the outputs it reads.
-Scales and integer updates: ``gle_chip_parts``.
+with OU noise and a high-pass state in the neurons). All of it is compiled as a ``CoreNetwork``
+(``gle_chip_net.chip_network``) and run by the emulator's stepped run loop (``emulator.stepped``). The host
+supplies the task's streams (the inputs, the target and its on/off phase; the lagged teacher's inputs and the
+teacher's outputs computed in float64 as data) and scores the outputs it reads. Scales and integer updates:
+``gle_chip_parts``.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ from typing import Any
 
 import numpy as np
 
+from neurodeploy.emulator.stepped import SteppedRun
 from neurodeploy.errors import NeurodeployError
 from neurodeploy.rules.systems import base, gle_tasks
 from neurodeploy.rules.systems import gle_chip_parts as cp
 from neurodeploy.rules.systems.gle import EQUATIONS, TASK_LAGGED_TEACHER, Options
+from neurodeploy.rules.systems.gle_chip_net import chip_network, engines, stream
 from neurodeploy.rules.systems.gle_chip_parts import ChipGLE
 
 NAME = "gle"
@@ -86,32 +90,37 @@ def run_lagged_teacher(opts: ChipOptions, seeds: int, epochs: int | None, progre
     in_bits = int(np.clip(6 - math.ceil(math.log2(bound)), 0, 6))
     net = ChipGLE(ref, opts, lr, 1, in_bits, profile)
     noise = opts.feedback == "pal"
+    engine = engines(net)
+    run = SteppedRun(chip_network(net, engine, noise=noise), (seeds, 1))  # one continuous stream
+    frozen = SteppedRun(chip_network(net, engine, learn=False), (seeds, 1))
+    top = f"rep{net.L - 1}"
     train_in, test_in = gle_tasks.SineInput(seeds, 1), gle_tasks.SineInput(seeds, 2)
     steps = int(round(opts.window / dt))
     settle = int(round(5 * gle_tasks.TEACHER_TAU[1] / dt))
     test_x = test_in.at(np.arange(settle + int(round(50.0 / dt))) * dt)
     probe = gle_tasks.frozen_copy(teacher, 1)
     test_y = np.stack([probe.forward(x) for x in test_x])[settle:]
-    test_payload = to_payload(test_x)
+    test_stream = stream(to_payload(test_x))
 
     def test_mse() -> list[float]:
-        out = net.run_frozen(test_payload)[settle:]
+        """The held-out stream through the frozen network from rest (no noise, no learning)."""
+        frozen.reset()
+        out = frozen.run({"input": test_stream}, record=("rate",), populations=[top])["rate"][top]
+        out = out[settle:] / float(1 << cp.POT_BITS)
         return ((out - test_y) ** 2).mean((0, 2, 3)).tolist()
 
     history: list[dict[str, Any]] = [{"epoch": 0, "test_mse": test_mse(), "time": 0.0}]
     gaps = []
     for epoch in range(1, epochs + 1):
         xs = train_in.at((np.arange(steps) + (epoch - 1) * steps) * dt)
+        targets = np.stack([teacher.forward(x) for x in xs])  # the teacher's outputs: data from the host
+        inputs = {"input": stream(to_payload(xs))}
+        if opts.learning:  # the target is on throughout
+            inputs.update({"target": to_payload(targets), "nudge": np.ones((steps, 1), np.int64)})
+        outs = run.run(inputs, steps, record=("rate",), populations=[top])["rate"][top] / float(1 << cp.POT_BITS)
         sq = np.zeros(seeds)
-        for x in xs:
-            target = teacher.forward(x)
-            out = net.forward(to_payload(x), noise=noise) / float(1 << cp.POT_BITS)
+        for out, target in zip(outs, targets, strict=True):
             sq += ((out - target) ** 2).mean((1, 2))
-            if opts.learning:
-                net.backward(to_payload(target))
-                net.update()
-            if noise:
-                net.pal_step()
         entry: dict[str, Any] = {"epoch": epoch, "test_mse": test_mse(), "online_mse": (sq / steps).tolist(),
                                  "time": epoch * steps * dt}  # fmt: skip
         if net.weight_angles():
@@ -126,24 +135,23 @@ def run_lagged_teacher(opts: ChipOptions, seeds: int, epochs: int | None, progre
     return history, extra, net
 
 
-def present(net: ChipGLE, xs: np.ndarray, target: np.ndarray | None, *, classify: bool, steps: int, readout: int,
-            learn: bool, noise: bool) -> np.ndarray:  # fmt: skip
+def present(run: SteppedRun, xs: np.ndarray, target: np.ndarray | None, *, steps: int, readout: int) -> np.ndarray:
     """``gle_tasks._present`` on the chip: xs (S or 1, N, T, n_in) payloads, each value held for ``steps``
-    steps, the target on (and learning) during the last ``readout`` values. Returns Σ r_L over the readout."""
+    steps; with a ``target`` (S, N, n_out) the host streams it and the nudge during the last ``readout`` values
+    (the error neurons and learning on). From rest; returns Σ r_L over the readout (2^-16)."""
     length = xs.shape[2]
-    total = np.zeros((net.seeds, xs.shape[1], net.sizes[-1]), np.int64)
-    for t in range(length):
-        on = t >= length - readout
-        for _ in range(steps):
-            out = net.forward(xs[:, :, t], noise=noise)
-            if on:
-                total += out
-                if learn:
-                    net.backward(target, classify)
-                    net.update()
-            if noise:
-                net.pal_step()
-    return total
+    held = np.repeat(np.moveaxis(xs, 2, 0), steps, axis=0)  # (T·steps, S or 1, N, n_in)
+    off = (length - readout) * steps
+    inputs = {"input": stream(held)}
+    if target is not None:
+        on = np.zeros((len(held), 1), np.int64)
+        on[off:] = 1
+        inputs["nudge"] = on
+        inputs["target"] = np.concatenate([np.zeros((off, *target.shape), np.int64),
+                                           np.broadcast_to(target, (len(held) - off, *target.shape))])  # fmt: skip
+    run.reset((run.batch_shape[0], xs.shape[1]))
+    top = run.net.outputs[0]
+    return run.run(inputs, record=("rate",), populations=[top])["rate"][top][off:].sum(0)
 
 
 def run_task(name: str, opts: ChipOptions, seeds: int, epochs: int | None, progress: Progress, profile: Any
@@ -186,13 +194,13 @@ def run_task(name: str, opts: ChipOptions, seeds: int, epochs: int | None, progr
     order_rngs = gle_tasks.seed_rngs(seeds, 2)
     noise = opts.feedback == "pal"
     y_payload = to_payload(y_train)
+    engine = engines(net)
+    run = SteppedRun(chip_network(net, engine, classify=classify, noise=noise), (seeds, batch))
+    frozen = SteppedRun(chip_network(net, engine, learn=False), (seeds, 1))
 
     def score(xs: np.ndarray, y: np.ndarray) -> list[float]:
-        kept = net.keep()
-        net.reset(len(xs))
-        total = present(net, to_payload(xs)[None], None, classify=classify, steps=steps, readout=readout,
-                        learn=False, noise=False) / float(1 << cp.POT_BITS)  # fmt: skip
-        net.restore(kept)
+        """The whole split as one batch through the frozen network, each sequence from rest."""
+        total = present(frozen, to_payload(xs)[None], None, steps=steps, readout=readout) / float(1 << cp.POT_BITS)
         if classify:
             return (total.argmax(-1) == y[None]).mean(1).tolist()
         pred = total / (readout * steps)
@@ -206,9 +214,7 @@ def run_task(name: str, opts: ChipOptions, seeds: int, epochs: int | None, progr
             order = np.stack([r.permutation(n) for r in order_rngs])
             for start in range(0, n, batch):
                 idx = order[:, start : start + batch]
-                net.reset(idx.shape[1])
-                present(net, train_payload[idx], y_payload[idx], classify=classify, steps=steps, readout=readout,
-                        learn=True, noise=noise)  # fmt: skip
+                present(run, train_payload[idx], y_payload[idx], steps=steps, readout=readout)
         key = "accuracy" if classify else "mse"
         entry: dict[str, Any] = {"epoch": epoch, f"test_{key}": score(xs_test, task.y_test),
                                  f"val_{key}": score(xs_val, task.y_val)}  # fmt: skip
@@ -242,14 +248,18 @@ DIFFERENCES = (
     "[−256, 255]; sums are floored by the exponent (Lava's Dense); biases are the last column of W, from a "
     "bias neuron of payload 1.0",
     "rates and ĕ travel as graded spikes in 2^-16 (24-bit signed payloads); one Euler step is one pass "
-    "bottom-up then top-down through the layers, as in the float reference, emulated without the one-step "
-    "latency of each Dense hop (on the chip an Euler step spans one time step per hop, or the hops are "
-    "pipelined)",
+    "bottom-up then top-down through the layers, as in the float reference: the compiled network's projections "
+    "have delay 0 (the stepped loop runs rep0 … rep{L−1}, then err{L−1} … err0 within a time step), without "
+    "the one-step latency of each Dense hop (on the chip an Euler step spans one time step per hop, or the hops "
+    "are pipelined); each layer's bias neuron (payload 1.0) sits after its units in the layer's population, and "
+    "partner neurons (a representation neuron and its error neuron) exchange φ′, r_L, ĕ (γ > 0), r^HP and ξ "
+    "through one-to-one Dense links that pass the payload unchanged",
     "plasticity: Ẇ = η ĕ rᵀ and ḃ = η ĕ as engine rules (t_epoch = 1, x0 every step): the pre trace x1 = 64 + "
     "p, p the graded rate in 7 bits (1/64 for tanh rates, 1/16 for the lagged teacher's inputs, whose |x| "
     "reaches 3.5; the bias neuron's 1.0 becomes 63/64 in hidden layers), set by the spike and not decayed; the "
     "post error neuron writes y2 = 8·y′⁺, y3 = 8·y′⁻ with y′ = ĕ·gain (η·dt folded in), rounded "
-    "stochastically with its random bits and clipped to −8…7 where a transposed B shares the products, to "
+    "stochastically with its random bits (drawn at the learning step, after all neurons have stepped) and "
+    "clipped to −8…7 where a transposed B shares the products, to "
     "−15…15 elsewhere; the gains are sized for |ĕ| ≤ 8 (≤ 32 in the lowest layer, whose look-ahead is "
     "amplified twice and whose ĕ is heavy-tailed), larger ĕ saturate y′",
     "16-bit weights from the tag: with η = 0.01 and dt = 0.05 a step's change is far below one register unit, "
@@ -271,8 +281,11 @@ DIFFERENCES = (
     "generator), r^HP an integer state of each neuron in 2^-16 (decay dt/τ_HP in 2^-12); B learns with the "
     "rules above (into the tag) plus −y1·w: y′ from ξ of the post neuron, x1 = 64 + r^HP of the pre neuron "
     "in 1/64 (clipped to ±1), and the decay −η_bw α B as y1 = 32 set with probability 128·η_bw·dt·α per step "
-    "(w/128 leaves the tag then: microcircuit_chip's scheme)",
-    "output error e_L = β (y* − r_L) in the output neuron, the target arriving as a graded spike in 2^-16; on "
+    "(w/128 leaves the tag then: microcircuit_chip's scheme); ξ moves once per step after the step that used it "
+    "(drawn at the start of the next step, after the engine's draws), so a sequence's last move, which the reset "
+    "would discard, is not drawn",
+    "output error e_L = β (y* − r_L) in the output neuron, the target arriving as a graded spike in 2^-16 (the "
+    "error neurons, and with them learning, switched on by a nudge input while the target is on); on "
     "classification tasks each output neuron computes β (onehot(y*) − σ(r_L)) with σ from a 257-entry 16-bit "
     "table (microcircuit_chip's, read with r_L rounded to 2^-12), not the softmax, which needs every output in "
     "one neuron (sigmoid cross-entropy instead of softmax cross-entropy)",
@@ -309,6 +322,12 @@ def learn_chip(*, profile: str, task: str | None, seeds: int, epochs: int | None
                 "pal": "B learned by PAL on the engine: OU noise and high-pass states in the neurons",
                 "fa": "B fixed at its random start"}[opts.feedback]  # fmt: skip
     provenance = {
+        "network": {"where": chip, "how": "compiled as a CoreNetwork (gle_chip_net.chip_network: program "
+                    "populations rep0…rep{L−1} and err{L−1}…err0, input populations input, target and nudge; "
+                    "projections W{k} and B{k} carrying the learning engines, one-to-one links between partner "
+                    "neurons; each error neuron hands ĕ to the engine of its partner's W as the third factor) and "
+                    "run by the emulator's stepped run loop (emulator.stepped) with the learning engine inside; "
+                    "held-out scores run the same neurons and W, frozen, from rest"},
         "neurons": {"where": chip, "how": "representation and error neurons as Loihi 2 programmable neurons: "
                     "integer prospective updates, tanh table" + (", OU noise, high-pass" if opts.feedback == "pal"
                                                                   else "")},
@@ -318,7 +337,7 @@ def learn_chip(*, profile: str, task: str | None, seeds: int, epochs: int | None
                        "how": "; ".join(f"{n}: {r['rule']}" for n, r in rules.items()) or "none (learning=False)"},
         "task": {"where": "host float64", "how": ("the lagged teacher's input sinusoids and the teacher network's "
                  "outputs" if task == TASK_LAGGED_TEACHER else f"task {task!r}'s inputs and targets")
-                 + " (data), sent as graded spikes"},
+                 + " (data), sent as graded spikes; the nudge input marks when the target is on"},
         "metrics": {"where": "host float64", "how": "MSE of the output rates the chip reports; ∠(B, Wᵀ) from the "
                     "weight registers"},
     }  # fmt: skip

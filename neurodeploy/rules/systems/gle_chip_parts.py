@@ -1,4 +1,4 @@
-"""GLE's integer neurons, synapses and engine rules (the loihi2 profile), used by ``gle_chip``.
+"""GLE's integer neurons, synapses and engine rules (the loihi2 profile), used by ``gle_chip`` and ``gle_chip_net``.
 
 Scales (every state an int64 array of a stated width, saturating):
 
@@ -108,6 +108,61 @@ def error_step(v: np.ndarray, e: np.ndarray, k_v: np.ndarray, k_q: np.ndarray) -
     d = np.asarray(e, dtype=np.int64) - v
     e_breve = np.clip(v + shift_round(k_q * d, 12), -STATE_MAX, STATE_MAX)
     return np.clip(v + shift_round(k_v * d, 12), -STATE_MAX, STATE_MAX), e_breve
+
+
+def drive(current: np.ndarray, err: np.ndarray | None, gamma: tuple[int, int] | None) -> np.ndarray:
+    """The representation neuron's input: W's current, plus γ·ĕ of its error neuron (last step's) if γ > 0."""
+    if gamma is None or err is None:
+        return current
+    return current + shift_round(err * gamma[0], gamma[1] + ERR_BITS - POT_BITS)
+
+
+def representation_layer(u: np.ndarray, current: np.ndarray, f: dict[str, np.ndarray], last: bool,
+                         xi: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:  # fmt: skip
+    """One layer's representation neurons: (new u, rate r, slope φ′). The linear output's rate is ŭ; a hidden
+    neuron's is tanh(ŭ + ξ) from the table (ξ: PAL's OU noise, None without), φ′ from that rate."""
+    u, u_breve = representation_step(u, current, f["k_m"], f["k_r"])
+    if last:
+        return u, u_breve, None
+    if xi is not None:
+        u_breve = u_breve + xi
+    r = tanh_lookup(u_breve)
+    return u, r, tanh_slope(r)
+
+
+def output_error(target: np.ndarray, r_out: np.ndarray, beta: tuple[int, int], classify: bool) -> np.ndarray:
+    """e_L = β (y* − r_L) in 2^-16; with ``classify`` β (y* − σ(r_L)), σ from microcircuit_chip's 16-bit table
+    (read with r_L in 2^-12)."""
+    if classify:
+        sigma = sigmoid(shift_round(r_out, POT_BITS - 12))
+        d = (np.asarray(target, np.int64) << (ERR_BITS - POT_BITS)) - sigma
+        return shift_round(d * beta[0], beta[1])
+    d = np.asarray(target, np.int64) - r_out
+    return shift_round(d * beta[0], beta[1] - (ERR_BITS - POT_BITS))
+
+
+def hidden_error(slope: np.ndarray, feedback: np.ndarray) -> np.ndarray:
+    """e = φ′ ⊙ (B ĕ_above) in 2^-16."""
+    return shift_round(slope * feedback, POT_BITS)
+
+
+def error_layer(v: np.ndarray, e: np.ndarray, f: dict[str, np.ndarray], prospective: bool
+                ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """One layer's error neurons from their input e (clipped to 24 bits): (v, ĕ); ĕ = e without the dynamics."""
+    e = np.clip(e, -STATE_MAX, STATE_MAX)
+    if prospective:
+        return error_step(v, e, f["k_v"], f["k_q"])
+    return v, e
+
+
+def with_bias(r: np.ndarray) -> np.ndarray:
+    """Rates and the bias neuron's payload 1.0 (2^-16) after them: what a layer sends on to the next W."""
+    return np.concatenate([r, np.full((*r.shape[:-1], 1), 1 << POT_BITS, np.int64)], -1)
+
+
+def random_bits(draws: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """A neuron's random bits for the stochastic rounding of its third factor."""
+    return draws.integers(0, 1 << 62, shape, dtype=np.int64)
 
 
 def factors(tau_m: np.ndarray, tau_r: np.ndarray, dt: float) -> dict[str, np.ndarray]:
@@ -251,7 +306,9 @@ def swap(a: np.ndarray) -> np.ndarray:
 
 
 class ChipGLE:
-    """The integer network for S seeds; weights per seed, state per (seed, sequence): arrays (S, N, n).
+    """The integer network for S seeds: its registers, engine rules, factors and random generator, which
+    ``gle_chip_net.chip_network`` compiles; ``forward``/``backward`` step its layers by hand (state per
+    (seed, sequence): arrays (S, N, n)) with the same layer steps the compiled neurons run.
 
     ``W[ℓ]`` is (S, n_ℓ, n_{ℓ−1} + 1), its last column the bias synapse from a bias neuron of payload 1.0;
     ``B[k]`` (k ≥ 1) carries ĕ of layer k down to layer k − 1: (S, n_{k−1}, n_k), i.e. B = Wᵀ's shape.
@@ -308,127 +365,39 @@ class ChipGLE:
         self.beta, self.gamma = fixed(opts.beta), fixed(opts.gamma) if opts.gamma else None
         self.reset(1)
 
-    # ------------------------------------------------------------------ state
+    # ------------------------------------------------------------------ by hand
     def reset(self, batch: int) -> None:
+        """Every neuron at rest for ``batch`` sequences per seed (the by-hand steps below)."""
         shape = [(self.seeds, batch, n) for n in self.sizes[1:]]
         self.u = [np.zeros(s, np.int64) for s in shape]
         self.v = [np.zeros(s, np.int64) for s in shape]
         self.err = [np.zeros(s, np.int64) for s in shape]
-        self.xi = [np.zeros(s, np.int64) for s in shape[:-1]]
-        self.hp = [np.zeros(s, np.int64) for s in shape]
-        self.r_prev: list[np.ndarray] | None = None
         self.rates: list[np.ndarray] = []
         self.slopes: list[np.ndarray | None] = []
 
-    def bits(self, shape: tuple[int, ...]) -> np.ndarray:
-        return self.draws.integers(0, 1 << 62, shape, dtype=np.int64)
-
-    # ------------------------------------------------------------------ neurons
-    def forward(self, x: np.ndarray, *, noise: bool = False) -> np.ndarray:
-        """One step bottom-up; x (S or 1, N, n_in) in 2^-16. Returns r_L (2^-16)."""
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """One step bottom-up by hand (no noise); x (S or 1, N, n_in) in 2^-16. Returns r_L (2^-16). The runs
+        use the same layer steps inside the compiled network (``gle_chip_net``)."""
         r = np.broadcast_to(x, (self.seeds, *x.shape[1:]))
         self.rates, self.slopes = [r], []
         for k in range(self.L):
-            bias = np.full((*r.shape[:-1], 1), 1 << POT_BITS, np.int64)
-            current = self.W[k].dense(np.concatenate([r, bias], -1))
-            if self.gamma is not None:
-                current = current + shift_round(self.err[k] * self.gamma[0],
-                                                   self.gamma[1] + ERR_BITS - POT_BITS)  # fmt: skip
-            self.u[k], u_breve = representation_step(self.u[k], current, self.f[k]["k_m"], self.f[k]["k_r"])
-            if k == self.L - 1:
-                r = u_breve
-                self.slopes.append(None)
-            else:
-                if noise:
-                    u_breve = u_breve + self.xi[k]
-                r = tanh_lookup(u_breve)
-                self.slopes.append(tanh_slope(r))
+            current = drive(self.W[k].dense(with_bias(r)), self.err[k], self.gamma)
+            self.u[k], r, slope = representation_layer(self.u[k], current, self.f[k], k == self.L - 1, None)
+            self.slopes.append(slope)
             self.rates.append(r)
         return r
 
-    def traces(self, k: int) -> np.ndarray:
-        """Layer k's input as the engine's pre values p (with the bias neuron's, 1.0 clipped to 7 bits)."""
-        bits = self.pre_bits[k]
-        p = rate_trace(self.rates[k], bits)
-        return np.concatenate([p, np.full((*p.shape[:-1], 1), min(1 << bits, GRADED_OFFSET - 1), np.int64)], -1)
-
     def backward(self, target: np.ndarray, classify: bool = False) -> None:
-        """One step top-down from the target payload (2^-16): e_L = β (y* − r_L) in 2^-16 (with ``classify``,
-        β (y* − σ(r_L)), σ from microcircuit_chip's 16-bit table), then the error neurons."""
-        o = self.o
-        if classify:
-            sigma = sigmoid(shift_round(self.rates[-1], POT_BITS - 12))  # the table reads 2^-12 potentials
-            d = (np.asarray(target, np.int64) << (ERR_BITS - POT_BITS)) - sigma
-            e = shift_round(d * self.beta[0], self.beta[1])
-        else:
-            d = np.asarray(target, np.int64) - self.rates[-1]
-            e = shift_round(d * self.beta[0], self.beta[1] - (ERR_BITS - POT_BITS))
+        """One step top-down by hand from the target payload (2^-16): e_L = β (y* − r_L) (with ``classify``,
+        β (y* − σ(r_L))), then the error neurons, each fed by the one above through B."""
         for k in reversed(range(self.L)):
-            if k < self.L - 1:
-                e = shift_round(self.slopes[k] * self.B[k + 1].dense(self.err[k + 1]), POT_BITS)
-            e = np.clip(e, -STATE_MAX, STATE_MAX)
-            if o.error_dynamics == "prospective":
-                self.v[k], self.err[k] = error_step(self.v[k], e, self.f[k]["k_v"], self.f[k]["k_q"])
+            if k == self.L - 1:
+                e = output_error(target, self.rates[-1], self.beta, classify)
             else:
-                self.err[k] = e
-
-    # ------------------------------------------------------------------ the engine
-    def update(self) -> None:
-        """Ẇ = η ĕ rᵀ on the engine; with feedback='transpose' B gets the same integer change, transposed."""
-        for k, proj in enumerate(self.W):
-            if proj.rule is None:
-                continue
-            y = y_prime(self.err[k], proj, self.bits(self.err[k].shape))
-            if not y.any() and not proj.pending():  # every product and carry is 0: nothing moves
-                continue
-            p = self.traces(k)
-            change = engine_change(proj.rule, proj.weights, proj.tag, GRADED_OFFSET + p, signed_y(y))
-            uniform = self.draws.random(proj.weights.shape)
-            proj.learn(change, uniform)
-            if self.o.feedback == "transpose" and k >= 1:
-                # B's synapse (pre: error neuron of layer k, post: error neuron of layer k − 1) sees the same
-                # numbers with the roles swapped: x1 = 64 + 8·y′ from the upper error neuron's graded spike,
-                # y2/y3 = p± from the lower error neuron (its representation partner's rate)
-                b = self.B[k]
-                lower = p[..., :-1]
-                change = engine_change(b.rule, b.weights, b.tag, GRADED_OFFSET + 8 * y,
-                                       {"y2": np.maximum(lower, 0), "y3": np.maximum(-lower, 0)})  # fmt: skip
-                b.learn(change, swap(uniform[..., :-1]))
-
-    def pal_step(self) -> None:
-        """PAL on the chip: the high-pass states, B's engine rule (ξ of the post neuron as third factor, the
-        upper neuron's r^HP as pre trace, the decay as y1 = 32 in rare steps), then the OU noise moves."""
-        prev = self.r_prev or self.rates[1:]
-        self.hp = [high_pass_step(self.hp[k], self.rates[k + 1], prev[k], self.hp_decay) for k in range(self.L)]
-        self.r_prev = list(self.rates[1:])
-        for k in range(1, self.L):
-            b, xi = self.B[k], self.xi[k - 1]
-            y = signed_y(y_prime(xi, b, self.bits(xi.shape)))
-            if self.decay_threshold:  # one decay per step: set in the first copy of a batch only
-                y["y1"] = np.zeros_like(xi)
-                y["y1"][:, 0] = np.where(self.draws.integers(0, 1 << 16, xi[:, 0].shape) < self.decay_threshold,
-                                         DECAY_Y1, 0)  # fmt: skip
-            x1 = GRADED_OFFSET + rate_trace(self.hp[k], HP_TRACE_BITS)
-            b.learn(engine_change(b.rule, b.weights, b.tag, x1, y), self.draws.random(b.weights.shape))
-        self.xi = [ou_step(xi, self.draws.integers(0, 256, (4, *xi.shape)), self.ou_decay, self.ou_gain)
-                   for xi in self.xi]  # fmt: skip
+                e = hidden_error(self.slopes[k], self.B[k + 1].dense(self.err[k + 1]))
+            self.v[k], self.err[k] = error_layer(self.v[k], e, self.f[k], self.o.error_dynamics == "prospective")
 
     # ------------------------------------------------------------------ host reads
-    def keep(self) -> tuple:
-        return self.u, self.v, self.err, self.xi, self.hp, self.r_prev, self.rates, self.slopes
-
-    def restore(self, kept: tuple) -> None:
-        self.u, self.v, self.err, self.xi, self.hp, self.r_prev, self.rates, self.slopes = kept
-
-    def run_frozen(self, xs: np.ndarray) -> np.ndarray:
-        """Outputs (T, S, N, n_out) as floats for inputs xs (T, S or 1, N, n_in) in 2^-16, from rest, with no
-        noise and no learning; the running state is kept aside and restored."""
-        kept = self.keep()
-        self.reset(xs.shape[2])
-        out = np.stack([self.forward(x) for x in xs]) / float(1 << POT_BITS)
-        self.restore(kept)
-        return out
-
     def weight_angles(self) -> dict[str, list[float]]:
         """∠(B_k, W_kᵀ) per learned or fixed feedback and seed, in degrees (none for ``transpose``), from the
         registers; named as the float reference names them."""
@@ -466,16 +435,22 @@ __all__ = [
     "TANH",
     "Projection",
     "apply_accumulator",
+    "drive",
     "engine_change",
+    "error_layer",
     "error_step",
     "factors",
     "fixed",
+    "hidden_error",
     "high_pass_step",
     "mismatched",
     "ou_step",
+    "output_error",
     "plastic",
+    "random_bits",
     "rate_trace",
     "ratio",
+    "representation_layer",
     "representation_step",
     "signed_y",
     "swap",
@@ -483,5 +458,6 @@ __all__ = [
     "tanh_slope",
     "to_register",
     "weight_shift",
+    "with_bias",
     "y_prime",
 ]
