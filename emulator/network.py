@@ -72,6 +72,9 @@ class CoreProjection:
     channel: str = "spikes"  # what it carries: the source's spikes or one of its graded payload channels
     port: str = "soma"  # which input compartment of the destination it feeds
     engine: Any = None  # a plastic projection's Engine (its weights live there; ``weight`` is the initial value)
+    # the population whose third factors (y1...y3) the engine reads, when the post neuron's plasticity compartment
+    # is modelled as a population of its own (e.g. GLE's error neuron beside its representation neuron)
+    third_factor_from: str | None = None
 
 
 @dataclass(eq=False)

@@ -9,7 +9,8 @@ learning epoch), so the block sums of the spike-only path do not apply. Per step
    this step, from a population earlier in the order);
 2. the population steps (a program, a native Loihi/float CUBA neuron, or an input replaying its train);
 3. ``monitor(t, run)``, if given, reads what the host reads (states, emissions, the weights this step used);
-4. every plastic projection's engine takes its learning step from both ends' emissions.
+4. every plastic projection's engine takes its learning step from both ends' emissions (the third factors
+   from ``third_factor_from`` where a projection names another population for them).
 
 A ``SteppedRun`` keeps neuron state, in-flight payloads and weights between calls, so a learning system
 can present one sample after another (``reset`` returns the neurons to rest) without leaving the loop.
@@ -67,6 +68,12 @@ def _check(net: CoreNetwork) -> None:
             raise NeurodeployError(f"projection {pr.name!r} carries channel {pr.channel!r} of {pr.src!r}, which "
                                    f"sends {list(channels)}", "CoreNetwork",
                                    f"use one of {list(channels)}")  # fmt: skip
+        if pr.third_factor_from is not None and pr.third_factor_from not in names:
+            raise NeurodeployError(
+                f"projection {pr.name!r} takes third factors from unknown population {pr.third_factor_from!r}",
+                "CoreNetwork",
+                "name a population of this network",
+            )
         if pr.delay < 0:
             raise NeurodeployError(f"projection {pr.name!r} has delay {pr.delay}", "CoreNetwork", "use delay >= 0")
 
@@ -152,7 +159,10 @@ class SteppedRun:
         if monitor is not None:
             monitor(t, self)
         for pr in self.plastic:
-            self.delivery[pr.name].learn(self.sent[pr.src][-1], self.sent[pr.dst][-1], t)
+            post = self.sent[pr.dst][-1]
+            if pr.third_factor_from is not None:
+                post = Emission(post.spikes, post.payload, self.sent[pr.third_factor_from][-1].third_factor)
+            self.delivery[pr.name].learn(self.sent[pr.src][-1], post, t)
         self.t += 1
 
     def _inputs_now(self, name: str, done: set[str]) -> dict[str, np.ndarray]:

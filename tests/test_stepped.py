@@ -108,3 +108,39 @@ def test_a_projection_into_a_missing_port_is_refused_by_name() -> None:
     net = relay_chain(1, port="basal")
     with pytest.raises(NeurodeployError, match="port 'basal'.*'soma', 'apical'"):
         SteppedRun(net)
+
+
+class Recorder:
+    """An engine that keeps the third factors it was handed; its weights never move."""
+
+    def __init__(self, weights: np.ndarray) -> None:
+        self.weights, self.seen = weights, []
+
+    def deliver(self, payload: np.ndarray) -> np.ndarray:
+        return np.asarray(self.weights, dtype=np.float64) @ np.asarray(payload, dtype=np.float64)
+
+    def learn(self, pre: Emission, post: Emission, t: int) -> bool:
+        self.seen.append(dict(post.third_factor))
+        return False
+
+
+class Teacher(Relay):
+    """A relay that also sends its value as the third factor y1."""
+
+    def step(self, state: dict[str, np.ndarray], inputs: dict, t: int) -> Emission:
+        em = super().step(state, inputs, t)
+        return Emission(em.spikes, em.payload, {"y1": em.payload["value"]})
+
+
+def test_an_engine_reads_its_third_factor_from_the_population_the_projection_names() -> None:
+    engine = Recorder(np.eye(3))
+    pops = [CorePopulation("x", 3, "input"), CorePopulation("b", 3, "program", program=Relay()),
+            CorePopulation("c", 3, "program", program=Teacher())]  # fmt: skip
+    projs = [CoreProjection("xb", "x", "b", np.eye(3), delay=0, channel="graded", engine=engine, third_factor_from="c"),
+             CoreProjection("xc", "x", "c", 2 * np.eye(3, dtype=np.int64), delay=0, channel="graded")]  # fmt: skip
+    x = np.array([[0, 0, 0], [1, 2, 3]])
+    SteppedRun(CoreNetwork(pops, projs, ["x"], ["b"])).run({"x": x})
+    assert engine.seen[0]["y1"].tolist() == [0, 0, 0] and engine.seen[1]["y1"].tolist() == [2, 4, 6]
+    projs[0].third_factor_from = "nowhere"
+    with pytest.raises(NeurodeployError, match="third factors from unknown population 'nowhere'"):
+        SteppedRun(CoreNetwork(pops, projs, ["x"], ["b"]))

@@ -93,15 +93,15 @@ class RepresentationProgram:
 
 class ErrorProgram:
     """One layer's error neurons (``gle_chip_parts.output_error``/``hidden_error``, ``error_layer``): they
-    update only while the nudge input is on (the target's phase) and then hand ĕ to the engine of their
-    representation partner's W as its third factor (``TagEngine.third``). They relay their partner's r^HP (pre
+    update only while the nudge input is on (the target's phase) and then send ĕ as the third factor of their
+    representation partner's W (``CoreProjection.third_factor_from``). They relay their partner's r^HP (pre
     value of PAL's B) and ξ (PAL's third factor)."""
 
     ports = ("apical", "slope", "rate", "target", "nudge", "hp", "xi")
     channels = ("error", "hp")
 
-    def __init__(self, net: ChipGLE, k: int, classify: bool, pal: bool, partner: TagEngine | None = None) -> None:
-        self.net, self.k, self.classify, self.pal, self.partner = net, k, classify, pal, partner
+    def __init__(self, net: ChipGLE, k: int, classify: bool, pal: bool) -> None:
+        self.net, self.k, self.classify, self.pal = net, k, classify, pal
         self.top = k == net.L - 1
         self.prospective = net.o.error_dynamics == "prospective"
 
@@ -119,10 +119,8 @@ class ErrorProgram:
             state["v"], state["err"] = cp.error_layer(v, e, self.net.f[self.k], self.prospective)
         err = state["err"]
         payload, third = {"error": err}, {}
-        if on:
+        if on:  # the third factor of the partner's incoming W; absent while the error compartment is off
             third["error"] = err
-        if self.partner is not None:  # the third factor of the partner's incoming W (see TagEngine)
-            self.partner.third = err if on else None
         if self.pal:
             payload["hp"] = _port(inputs, "hp", v)
             third["xi"] = _port(inputs, "xi", v)
@@ -136,13 +134,12 @@ class TagEngine:
     the engine's step (``engine_change``; skipped, as the engine may, where every product and carry is 0).
 
     W's post neuron is a representation neuron, and its ĕ is computed by the error neuron after it in the same
-    step (on the chip, two compartments of one neuron); the stepped loop hands an engine only the emissions of
-    its projection's own ends, so the error neuron posts ĕ here (``third``) as it steps."""
+    step (on the chip, two compartments of one neuron): W's projection reads its third factor from the error
+    population (``third_factor_from``)."""
 
     def __init__(self, proj: Projection, draws: np.random.Generator, pre_bits: int, channel: str) -> None:
         self.proj, self.draws, self.pre_bits, self.channel = proj, draws, pre_bits, channel
         self.last: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (y′, p, uniform) of this step
-        self.third: np.ndarray | None = None  # ĕ of the post neuron this step (None: its error compartment is off)
 
     @property
     def weights(self) -> np.ndarray:
@@ -154,7 +151,7 @@ class TagEngine:
     def learn(self, pre: Emission, post: Emission, t: int) -> bool:
         self.last = None
         proj = self.proj
-        err = post.third_factor.get("error", self.third)
+        err = post.third_factor.get("error")  # None while the error compartment is off
         if proj.rule is None or err is None:
             return False
         y = cp.y_prime(err, proj, cp.random_bits(self.draws, err.shape))
@@ -276,12 +273,13 @@ def chip_network(net: ChipGLE, engine: Mapping[str, Any], *, learn: bool = True,
         e = engine[proj.name] if learn else FrozenEngine(engine[proj.name])
         src = "input" if k == 0 else f"rep{k - 1}"
         projs.append(CoreProjection(proj.name, src, f"rep{k}", proj.weights, delay=0, weight_exp=-proj.shift,
-                                    engine=e, channel="graded" if k == 0 else "rate"))  # fmt: skip
+                                    engine=e, channel="graded" if k == 0 else "rate",
+                                    third_factor_from=f"err{k}" if learn else None))  # fmt: skip
     inputs = ["input"]
     if learn:
         pal = noise and net.o.feedback == "pal"
         pops += [CorePopulation("target", sizes[-1], "input"), CorePopulation("nudge", 1, "input")]
-        errors = [ErrorProgram(net, k, classify, pal, engine[net.W[k].name]) for k in range(L)]
+        errors = [ErrorProgram(net, k, classify, pal) for k in range(L)]
         pops += [CorePopulation(f"err{k}", sizes[k + 1], "program", program=errors[k]) for k in reversed(range(L))]
         inputs += ["target", "nudge"]
         for k, b in net.B.items():
