@@ -89,6 +89,13 @@ class SteppedRun:
         self.incoming = {p.name: [pr for pr in net.projections if pr.dst == p.name] for p in net.populations}
         self.delivery = {pr.name: pr.engine if pr.engine is not None else self._static(pr) for pr in net.projections}
         self.plastic = [pr for pr in net.projections if pr.engine is not None]
+        # Per population, its incoming projections with how far back their source's emission lies: a source
+        # that steps before it (an input, or earlier in the order) has this step's emission last, so t − delay
+        # is ``delay`` back; any other source (itself, or later in the order) ``delay − 1``.
+        rank = {n: -1 for n in net.inputs} | {p.name: i for i, p in enumerate(self.order)}
+        self.plan = [(pop, [(pr, self.delivery[pr.name], pr.delay if rank[pr.src] < i else pr.delay - 1)
+                            for pr in self.incoming[pop.name]]) for i, pop in enumerate(self.order)]  # fmt: skip
+        self.silent = {n: np.zeros(net.population(n).size, dtype=np.int64) for n in net.inputs}
         self.depth = 1 + max((pr.delay for pr in net.projections), default=0)
         self.t = 0  # steps run so far, over all calls
         self.messages = 0  # nonzero entries sent along projections (spikes and graded spikes)
@@ -126,24 +133,15 @@ class SteppedRun:
         sent = self.sent[population]
         return sent[-1 - ago] if ago < len(sent) else None
 
-    def _channel(self, pr: CoreProjection, ago: int) -> np.ndarray | None:
-        em = self.emission(pr.src, ago)
-        if em is None:
-            return None
-        if pr.channel == SPIKES:
-            return em.spikes
-        return em.payload.get(pr.channel)
-
     def step(self, inputs: Mapping[str, np.ndarray], monitor: Monitor | None = None) -> None:
         """One time step: ``inputs`` maps each input population to this step's values (*batch, n);
         ``monitor(t, run)`` reads the step after the neurons and before the engines learn."""
         t = self.t
         for name in self.net.inputs:
-            x = np.asarray(inputs[name]) if name in inputs else np.zeros(self.net.population(name).size)
+            x = np.asarray(inputs[name]) if name in inputs else self.silent[name]
             self.sent[name].append(Emission(x != 0, {"graded": x}))
-        done = set(self.net.inputs)
-        for pop in self.order:
-            ports = self._inputs_now(pop.name, done)
+        for pop, incoming in self.plan:
+            ports = self._ports(incoming)
             state = self.states[pop.name]
             if pop.model == "program":
                 em = pop.program.step(state, ports, t)
@@ -154,7 +152,6 @@ class SteppedRun:
                 else:
                     spikes = state.step(0.0 if soma is None else soma)
                 em = Emission(np.asarray(spikes, dtype=bool), {"graded": state.v})
-            done.add(pop.name)
             self.sent[pop.name].append(em)
         if monitor is not None:
             monitor(t, self)
@@ -165,16 +162,22 @@ class SteppedRun:
             self.delivery[pr.name].learn(self.sent[pr.src][-1], post, t)
         self.t += 1
 
-    def _inputs_now(self, name: str, done: set[str]) -> dict[str, np.ndarray]:
-        """Each port's summed input: a source that has already stepped this step (an input, or earlier in the
-        order) has its step-t emission last, so ``t − delay`` is ``delay`` back; otherwise ``delay − 1``."""
+    def _ports(self, incoming: list[tuple[CoreProjection, Any, int]]) -> dict[str, np.ndarray]:
+        """Each port's summed input this step (see ``plan``); a port nothing arrived at is left out."""
         ports: dict[str, np.ndarray] = {}
-        for pr in self.incoming[name]:
-            x = self._channel(pr, pr.delay if pr.src in done else pr.delay - 1)
-            if x is None or not np.any(x):
+        for pr, delivery, ago in incoming:
+            sent = self.sent[pr.src]
+            if ago >= len(sent):
                 continue
-            self.messages += int(np.count_nonzero(x))
-            c = self.delivery[pr.name].deliver(x)
+            em = sent[-1 - ago]
+            x = em.spikes if pr.channel == SPIKES else em.payload.get(pr.channel)
+            if x is None:
+                continue
+            nonzero = np.count_nonzero(x)
+            if not nonzero:
+                continue
+            self.messages += int(nonzero)
+            c = delivery.deliver(x)
             ports[pr.port] = c if pr.port not in ports else ports[pr.port] + c
         return ports
 
