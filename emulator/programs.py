@@ -104,7 +104,11 @@ class StaticDelivery:
 
     def deliver(self, payload: np.ndarray) -> np.ndarray:
         x = np.asarray(payload, dtype=np.float64)
-        acc = np.matmul(np.asarray(self.weight, dtype=np.float64), x[..., None])[..., 0]
+        w = np.asarray(self.weight, dtype=np.float64)
+        lead = w.shape[:-2]
+        if lead and x.ndim - 1 > len(lead):  # per-instance weights (*instances, n, m) count as (*instances, 1)
+            w = w.reshape(*lead, *(1,) * (x.ndim - 1 - len(lead)), *w.shape[-2:])
+        acc = np.matmul(w, x[..., None])[..., 0]
         if not self.integer:
             return acc
         from neurodeploy.emulator.loihi import shift_by_exp

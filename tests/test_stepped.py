@@ -81,6 +81,21 @@ def test_native_loihi_neurons_in_the_stepped_loop_match_the_block_loop() -> None
     np.testing.assert_array_equal(stepped, block)
 
 
+def test_per_instance_weights_broadcast_over_the_samples_as_in_the_block_loop() -> None:
+    rng = np.random.default_rng(4)
+    params = {"du": np.full(5, 500), "dv": np.full(5, 200), "vth": np.full(5, 150),
+              "bias_mant": np.zeros(5, dtype=np.int64), "bias_exp": np.zeros(5, dtype=np.int64)}  # fmt: skip
+    proj = CoreProjection("w", "in", "h", 2 * rng.integers(-30, 60, (3, 5, 4)), delay=1)  # 3 chip instances
+    net = CoreNetwork(
+        [CorePopulation("in", 4, "input"), CorePopulation("h", 5, "loihi", params)], [proj], ["in"], ["h"]
+    )
+    spikes = rng.random((30, 3, 2, 4)) < 0.3  # (time, instances, samples, n)
+    block = simulate(net, {"in": spikes}, record=("spikes",), kernels="numpy").spikes["h"]
+    stepped = SteppedRun(net, (3, 2)).run({"in": spikes})["spikes"]["h"]
+    assert block.any() and (block[:, 0] != block[:, 1]).any()
+    np.testing.assert_array_equal(stepped, block)
+
+
 def test_a_plastic_projection_learns_as_the_engine_does_on_its_own() -> None:
     rng = np.random.default_rng(5)
     w0 = rng.integers(-40, 40, (3, 4))
