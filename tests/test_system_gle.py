@@ -206,8 +206,10 @@ def test_pal_feedback_records_weight_angles() -> None:
 
 
 def test_default_task_is_mnist1d(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The default task and architecture, on a tenth of MNIST-1D's training set to stay quick."""
+    """The default task and architecture, on a tenth of MNIST-1D's training set to stay quick: the earlier,
+    shorter protocol learns above chance in one epoch; the default one runs 360 steps per sample."""
     from neurodeploy.learning import tasks
+    from neurodeploy.rules.systems import gle_tasks
 
     full = tasks.get_task("mnist1d")
     short = dataclasses.replace(
@@ -220,10 +222,35 @@ def test_default_task_is_mnist1d(monkeypatch: pytest.MonkeyPatch) -> None:
         y_test=full.y_test[:300],
     )
     monkeypatch.setattr(tasks, "get_task", lambda name: short if name == "mnist1d" else full)
-    res = learn_system("gle", seeds=1, epochs=1)
+    res = learn_system("gle", seeds=1, epochs=1, **gle_tasks.EARLIER_MNIST1D_PROTOCOL)
     assert res.config["task"] == "mnist1d"
     assert res.config["sizes"] == [1] + [53] * 6 + [10]
     assert res.history[-1]["test_accuracy"][0] > 0.15  # chance is 0.1
+
+    def stretched(length: int) -> tasks.Task:  # the 40 values interpolated, a stand-in for the generator's
+        grid = np.linspace(0, 1, length)
+        x = [
+            np.stack([np.interp(grid, np.linspace(0, 1, 40), v) for v in xs[:40]])
+            for xs in (short.x_train, short.x_val, short.x_test)
+        ]
+        return dataclasses.replace(
+            short,
+            x_train=x[0],
+            y_train=short.y_train[:40],
+            x_val=x[1],
+            y_val=short.y_val[:40],
+            x_test=x[2],
+            y_test=short.y_test[:40],
+        )
+
+    monkeypatch.setattr(gle_tasks, "mnist1d_sequences", stretched)
+    res = learn_system("gle", seeds=2, epochs=2, batch_size=20)
+    cfg = res.config
+    assert (cfg["dt"], cfg["sequence_length"], cfg["sequence_time"], cfg["steps_per_value"]) == (0.2, 360, 72.0, 1)
+    assert cfg["readout_samples"] == 360 and cfg["tau_le"] == 1.2 and cfg["tau_r_li"] == 0.2
+    assert cfg["lr"] == 1e-3 and cfg["batch_size"] == 20 and cfg["lr_schedule"] == "plateau"
+    assert all(len(h["val_loss"]) == 2 and h["lr"] == [1e-3, 1e-3] for h in res.history)
+    assert np.isfinite(res.history[-1]["val_loss"]).all()
 
 
 def _update_and_gradient(tau_m: list[np.ndarray], tau_r: list[np.ndarray], xs: np.ndarray, ys: np.ndarray,
@@ -464,3 +491,160 @@ def test_chip_runs_a_static_task() -> None:
     res = learn_system("gle", "digits", variant="chip", seeds=1, epochs=1, hidden=(10,), feedback="fa")
     assert res.history[-1]["test_accuracy"][0] > 0.5  # chance is 0.1
     assert set(res.history[-1]) == {"epoch", "test_accuracy", "val_accuracy", "weight_angle"}
+
+
+def test_chip_network_runs_in_the_stepped_loop_as_the_layer_steps_by_hand() -> None:
+    """The chip version is a CoreNetwork of programmable populations whose W and B carry the learning engines;
+    run by the emulator's stepped loop, its rates and ĕ equal the layer steps called by hand
+    (ChipGLE.forward/backward) step for step, with γ > 0 (ĕ back into its representation neuron one step later)
+    and the target switched on by the nudge input from the 6th step. With learning, the engines move W's tags
+    and the transposed B stays exactly Wᵀ."""
+    from neurodeploy import profiles
+    from neurodeploy.emulator.network import CoreNetwork
+    from neurodeploy.emulator.stepped import SteppedRun
+    from neurodeploy.rules.systems import gle_chip_net as cn
+    from neurodeploy.rules.systems import gle_tasks
+    from neurodeploy.rules.systems.gle_chip import ChipGLE, ChipOptions
+
+    opts = ChipOptions(learning=False, gamma=0.5).checked()
+    sizes, taus = gle_tasks.teacher_architecture(opts)
+    rngs = [np.random.default_rng(s) for s in (0, 1)]
+    ref = GLENet(sizes, [t[0] for t in taus], [t[1] for t in taus], rngs, dt=0.05, gain=2.0)
+    chip = ChipGLE(ref, opts, 0.0, 1, 4, profiles.get("loihi2"))
+    net = cn.chip_network(chip, cn.engines(chip))
+    layers = range(chip.L)
+    assert isinstance(net, CoreNetwork) and set(net.inputs) == {"input", "target", "nudge"}
+    programs = {p.name for p in net.populations if p.model == "program"}
+    assert programs == {f"rep{k}" for k in layers} | {f"err{k}" for k in layers}
+    assert {pr.name for pr in net.projections if pr.engine is not None} == {p.name for p in [*chip.W, *chip.B.values()]}
+    steps, one = 60, 2.0**16
+    t = np.arange(steps)[:, None, None, None] * 0.05
+    xs = np.rint(np.sin(0.7 * t + np.array([0.0, 1.0])) * np.ones((1, 2, 1, 1)) * one).astype(np.int64)
+    ys = np.rint(0.5 * np.cos(0.9 * t + np.array([0.0, 1.0])) * np.ones((1, 2, 1, 1)) * one).astype(np.int64)
+    nudge = (np.arange(steps) >= 5).astype(np.int64)[:, None]
+    run = SteppedRun(net, (2, 1))
+    rec = run.run({"input": cn.stream(xs), "target": ys, "nudge": nudge}, record=("rate", "error"))
+    for i in range(steps):
+        chip.forward(xs[i])
+        if nudge[i, 0]:
+            chip.backward(ys[i])
+        for k in layers:
+            np.testing.assert_array_equal(rec["rate"][f"rep{k}"][i][..., : sizes[k + 1]], chip.rates[k + 1])
+            np.testing.assert_array_equal(rec["error"][f"err{k}"][i], chip.err[k])
+    assert np.abs(chip.err[0]).max() > 0
+    learner = ChipGLE(ref, ChipOptions().checked(), 0.01, 1, 4, profiles.get("loihi2"))
+    run = SteppedRun(cn.chip_network(learner, cn.engines(learner)), (2, 1))
+    run.run({"input": cn.stream(xs), "target": ys, "nudge": nudge})
+    assert all(w.tag.any() for w in learner.W) and learner.transpose_gap() == 0
+
+
+# ---------------------------------------------------------------- the MNIST-1D protocol of the float reference
+
+
+def _mnist1d_options(**kw: object) -> Options:
+    from neurodeploy.rules.systems import gle_tasks
+
+    opts = Options(**kw).checked()
+    gle_tasks.resolved_settings(opts, "mnist1d", None)
+    return opts
+
+
+def test_mnist1d_time_constants_follow_the_released_configuration() -> None:
+    """LE units τ_m = τ_r = τ = 1.2; LI units τ_r = dt (0 clamped up to dt), τ_m = τ/2 for the first half
+    and τ for the rest; every constant clamped to [dt, 100]; the earlier protocol keeps τ_r = 0 and log-spaced
+    τ_m; bad protocol options are refused."""
+    from neurodeploy.rules.systems import gle_tasks
+
+    opts = _mnist1d_options()
+    tau_m, tau_r = gle_tasks.lag_layer_taus(opts)
+    np.testing.assert_array_equal(tau_m, [1.2] * 17 + [0.6] * 18 + [1.2] * 18)
+    np.testing.assert_array_equal(tau_r, [1.2] * 17 + [0.2] * 36)
+    net = gle_tasks.task_network(opts, 1, 10, 1)
+    np.testing.assert_array_equal(net.tau_m[-1], [1.2] * 10)
+    np.testing.assert_array_equal(net.tau_r[-1], [1.2] * 10)
+    np.testing.assert_array_equal(net.tau_r_err[0][17:], [0.2] * 36)
+    low_m, low_r = gle_tasks.lag_layer_taus(_mnist1d_options(tau_le=0.3, tau_r_li=0.0))
+    np.testing.assert_array_equal(low_m[17:], [0.2] * 18 + [0.3] * 18)  # τ/2 = 0.15 clamped up to dt
+    np.testing.assert_array_equal(low_r[17:], [0.2] * 36)
+    high_m, high_r = gle_tasks.lag_layer_taus(_mnist1d_options(tau_le=300.0))
+    assert high_m.max() == 100.0 and high_m[17:35].tolist() == [100.0] * 18 and high_r[:17].tolist() == [100.0] * 17
+    early = _mnist1d_options(**gle_tasks.EARLIER_MNIST1D_PROTOCOL)
+    early_m, early_r = gle_tasks.lag_layer_taus(early)
+    np.testing.assert_allclose(early_m[17:], np.geomspace(1.0, 16.0, 36))
+    np.testing.assert_array_equal(early_r, [1.0] * 17 + [0.0] * 36)
+    assert early.readout_samples == 10 and early.sequence_length == 40
+    for bad in ({"tau_li_mode": "linear"}, {"lr_schedule": "cosine"}, {"tau_r_li": -0.1}, {"lr_factor": 1.5},
+                {"sequence_length": 1}, {"sequence_time": 0.0}):  # fmt: skip
+        with pytest.raises(NeurodeployError, match=next(iter(bad))):
+            Options(**bad).checked()
+    with pytest.raises(NeurodeployError, match="divide"):  # 72 time units over 360 values: 0.2 per value
+        learn_system("gle", "mnist1d", seeds=1, epochs=1, dt=0.15)
+
+
+def test_mnist1d_target_on_and_output_summed_at_every_step() -> None:
+    """With the target on at every value, ``_present`` learns at each Euler step exactly as forward, backward
+    and update by hand, returns r_L summed over all steps, and (scoring) the cross-entropy averaged over them;
+    a readout of the last values sums and learns only there."""
+    from neurodeploy.rules.systems import gle_tasks
+
+    opts = _mnist1d_options(layers=2, le_units=2, li_units=2)
+    xs = np.random.default_rng(3).normal(size=(1, 3, 6, 1))
+    target = np.eye(4)[[0, 2, 3]][None]
+    lr = np.array([1e-2])
+
+    def softmax(z: np.ndarray) -> np.ndarray:
+        e = np.exp(z - z.max(-1, keepdims=True))
+        return e / e.sum(-1, keepdims=True)
+
+    for readout in (6, 2):
+        net, twin = gle_tasks.task_network(opts, 1, 4, 1), gle_tasks.task_network(opts, 1, 4, 1)
+        net.reset(3)
+        total, _ = gle_tasks._present(net, xs, target, kind="classification", steps=1, readout=readout, lr=lr,
+                                      learn=True, noise=False)  # fmt: skip
+        twin.reset(3)
+        by_hand = np.zeros((1, 3, 4))
+        for t in range(6):
+            out = twin.forward(xs[:, :, t])
+            if t >= 6 - readout:
+                by_hand += out
+                twin.backward(target - softmax(out))
+                twin.update(lr)
+        np.testing.assert_array_equal(total, by_hand)
+        for w, w_twin in zip(net.weights, twin.weights, strict=True):
+            np.testing.assert_array_equal(w, w_twin)
+    start = gle_tasks.task_network(opts, 1, 4, 1)
+    assert not np.array_equal(start.weights[0], net.weights[0])  # it learned
+    start.reset(3)
+    total, loss = gle_tasks._present(start, xs, target, kind="classification", steps=1, readout=6, lr=lr,
+                                     learn=False, noise=False)  # fmt: skip
+    probe = gle_tasks.task_network(opts, 1, 4, 1)
+    probe.reset(3)
+    outs = np.stack([probe.forward(xs[:, :, t]) for t in range(6)])
+    np.testing.assert_allclose(total, outs.sum(0), rtol=1e-12)
+    np.testing.assert_allclose(loss, -(target * np.log(softmax(outs))).sum(-1).mean(0), rtol=1e-12)
+
+
+def test_plateau_schedule_matches_torch() -> None:
+    """The per-seed ReduceLROnPlateau (patience 2, factor 0.5, floor) against torch's, on a noisy loss curve."""
+    torch = pytest.importorskip("torch")
+    from neurodeploy.rules.systems import gle_tasks
+
+    losses = 1.0 / np.arange(1, 31)[:, None] + np.random.default_rng(0).uniform(0, 0.2, (30, 2))
+    losses[10:15] = losses[9]  # a flat stretch: ties are no improvement
+    together = gle_tasks.Plateau(1e-3, 2, patience=2, factor=0.5, floor=1e-4)  # both seeds side by side
+    alone = []
+    for seed in range(2):
+        opt = torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=1e-3)
+        theirs = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, patience=2, factor=0.5, min_lr=1e-4)
+        mine = gle_tasks.Plateau(1e-3, 1, patience=2, factor=0.5, floor=1e-4)
+        rates = []
+        for loss in losses[:, seed]:
+            mine.step(np.array([loss]))
+            theirs.step(float(loss))
+            rates.append((mine.lr[0], opt.param_groups[0]["lr"]))
+        np.testing.assert_allclose(*np.array(rates).T, rtol=1e-12)
+        assert rates[-1][0] < 1e-3
+        alone.append(mine.lr[0])
+    for loss in losses:
+        together.step(loss)
+    assert together.lr.tolist() == alone and alone[0] != alone[1]

@@ -112,10 +112,11 @@ def deep_teacher_task(n_in: int = 8, width: int = 32, depth: int = 3, n_out: int
     return Task("deep-teacher", "regression", *scaled[0], *scaled[1], *scaled[2])
 
 
-def mnist1d_task(n_val: int = 500) -> Task:
+def mnist1d_task(n_val: int = 500, length: int = 40) -> Task:
     """MNIST-1D as ``mnist1d.make_dataset`` generates it (default arguments, seed 42): the train split's
-    last ``n_val`` samples validate. Each sample is a 40-step sequence, scaled into [0, 1] with the
-    training set's range (the generator's own output is standardised: zero mean, unit std)."""
+    last ``n_val`` samples validate. Each sample is a ``length``-step sequence (the generator's
+    ``final_seq_length``, default 40), scaled into [0, 1] with the training set's range (the generator's own
+    output is standardised: zero mean, unit std)."""
     try:
         from mnist1d.data import get_dataset_args, make_dataset
     except ImportError as exc:  # pragma: no cover - the learn extra installs it
@@ -126,7 +127,9 @@ def mnist1d_task(n_val: int = 500) -> Task:
 
     states = np.random.get_state(), random.getstate()  # the generator seeds both global states
     try:
-        data = make_dataset(get_dataset_args())
+        args = get_dataset_args()
+        args.final_seq_length = int(length)
+        data = make_dataset(args)
     finally:
         np.random.set_state(states[0])
         random.setstate(states[1])

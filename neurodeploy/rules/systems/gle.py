@@ -37,6 +37,8 @@ EQUATIONS = (
 
 FEEDBACK = ("transpose", "pal", "fa")
 ERROR_DYNAMICS = ("prospective", "instantaneous")
+TAU_LI_MODES = ("split", "log")
+LR_SCHEDULES = ("plateau", "none")
 TASK_LAGGED_TEACHER = "lagged-teacher"
 
 
@@ -58,10 +60,18 @@ class Options:
     layers: int = 6
     le_units: int = 17
     li_units: int = 36
-    tau_le: float = 1.0  # τ_m = τ_r of the LE units
-    tau_li_min: float = 1.0  # the LI units' τ_m, log-spaced from min to max (τ_r = 0)
+    tau_le: float | None = None  # τ: τ_m = τ_r of the LE units and the output (MNIST-1D 1.2, static tasks 1.0)
+    tau_li_mode: str | None = None  # LI τ_m: "split" (first half τ/2, the rest τ) | "log" (tau_li_min..max)
+    tau_li_min: float = 1.0  # tau_li_mode="log": the LI units' τ_m, log-spaced from min to max
     tau_li_max: float = 16.0
-    readout_samples: int = 10  # the last sequence values during which the target is on and read out
+    tau_r_li: float | None = None  # the LI units' τ_r; None: dt (the released configuration), 0: pure lag
+    readout_samples: int | None = None  # the last sequence values with the target on and read out (None: all)
+    sequence_length: int | None = None  # MNIST-1D values per sample, as the generator interpolates them
+    sequence_time: float | None = None  # time units one MNIST-1D sample spans
+    lr_schedule: str | None = None  # "plateau" (lr × factor after patience epochs without a lower val loss) | "none"
+    lr_patience: int = 2
+    lr_factor: float = 0.5
+    lr_min: float = 1e-5
     # lagged teacher
     hidden: tuple[int, ...] | None = None  # hidden widths: lagged teacher (8, 8), static tasks (30,)
     window: float = 100.0  # task time per logged epoch
@@ -86,16 +96,31 @@ class Options:
             value = getattr(self, name)
             if value is not None and not (np.isfinite(value) and value > 0):
                 raise bad(name, value, "use a positive finite number or None for the task's default")
-        for name in ("beta", "tau_le", "tau_li_min", "tau_li_max", "window"):
+        for name in ("beta", "tau_li_min", "tau_li_max", "window", "lr_factor"):
             value = getattr(self, name)
             if not (np.isfinite(value) and value > 0):
                 raise bad(name, value, "use a positive finite number")
+        for name in ("tau_le", "sequence_time"):
+            value = getattr(self, name)
+            if value is not None and not (np.isfinite(value) and value > 0):
+                raise bad(name, value, "use a positive finite number or None for the task's default")
+        if self.tau_r_li is not None and not (np.isfinite(self.tau_r_li) and self.tau_r_li >= 0):
+            raise bad("tau_r_li", self.tau_r_li, "use τ_r ≥ 0, or None for dt")
+        if self.tau_li_mode not in (None, *TAU_LI_MODES):
+            raise bad("tau_li_mode", self.tau_li_mode, f"use one of {', '.join(TAU_LI_MODES)} or None")
+        if self.lr_schedule not in (None, *LR_SCHEDULES):
+            raise bad("lr_schedule", self.lr_schedule, f"use one of {', '.join(LR_SCHEDULES)} or None")
+        if not (self.lr_factor < 1 and np.isfinite(self.lr_min) and self.lr_min >= 0 and self.lr_patience >= 0):
+            raise bad("lr_factor", (self.lr_factor, self.lr_min, self.lr_patience),
+                      "use 0 < lr_factor < 1, lr_min ≥ 0 and lr_patience ≥ 0")  # fmt: skip
+        if self.sequence_length is not None and int(self.sequence_length) < 2:
+            raise bad("sequence_length", self.sequence_length, "use 2 or more values, e.g. 40 (the generator's own)")
         if not (np.isfinite(self.gamma) and self.gamma >= 0):
             raise bad("gamma", self.gamma, "use γ ≥ 0 (0 switches nudging off)")
         if self.tau_li_max < self.tau_li_min:
             raise bad("tau_li_max", self.tau_li_max, f"use a value ≥ tau_li_min={self.tau_li_min}")
         for name in ("layers", "readout_samples"):
-            if int(getattr(self, name)) < 1:
+            if getattr(self, name) is not None and int(getattr(self, name)) < 1:
                 raise bad(name, getattr(self, name), "use 1 or more")
         if self.le_units < 0 or self.li_units < 0 or self.le_units + self.li_units < 1:
             raise bad("le_units", (self.le_units, self.li_units), "use non-negative counts with at least one unit")
@@ -222,20 +247,22 @@ class GLENet:
             else:
                 self.err[ell] = e
 
-    def update(self, lr: float) -> None:
+    def update(self, lr: float | np.ndarray) -> None:
         """Ẇ = η ĕ rᵀ and ḃ = η ĕ, one Euler step, averaged over the batch. With ``optimizer="adam"`` the
         same per-step ĕ rᵀ goes through Adam's per-synapse normalisation instead of a fixed η."""
         batch = self.err[0].shape[1]
+        # one rate for all seeds, or one per seed (S,) as a learning-rate schedule leaves them
+        lr_w, lr_b = (lr, lr) if np.ndim(lr) == 0 else (np.asarray(lr)[:, None, None], np.asarray(lr)[:, None])
         for ell in range(self.n_layers):
             grad_w = self.err[ell].transpose(0, 2, 1) @ self.rates[ell] / batch
             grad_b = self.err[ell].mean(1)
             if self.optimizer == "adam":
                 grad_w, grad_b = self._adam(ell, grad_w, grad_b)
-                self.weights[ell] += lr * grad_w
-                self.biases[ell] += lr * grad_b
+                self.weights[ell] += lr_w * grad_w
+                self.biases[ell] += lr_b * grad_b
             else:
-                self.weights[ell] += lr * self.dt * grad_w
-                self.biases[ell] += lr * self.dt * grad_b
+                self.weights[ell] += lr_w * self.dt * grad_w
+                self.biases[ell] += lr_b * self.dt * grad_b
 
     def _adam(self, ell: int, grad_w: np.ndarray, grad_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         b1, b2, eps = 0.9, 0.999, 1e-8

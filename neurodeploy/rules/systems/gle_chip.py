@@ -165,11 +165,12 @@ def run_task(name: str, opts: ChipOptions, seeds: int, epochs: int | None, progr
         raise NeurodeployError(f"task {name!r} defaults to optimizer='adam', which the learning engine cannot "
                                "compute (a per-synapse RMS normalisation)", "learn_system('gle', variant='chip')",
                                "pass optimizer='sgd' and an lr for plain Ẇ = η ĕ rᵀ, e.g. lr=0.2")  # fmt: skip
-    task = get_task(name)
-    steps = int(round(1.0 / dt))
-    if steps < 1 or abs(steps * dt - 1.0) > 1e-9:
-        raise NeurodeployError(f"dt={dt:g} does not divide the time unit of one sequence value",
-                               "learn_system('gle')", "use dt = 1/k for an integer k, e.g. 0.5")  # fmt: skip
+    value_time = opts.sequence_time / opts.sequence_length if sequence else 1.0  # time units per value
+    steps = int(round(value_time / dt))
+    if steps < 1 or abs(steps * dt - value_time) > 1e-9:
+        raise NeurodeployError(f"dt={dt:g} does not divide the time of one sequence value ({value_time:g})",
+                               "learn_system('gle')", "use dt = value time / k for an integer k")  # fmt: skip
+    task = gle_tasks.mnist1d_sequences(int(opts.sequence_length)) if sequence else get_task(name)  # as the float run
     classify = task.kind == "classification"
     center, spread = float(task.x_train.mean()), float(task.x_train.std())
 
@@ -224,7 +225,7 @@ def run_task(name: str, opts: ChipOptions, seeds: int, epochs: int | None, progr
         if progress is not None:
             progress(epoch, epochs, entry)
     extra = {"lr": lr, "dt": dt, "batch_size": batch, "sizes": sizes, "readout_samples": readout,
-             "input_trace_bits": in_bits, "transpose_gap": net.transpose_gap()}  # fmt: skip
+             "steps_per_value": steps, "input_trace_bits": in_bits, "transpose_gap": net.transpose_gap()}  # fmt: skip
     return history, extra, net
 
 
