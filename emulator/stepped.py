@@ -40,6 +40,12 @@ def needs_stepping(net: CoreNetwork) -> bool:
 
 def _check(net: CoreNetwork) -> None:
     names = {p.name for p in net.populations}
+    if net.numerics == "loihi" and net.arithmetic != "lava":  # programmable neurons and this engine are Loihi 2's
+        raise NeurodeployError(
+            f"the stepped loop runs Loihi 2 (Lava) arithmetic, not {net.arithmetic!r}",
+            "CoreNetwork.arithmetic",
+            "programmable neurons and the learning engine exist on Loihi 2 only; compile for loihi2",
+        )
     for pop in net.populations:
         if pop.model == "program" and not isinstance(pop.program, NeuronProgram):
             raise NeurodeployError(

@@ -125,6 +125,13 @@ def test_a_projection_into_a_missing_port_is_refused_by_name() -> None:
         SteppedRun(net)
 
 
+def test_loihi1_arithmetic_is_refused() -> None:
+    net = relay_chain(1)
+    net.arithmetic = "loihi1"
+    with pytest.raises(NeurodeployError, match="Loihi 2.*'loihi1'"):
+        SteppedRun(net)
+
+
 class Recorder:
     """An engine that keeps the third factors it was handed; its weights never move."""
 
