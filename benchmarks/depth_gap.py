@@ -18,6 +18,7 @@ runs the chip adaptation on the profile's engine.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
@@ -89,7 +90,7 @@ def main() -> None:
 
     study = run_study(learning_cell, cells, store=args.store, cluster=args.cluster, workers=args.workers,
                       progress=show)  # fmt: skip
-    command = "python benchmarks/depth_gap.py " + " ".join(sys.argv[1:])
+    command = "python benchmarks/depth_gap.py " + shlex.join(sys.argv[1:])
     by_task: dict[str, dict] = {t: {} for t in tasks}
     walls: dict[str, list[float]] = {t: [] for t in tasks}
     for params, res, rec in zip(cells, study.results, study.cells, strict=True):

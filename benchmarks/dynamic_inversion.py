@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -454,7 +455,7 @@ def main() -> None:
     wall = time.perf_counter() - started
     table = tables(res, args)
     chip = chip_table(res, args)
-    command = "python benchmarks/dynamic_inversion.py " + " ".join(sys.argv[1:])
+    command = "python benchmarks/dynamic_inversion.py " + shlex.join(sys.argv[1:])
     print(table)
     print()
     print(chip)

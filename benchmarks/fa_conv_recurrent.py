@@ -13,6 +13,7 @@ docs/fa-conv-recurrent.md.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -40,7 +41,7 @@ def main() -> None:
                          f"| {res.wall_s:.0f} s |")  # fmt: skip
             print(lines[-1], flush=True)
     table = "\n".join(lines)
-    command = "python benchmarks/fa_conv_recurrent.py " + " ".join(sys.argv[1:])
+    command = "python benchmarks/fa_conv_recurrent.py " + shlex.join(sys.argv[1:])
     print(f"\n{table}\n\nwall {time.perf_counter() - t_all:.0f} s; command: {command}")
     if args.write:
         (ROOT / "docs" / "fa-conv-recurrent.md").write_text(

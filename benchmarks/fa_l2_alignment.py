@@ -15,6 +15,7 @@ error on rates) with ``--decays`` per weight move, ``--seeds`` chips each, on ``
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
@@ -41,7 +42,7 @@ def main() -> None:
     study = run_study(learning_cell, grid, store=args.store, cluster=args.cluster, progress=True)
     if study.failed:
         raise SystemExit(study.summary())
-    command = "python benchmarks/fa_l2_alignment.py " + " ".join(sys.argv[1:])
+    command = "python benchmarks/fa_l2_alignment.py " + shlex.join(sys.argv[1:])
     head = "| epoch | " + " | ".join(f"decay {d:g}: ∠(B, Wᵀ), accuracy" for d in decays) + " |"
     lines = [head, "|" + "---|" * (len(decays) + 1)]
     curves = [r["curves"] for r in study.results]

@@ -16,6 +16,7 @@ docs/systems/gle-lagged-teacher.md and docs/img/gle-lagged-teacher.png.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -93,7 +94,7 @@ def main() -> None:
             gap = f"{res.config['transpose_gap']:g}" if res.config["feedback"] == "transpose" else "— (B learned)"
             chip_rows.append(f"| {label} | {res.wall_s:.0f} s | {gap} | {res.engine['saturated_weights']} |")
     chip_table = "\n".join(chip_rows)
-    command = "python benchmarks/gle_lagged_teacher.py " + " ".join(sys.argv[1:])
+    command = "python benchmarks/gle_lagged_teacher.py " + shlex.join(sys.argv[1:])
     print(table)
     print()
     print(angles)

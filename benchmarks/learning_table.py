@@ -18,6 +18,7 @@ interrupted table resumes. The table is assembled from the store. With ``--write
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -73,7 +74,7 @@ def main() -> None:
                           cluster_config=args.cluster_config, progress=show)  # fmt: skip
     results = study.results
     text = table(results, conditions, walls=[c["wall_s"] for c in study.cells])
-    command = "python benchmarks/learning_table.py " + " ".join(sys.argv[1:])
+    command = "python benchmarks/learning_table.py " + shlex.join(sys.argv[1:])
     print(f"{args.task} test accuracy %, mean ± std over {args.seeds} seeds, {args.epochs} epochs; final ∠(B, Wᵀ)")
     print("(or ∠(δ, δ_BP) for rules without a feedback matrix) in brackets.\n")
     print(text)

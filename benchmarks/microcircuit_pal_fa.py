@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -310,7 +311,7 @@ def main() -> None:
             if name == "PAL":
                 usage = probe.usage()
     wall = time.perf_counter() - started
-    command = "python benchmarks/microcircuit_pal_fa.py " + " ".join(sys.argv[1:])
+    command = "python benchmarks/microcircuit_pal_fa.py " + shlex.join(sys.argv[1:])
     tab, summ, verd = table(results), summary(results), verdict(results)
     walls_text = ", ".join(f"{name} {w:.0f} s" for name, w in walls.items())
     print(tab)

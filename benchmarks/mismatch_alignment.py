@@ -16,6 +16,7 @@ and docs/img/mismatch-alignment.png.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
@@ -72,7 +73,7 @@ def main() -> None:
                      f"| {gain} |")  # fmt: skip
     table = "\n".join(lines)
     walls = [c["wall_s"] for c in study.cells]
-    command = "python benchmarks/mismatch_alignment.py " + " ".join(sys.argv[1:])
+    command = "python benchmarks/mismatch_alignment.py " + shlex.join(sys.argv[1:])
     print(table)
     print(f"\n{study.summary()}; mean wall per cell {np.mean(walls):.0f} s; command: {command}")
     if args.write:

@@ -15,6 +15,7 @@ docs/img/pal-fixed-point.png and docs/pal-fixed-point.md.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
@@ -48,7 +49,7 @@ def main() -> None:
                 for n in names]  # fmt: skip
         lines.append(f"| {c['epoch']} | {100 * c['test_accuracy']:.1f} | " + " | ".join(cols) + " |")
     table = "\n".join(lines)
-    command = "python benchmarks/pal_fixed_point.py " + " ".join(sys.argv[1:])
+    command = "python benchmarks/pal_fixed_point.py " + shlex.join(sys.argv[1:])
     wall = study.cells[0]["wall_s"]
     print(table)
     print(f"\n{study.summary()}; {wall:.0f} s; command: {command}")

@@ -17,6 +17,7 @@ docs/img/relaxation.png.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -316,7 +317,7 @@ def main() -> None:
         cells = [f"{trained[label][k, 1, 0].mean():.3g}" for k in range(len(grid))]
         ratio_table.append(f"| {label} | " + " | ".join(cells) + " |")
     wall = time.perf_counter() - started
-    command = "python benchmarks/relaxation_angles.py " + " ".join(sys.argv[1:])
+    command = "python benchmarks/relaxation_angles.py " + shlex.join(sys.argv[1:])
     ar_w1 = trained[AR_EXACT][:, 0, 0].mean(-1)
     settled = next((s for s, a in zip(grid, ar_w1, strict=True) if s >= grid[at100] and a < 5.0), None)
     findings = {

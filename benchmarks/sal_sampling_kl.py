@@ -17,6 +17,7 @@ docs/systems/sampling.md and docs/img/sampling.png.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -289,7 +290,7 @@ def main() -> None:
             walls["float sal, chip rounding"] = time.perf_counter() - t0
     wall = time.perf_counter() - started
     summary, full = tables(runs, args.steps)
-    command = "python benchmarks/sal_sampling_kl.py " + " ".join(sys.argv[1:])
+    command = "python benchmarks/sal_sampling_kl.py " + shlex.join(sys.argv[1:])
     print(summary)
     print()
     print(full)
