@@ -28,7 +28,11 @@ import numpy as np
 from neurodeploy.studies.learning_grid import CONDITIONS, RULES, grid, learning_cell, table
 from neurodeploy.studies.study import run_study
 
-TITLES = {"yinyang": "Yin-Yang (5000 / 1000 / 1000)", "digits": "scikit-learn digits (1297 / 250 / 250)"}
+TITLES = {
+    "yinyang": "Yin-Yang (5000 / 1000 / 1000)",
+    "digits": "scikit-learn digits (1297 / 250 / 250)",
+    "deep-teacher": "Deep teacher-student regression",
+}
 SHAPES = {"yinyang": "4-64-3", "digits": "64-64-10"}
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -104,10 +108,14 @@ def main() -> None:
             if args.from_store
             else f"{len(cells)} cells, {study.ran} run now, {study.reused} from the store"
         )
+        scores = {r.get("score", "test_accuracy") for r in results if r is not None}
+        regression = "test MSE × 1000 (lower is better; the gain is the fall of the MSE below the baseline's)"
+        metric = "test accuracy in %" if scores <= {"test_accuracy"} else regression
+        where = "on chip" if any(not c.startswith("paper") for c in conditions) else "as their papers define them"
         (ROOT / "docs" / name).write_text(
-            f"# Learning rules on chip: {TITLES.get(args.task, args.task)}\n\n"
+            f"# Learning rules {where}: {TITLES.get(args.task, args.task)}\n\n"
             f"{TITLES.get(args.task, args.task)}, {shape}, {args.epochs} epochs, "
-            "test accuracy in %, "
+            f"{metric}, "
             f"mean ± std over {args.seeds} seeds. In brackets: the final weight alignment angle ∠(B, Wᵀ), or "
             "for rules without a feedback matrix the signal alignment angle ∠(δ, δ_BP), per hidden layer, "
             "bottom first. After the semicolon: the gain over the frozen-hidden baseline in points and Welch's "
