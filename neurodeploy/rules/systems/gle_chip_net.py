@@ -127,7 +127,20 @@ class ErrorProgram:
         return Emission(err != 0, payload, third)
 
 
-class TagEngine:
+class _ProjectionEngine:
+    """What every engine here shares: the weights live in the engine model ``proj``, which also delivers them."""
+
+    proj: Projection
+
+    @property
+    def weights(self) -> np.ndarray:
+        return self.proj.weights
+
+    def deliver(self, payload: np.ndarray) -> np.ndarray:
+        return self.proj.dense(payload)
+
+
+class TagEngine(_ProjectionEngine):
     """A W (or fixed B) projection held by the engine model ``gle_chip_parts.Projection``: an 8-bit register
     with an exponent, its tag and rule. Each step the post neuron's error compartment is on, y′ is rounded from
     its ĕ with the neuron's random bits, the pre values p come from the source's graded rates, and w and t take
@@ -140,13 +153,6 @@ class TagEngine:
     def __init__(self, proj: Projection, draws: np.random.Generator, pre_bits: int, channel: str) -> None:
         self.proj, self.draws, self.pre_bits, self.channel = proj, draws, pre_bits, channel
         self.last: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (y′, p, uniform) of this step
-
-    @property
-    def weights(self) -> np.ndarray:
-        return self.proj.weights
-
-    def deliver(self, payload: np.ndarray) -> np.ndarray:
-        return self.proj.dense(payload)
 
     def learn(self, pre: Emission, post: Emission, t: int) -> bool:
         self.last = None
@@ -166,20 +172,13 @@ class TagEngine:
         return True
 
 
-class TransposedEngine:
+class TransposedEngine(_ProjectionEngine):
     """B = Wᵀ (feedback='transpose'): W's rule with the operands' roles swapped. x1 = 64 + 8·y′ of the upper
     error neuron (the y′ its W used this step), y2/y3 = p± of the lower one's representation partner, and
     the same per-synapse rounding draws as W (the two synapse groups' generators seeded alike)."""
 
     def __init__(self, proj: Projection, partner: TagEngine) -> None:
         self.proj, self.partner = proj, partner
-
-    @property
-    def weights(self) -> np.ndarray:
-        return self.proj.weights
-
-    def deliver(self, payload: np.ndarray) -> np.ndarray:
-        return self.proj.dense(payload)
 
     def learn(self, pre: Emission, post: Emission, t: int) -> bool:
         if self.proj.rule is None or self.partner.last is None:
@@ -192,19 +191,12 @@ class TransposedEngine:
         return True
 
 
-class PALEngine:
+class PALEngine(_ProjectionEngine):
     """B learned by PAL every step: y′ from ξ of the post neuron (relayed by its error neuron), x1 = 64 + r^HP
     of the pre neuron in 1/64, and the decay −η_bw α B as y1 = 32 in rare steps (one copy of a batch)."""
 
     def __init__(self, proj: Projection, draws: np.random.Generator, decay_threshold: int) -> None:
         self.proj, self.draws, self.decay_threshold = proj, draws, decay_threshold
-
-    @property
-    def weights(self) -> np.ndarray:
-        return self.proj.weights
-
-    def deliver(self, payload: np.ndarray) -> np.ndarray:
-        return self.proj.dense(payload)
 
     def learn(self, pre: Emission, post: Emission, t: int) -> bool:
         b, xi = self.proj, post.third_factor["xi"]
