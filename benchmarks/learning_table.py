@@ -9,7 +9,10 @@ each rule's gain is measured against; ``bp`` is the float reference.
 The table is a study (``neurodeploy.studies``): cells run on ``--cluster`` (default: local worker
 processes), each finished cell is kept under ``--store``, and a rerun skips finished cells, so an
 interrupted table resumes. The table is assembled from the store. With ``--write`` it is stored as
-``docs/learning-table.md`` together with the command that produced it.
+``docs/learning-table.md`` together with the command that produced it. The default store,
+``benchmarks/results/learning-table-TASK``, is part of the repository: a full table (3 tasks × 3 depths ×
+4 conditions × 7 rules) is many hours of CPU, so its finished cells (about 1 kB each) are committed and
+a later run, on any machine, trains only the cells still missing.
 
     .venv/bin/python benchmarks/learning_table.py [--epochs 40] [--seeds 5] [--rules bp,fa,kp] \
         [--conditions loihi2] [--cluster local|serial|tcp://host:port|slurm] [--write]
@@ -51,7 +54,7 @@ def main() -> None:
     ap.add_argument("--cluster-config", type=Path, default=None, help="the [slurm] options for --cluster slurm")
     ap.add_argument("--workers", type=int, default=None, help="local worker processes (default: one per core)")
     ap.add_argument("--store", type=Path, default=None,
-                    help="folder of finished cells (default build/studies/learning-table-TASK)")  # fmt: skip
+                    help="folder of finished cells (default benchmarks/results/learning-table-TASK)")  # fmt: skip
     ap.add_argument("--write", action="store_true", help="store the table as docs/learning-table.md")
     ap.add_argument("--from-store", action="store_true",
                     help="assemble the table from the store's finished cells; run nothing (missing: –)")  # fmt: skip
@@ -64,7 +67,7 @@ def main() -> None:
         ap.error(f"unknown condition {unknown[0]!r}; choose from {', '.join(CONDITIONS)}")
     depths = [int(d) for d in args.depths.split(",") if d.strip()]
     cells = grid(rules, conditions, args.seeds, args.epochs, args.task, depths=depths, width=args.width)
-    store = args.store or ROOT / "build" / "studies" / f"learning-table-{args.task}"
+    store = args.store or ROOT / "benchmarks" / "results" / f"learning-table-{args.task}"
 
     def show(state) -> None:  # noqa: ANN001
         if state.dashboard and state.done == state.reused:
