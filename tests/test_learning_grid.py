@@ -100,3 +100,15 @@ def test_a_deep_network_gets_the_deep_learning_rate_unless_one_is_given():
     assert given.config["lr"] == 0.02
     with pytest.raises(NeurodeployError, match="lr must be > 0"):
         neurodeploy.learn("bp", "ideal", "yinyang", hidden=(8,), seeds=1, epochs=1, lr=-0.1)
+
+
+def test_a_paper_only_row_runs_under_the_paper_conditions_alone():
+    """``pal-slope`` is PAL's paper variant with the slope-weighted decay: the grid gives it paper cells
+    only, a cell runs it with that setting, and asking for its chip variant is refused by name."""
+    cells = learning_grid.grid(["pal", "pal-slope"], ["paper", "loihi2"], seeds=1, epochs=1, depths=[2], width=8)
+    rows = sorted((c["rule"], c.get("variant", "chip")) for c in cells)
+    assert rows == [("pal", "chip"), ("pal", "paper"), ("pal-slope", "paper")]
+    res = learning_grid.learning_cell("pal-slope", variant="paper", hidden=[6], epochs=1, seeds=1)
+    assert res["rule"] == "pal-slope" and res["fixed_point_floor"]["B1"]["mean"] < 1e-3  # its fixed point is Wᵀ
+    with pytest.raises(NeurodeployError, match="pal-slope"):
+        learning_grid.learning_cell("pal-slope", variant="chip", hidden=[6], epochs=1, seeds=1)

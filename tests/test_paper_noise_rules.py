@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from neurodeploy.errors import NeurodeployError
 from neurodeploy.rules.paper import PaperConfig, learn_paper, trainer_class
 from neurodeploy.rules.paper.pal import PALOptions
 from neurodeploy.rules.paper.sal import SALOptions
@@ -57,6 +58,32 @@ def test_pal_feedback_settles_at_its_fixed_point_while_w_stands_still(blobs: tup
     assert np.mean(after["fixed_point_angle"]["B1"]) < 15.0, after["fixed_point_angle"]
     # the fixed point differs from Wᵀ only by the neurons' slopes: the floor is what ∠(B, Wᵀ) can reach
     assert np.mean(after["weight_angle"]["B1"]) <= np.mean(after["fixed_point_floor"]["B1"]) + 15.0
+
+
+def test_slope_weighted_decay_moves_pals_fixed_point_onto_w_transpose(blobs: tuple) -> None:
+    """Weighting the decay with the same slopes the noise passes through, α φ'_l ∘ B ∘ φ'_{l+1}, cancels
+    them entry by entry: on the same frozen network, B settles near Wᵀ itself, well inside the plain
+    decay's floor, which is what ∠(B, Wᵀ) is bounded by there."""
+    angles = {}
+    for reg in ("plain", "slope"):
+        opts = PALOptions(lr_bw=0.5, alpha=0.004, regularizer=reg)
+        tr, task = _trainer("pal", blobs, (12, 12), opts, lr=1e-9, init_gain=1.5)  # steep: slopes spread
+        for _ in range(8):
+            for i in range(0, 300, 20):
+                tr.step(np.arange(i, i + 20), 1e-9)
+        angles[reg] = tr.alignment((task.x_val, task.y_val))
+    plain, slope = angles["plain"], angles["slope"]
+    for b in ("B1", "B2"):
+        floor = np.mean(plain["fixed_point_floor"][b])
+        assert floor > 15.0, floor  # the neurons' slopes differ, so Wᵀ is out of the plain decay's reach
+        assert np.mean(plain["weight_angle"][b]) > floor - 3.0
+        assert np.mean(slope["weight_angle"][b]) < floor - 7.0, (b, slope["weight_angle"][b], floor)
+        assert np.max(slope["fixed_point_floor"][b]) < 1e-3  # its fixed point is Wᵀ itself
+
+
+def test_pal_refuses_an_unknown_regularizer(blobs: tuple) -> None:
+    with pytest.raises(NeurodeployError, match="regularizer"):
+        _trainer("pal", blobs, (8,), PALOptions(regularizer="l1"))
 
 
 def test_pal_without_feedback_learning_keeps_its_random_b(blobs: tuple) -> None:

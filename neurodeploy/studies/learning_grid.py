@@ -15,11 +15,15 @@ import numpy as np
 from neurodeploy.errors import NeurodeployError
 from neurodeploy.studies.chip_learning import default_lr
 
-RULES = ["bp", "frozen", "fa", "dfa", "drtp", "sign", "kp", "wm", "ia", "pal", "sal", "eprop"]
+RULES = ["bp", "frozen", "fa", "dfa", "drtp", "sign", "kp", "wm", "ia", "pal", "pal-slope", "sal", "eprop"]
+# rows that run a rule's paper variant with other settings than its defaults (paper conditions only):
+# PAL with the decay weighted by both neurons' slopes, α φ'_l ∘ B ∘ φ'_{l+1}, an option of the authors'
+# released code whose fixed point is Wᵀ itself (the default α B settles at the slope-scaled Jacobian)
+PAPER_ROWS: dict[str, tuple[str, dict[str, Any]]] = {"pal-slope": ("pal", {"regularizer": "slope"})}
 CONDITIONS = {"float": ("ideal", 0.0), "loihi2": ("loihi2", 0.0), "loihi2 + 10 % mismatch": ("loihi2", 0.1),
               "paper": ("ideal", 0.0), "paper + 10 % mismatch": ("ideal", 0.1)}  # fmt: skip
 PAPER_CONDITIONS = ("paper", "paper + 10 % mismatch")  # the published equations in float (variant="paper")
-SLOW_RULES = ("pal", "sal", "wm", "ia")  # listed first, so the longest cells start first
+SLOW_RULES = ("pal", "pal-slope", "sal", "wm", "ia")  # listed first, so the longest cells start first
 
 
 def learning_cell(
@@ -43,8 +47,12 @@ def learning_cell(
     from neurodeploy.api_learn import learn
 
     source: Any = task if data is None else tuple(np.asarray(a) for a in data)
-    result = learn(rule, None if variant == "paper" else profile, source, hidden=list(hidden), mismatch=mismatch,
-                   seeds=seeds, epochs=epochs, seed=seed, variant=variant, **dict(options or {}))  # fmt: skip
+    name, settings = PAPER_ROWS.get(rule, (rule, {}))
+    if settings and variant != "paper":
+        raise NeurodeployError(f"the row {rule!r} is a paper variant only", "variant", 'use variant="paper"')
+    settings = {**settings, **dict(options or {})}
+    result = learn(name, None if variant == "paper" else profile, source, hidden=list(hidden), mismatch=mismatch,
+                   seeds=seeds, epochs=epochs, seed=seed, variant=variant, **settings)  # fmt: skip
     fin = result.final
     score = "test_accuracy" if "test_accuracy" in fin else "test_mse"
     out: dict[str, Any] = {
@@ -106,6 +114,8 @@ def grid(
         opts = {"options": {"active": active_steps(d), "lr": default_lr(d)}} if d > 1 else {}
         for r in rules:
             for c in conditions:
+                if r in PAPER_ROWS and c not in PAPER_CONDITIONS:
+                    continue  # a paper-only row: its chip cells stay empty (–)
                 prof, mm = CONDITIONS[c]
                 # a paper cell has no chip options; chip cells keep their earlier store keys
                 kind = {"variant": "paper"} if c in PAPER_CONDITIONS else opts

@@ -51,6 +51,7 @@ class PALOptions:
     tau_hp: float = 10.0  # τ_HP (paper: 10·dt)
     alpha: float = 0.004  # B's decay (paper 1e-6 over 400 epochs)
     lr_bw: float = 0.05  # η_bw per step: B averages over 1/(η_bw α) = 5000 steps
+    regularizer: str = "plain"  # "plain": α B; "slope": α φ'_l ∘ B ∘ φ'_{l+1}, whose fixed point is Wᵀ
 
 
 class PALTrainer(FATrainer):
@@ -65,6 +66,12 @@ class PALTrainer(FATrainer):
 
     def __init__(self, cfg: PaperConfig, task: Task, weights: list[np.ndarray] | None, opts: PALOptions) -> None:
         super().__init__(cfg, task, weights)  # B starts as FA's fixed random feedback, and PAL aligns it
+        if opts.regularizer not in ("plain", "slope"):
+            from neurodeploy.errors import NeurodeployError
+
+            raise NeurodeployError(
+                f"unknown PAL regularizer {opts.regularizer!r}", "regularizer", "use 'plain' (α B) or 'slope'"
+            )
         self.opts = opts
         self.noise_rng = np.random.default_rng([cfg.seed, 49979687])
 
@@ -87,10 +94,25 @@ class PALTrainer(FATrainer):
                 hp[k] += r_up - prev[k] - hp[k] / o.tau_hp
                 prev[k] = r_up
                 corr = np.swapaxes(xi[k], -1, -2) @ hp[k] / b
-                self.feedback[k] += o.lr_bw * (corr - o.alpha * self.feedback[k])
+                self.feedback[k] += o.lr_bw * (corr - o.alpha * self.decay_weight(k, acts, hs) * self.feedback[k])
             e = net.output_error(acts[-1], y)
             deltas = [*self.hidden_deltas(acts, hs, e, y), e]
             self.apply_forward(hs, deltas, eta)
+
+    def decay_weight(self, k: int, acts: list, hs: list) -> np.ndarray | float:
+        """What multiplies α B_k: 1 (plain decay), or the batch mean of φ'_lower φ'_upperᵀ ("slope").
+
+        The noise reaches r^HP through the lower neuron's slope φ'(a) (ξ enters after its gain) and the
+        upper neuron's slope with its gain, so ⟨ξ r^HPᵀ⟩ = σ² ⟨φ'_l φ'_{l+1}ᵀ⟩ ∘ Wᵀ. Weighting the decay with
+        the same product, pattern by pattern, cancels it entry by entry: B settles at (σ²/α) Wᵀ. Both
+        slopes are local to the synapse (its post and pre neuron's own derivative)."""
+        if self.opts.regularizer == "plain":
+            return 1.0
+        from neurodeploy.rules.paper.base import phi_prime
+
+        lower = phi_prime(acts[k], hs[k + 1], self.net.act)
+        upper = self.net.gate(k + 1, acts, hs) if k + 1 < self.net.depth else np.ones_like(acts[k + 1])
+        return np.swapaxes(lower, -1, -2) @ upper / lower.shape[-2]
 
     def alignment(self, probe: tuple[np.ndarray, np.ndarray]) -> dict[str, Any]:
         out = super().alignment(probe)
@@ -101,7 +123,8 @@ class PALTrainer(FATrainer):
             lower = net.gate(k, acts, hs)
             upper = net.gate(k + 1, acts, hs) if k + 1 < net.depth else np.ones_like(acts[k + 1])
             w_t = self.chain_partner(k)
-            fixed = np.swapaxes(lower, -1, -2) @ upper / lower.shape[1] * w_t
+            slopes = np.swapaxes(lower, -1, -2) @ upper / lower.shape[1]
+            fixed = w_t if self.opts.regularizer == "slope" else slopes * w_t
             out["fixed_point_angle"][f"B{k + 1}"] = metrics.angle(self.feedback[k], fixed).tolist()
             out["fixed_point_floor"][f"B{k + 1}"] = metrics.angle(fixed, w_t).tolist()
         return out
