@@ -20,6 +20,10 @@ from Wᵀ wherever the neurons' slopes differ: ``alignment`` reports ∠(B, Wᵀ
 fixed point (``fixed_point_angle``, the quantity the paper's Fig. 3 tracks) and the angle of the fixed
 point itself to Wᵀ (``fixed_point_floor``), the least ∠(B, Wᵀ) that PAL can reach on this network.
 
+``regularizer="slope"`` replaces the decay α B by α φ'_l ∘ B ∘ φ'_{l+1} (batch mean of the two neurons'
+slopes), an option of the authors' released code, off in its Fig. 4 parameters. The decay then
+carries the same slopes as the noise correlation and they cancel: B settles at (σ²/α) Wᵀ, the floor is 0.
+
 Run settings, against the paper's: neurons respond instantly (the prospective, Latent-Equilibrium
 neurons the paper's deep experiments use respond without lag); a pattern is shown for ``pattern_steps``
 steps of dt = 1 (the paper's Yin-Yang sweep: 100 steps of dt 0.01) with τ_ξ = τ_HP = 10·dt (the paper's
