@@ -111,6 +111,13 @@ def main() -> None:
             if args.from_store
             else f"{len(cells)} cells, {study.ran} run now, {study.reused} from the store"
         )
+        rows = (
+            " Row pal-slope is PAL's paper variant with the decay weighted by both neurons' slopes, "
+            "α φ'_l ∘ B ∘ φ'_{l+1}, an option of the authors' released code whose fixed point is Wᵀ (row pal: the "
+            "paper's decay α B, which settles at the slope-scaled Jacobian; see pal-fixed-point.md)."
+            if "pal-slope" in rules
+            else ""
+        )
         scores = {r.get("score", "test_accuracy") for r in results if r is not None}
         regression = "test MSE × 1000 (lower is better; the gain is the fall of the MSE below the baseline's)"
         metric = "test accuracy in %" if scores <= {"test_accuracy"} else regression
@@ -123,7 +130,7 @@ def main() -> None:
             "for rules without a feedback matrix the signal alignment angle ∠(δ, δ_BP), per hidden layer, "
             "bottom first. After the semicolon: the gain over the frozen-hidden baseline in points and Welch's "
             "t-test p over the seeds; "
-            f"after the dot, the cell's wall time.{paper}\n\n"
+            f"after the dot, the cell's wall time.{paper}{rows}\n\n"
             f"{text}\n\nProduced by `{command}` ({how}; {cell_s:.0f} s per cell on average).\n",
             encoding="utf-8",
         )
