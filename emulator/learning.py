@@ -75,13 +75,21 @@ def _one_sided(err: np.ndarray, target: np.ndarray) -> np.ndarray:
 class LearningRun:
     """State of one learning run: weights live in ``lnet`` (updated in place), tags and counters here."""
 
-    def __init__(self, lnet: LearningNetwork, seed: int = 0, kernels: str = "auto", draws: str = "hardware") -> None:
-        """``draws="hardware"``: every synapse rounds with its own hashed draw (``learning_kernels``);
+    def __init__(
+        self, lnet: LearningNetwork, seed: int = 0, kernels: str = "auto", draws: str = "hardware", error: str = "hinge"
+    ) -> None:
+        """``error``: the output compartment's error, ``"hinge"`` for classes (a neuron learns only on the side
+        of its target that a softmax would push it: see ``_one_sided``) or ``"squared"`` for regression
+        (output − target on both sides, the gradient of the squared error; targets may be fractional counts).
+        ``draws="hardware"``: every synapse rounds with its own hashed draw (``learning_kernels``);
         ``draws="lava"``: Lava's streams, so that LearningDense replays the run bit for bit: one rounding
         draw per step shared by all synapses (seed 2) and one third-factor decay draw per step shared by
         all neurons (the rule's trace stream, rng_seed = ``seed``). Lava mode covers fixed feedback."""
         if draws not in ("hardware", "lava"):
             raise ValueError(f"draws must be 'hardware' or 'lava', got {draws!r}")
+        if error not in ("hinge", "squared"):
+            raise ValueError(f"error must be 'hinge' or 'squared', got {error!r}")
+        self.error = error
         if draws == "lava" and any(f.plastic for f in lnet.feedback):
             raise NeurodeployError(
                 "draws='lava' needs fixed feedback: Lava has no graded pre trace for a plastic B",
@@ -176,13 +184,22 @@ class LearningRun:
     def _signals(self, act: Activity, v_out: np.ndarray, target: np.ndarray) -> None:
         lnet, sched = self.lnet, self.lnet.schedule
         out = lnet.layers[-1]
+        hinge = self.error == "hinge"
         if self.fixed:
-            err = _one_sided(v_out.astype(np.int64) - 64 * lnet.scale * target.astype(np.int64), target)
+            # the target in membrane units: whole spike counts for classes, rounded for fractional targets
+            mem = (
+                64 * lnet.scale * target.astype(np.int64)
+                if hinge
+                else np.rint(64 * lnet.scale * target).astype(np.int64)
+            )
+            err = v_out.astype(np.int64) - mem
+            err = _one_sided(err, target) if hinge else err
             act.delta[out.name] = self._clip(_shift_round(err, out.delta_shift), out.q_max)
-            tgt = _shift_round(64 * lnet.scale * target.astype(np.int64), out.delta_shift)
+            tgt = _shift_round(mem, out.delta_shift)
             act.payload["target"] = -np.minimum(tgt, out.q_max)
         else:
-            act.delta[out.name] = _one_sided(v_out - target, target) / sched.active
+            err = v_out - target
+            act.delta[out.name] = (_one_sided(err, target) if hinge else err) / sched.active
             act.payload["target"] = -np.broadcast_to(target / sched.active, v_out.shape)
         act.payload["error"] = act.delta[out.name]
         for k in range(len(lnet.layers) - 2, -1, -1):

@@ -268,3 +268,33 @@ def test_weight_decay_reaches_the_forward_weights_of_every_rule(profile: str) ->
         assert rules and all("*w" in r["dt"] and r["realised_decay"] > 0 for r in rules.values()), rules
         assert all("*w" not in r["dt"] for r in plain.engine["rules"].values())
         assert decayed.history != plain.history
+
+
+@pytest.mark.parametrize("profile", ["ideal", "loihi2"])
+def test_the_chip_path_regresses_the_deep_teacher(profile: str) -> None:
+    """A regression trains on the chip path: the output rate is taught the target with the squared loss's
+    two-sided error, and the readout ends below the error of predicting every target's mean."""
+    task = get_task("deep-teacher")
+    baseline = float(((task.y_test - task.y_train.mean(0)) ** 2).mean())
+    res = learn_chip("bp", profile, "deep-teacher", hidden=[16], epochs=3, seeds=2)
+    mse = res.final["test_mse"]["per_seed"]
+    assert max(mse) < 0.9 * baseline, (mse, baseline)  # 3 epochs: 0.64 (ideal) and 0.81 (loihi2) of it
+    assert np.mean(res.history[-1]["test_mse"]) < np.mean(res.history[0]["test_mse"])
+
+
+def test_the_squared_error_acts_on_both_sides_of_the_target() -> None:
+    """Classes use a hinge (an output above a positive target is left alone); a regression's error pushes
+    from both sides. Same network, same presentations: only the error compartment's rule differs."""
+    from neurodeploy.studies.chip_learning import ChipLearnConfig, ChipTrainer
+
+    task = get_task("deep-teacher")
+    cfg = ChipLearnConfig(rule="bp", profile="ideal", task="deep-teacher", seeds=1, hidden=[8]).resolved()
+    trainer = ChipTrainer(cfg, task)
+    assert trainer.run.error == "squared"
+    lnet, x = trainer.lnet, trainer.encode(task.x_train[:50])
+    target = np.full((50, task.n_out), 0.5 * lnet.schedule.active)
+    deltas = {e: LearningRun(lnet, error=e).present(x, target).delta[lnet.layers[-1].name] for e in
+              ("hinge", "squared")}  # fmt: skip
+    assert (deltas["hinge"] <= 0).all() and (deltas["squared"] > 0).any() and (deltas["squared"] < 0).any()
+    with pytest.raises(ValueError, match="error"):
+        LearningRun(lnet, error="l1")
