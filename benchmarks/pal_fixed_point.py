@@ -114,7 +114,8 @@ def write_page(args: argparse.Namespace, regs: list[str], results: list[dict], n
         "(kma-code/Phaseless-Alignment-Learning), the decay carries the same two slopes as the noise "
         "correlation, pattern by pattern, and they cancel entry by entry: the fixed point is (σ²/α) Wᵀ and "
         "the floor is 0. Both slopes are the synapse's own pre and post neurons', so the rule stays local.\n\n"
-        "∠(B, fixed point) says how well PAL estimates its fixed point.\n\n"
+        "∠(B, fixed point) says how well PAL estimates its fixed point. Under the slope-weighted decay the "
+        "fixed point is Wᵀ, so its two angle curves lie on top of each other.\n\n"
         "![PAL's angles per layer, one row per decay](img/pal-fixed-point.png)\n\n"
         "At the last epoch:\n\n"
         + "\n".join(ends)
