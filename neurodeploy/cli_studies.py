@@ -255,7 +255,11 @@ def learn_cmd(
     ] = 0.0,
     set_options: Annotated[
         list[str] | None,
-        typer.Option("--set", help="A learning system's option, KEY=VALUE, repeatable, e.g. --set feedback=pal."),
+        typer.Option(
+            "--set",
+            help="An option of a learning system or a paper variant, KEY=VALUE, repeatable, "
+            "e.g. --set feedback=pal, or --rule pal --variant paper --set regularizer=slope.",
+        ),
     ] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the history as JSON here.")] = None,
     plot: Annotated[Path | None, typer.Option(help="Write an HTML page with the curves here.")] = None,
@@ -276,9 +280,12 @@ def learn_cmd(
         refuse_overwriting_inputs(out_path, network, data, flag=flag)
 
     system = rule in SYSTEMS
-    if set_options and not system:
+    if set_options and not system and variant != "paper":
         raise NeurodeployError(
-            f"--set passes a learning system's options; {rule!r} is a rule", "--set", "use the rule's own flags"
+            f"--set passes the options of a learning system or of a rule's paper variant; {rule!r} runs its chip "
+            "variant here",
+            "--set",
+            "use the rule's own flags, or --variant paper --set KEY=VALUE (e.g. --set regularizer=slope for pal)",
         )
     system_options = _parse_set(set_options or [])
     if "hidden" in system_options:  # a system's layer sizes: the same as --hidden

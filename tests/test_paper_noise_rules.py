@@ -139,3 +139,21 @@ def test_a_diverging_paper_run_stops_with_the_learning_rate_to_lower() -> None:
     with pytest.raises(NeurodeployError, match="diverged") as err:
         learn_paper("bp", "teacher", seeds=1, epochs=1, hidden=(8,), lr=50.0)
     assert "lower the learning rate" in str(err.value)
+
+
+def test_the_cli_sets_a_paper_variants_options_and_refuses_them_on_the_chip(tmp_path) -> None:
+    """``--set`` reaches a rule's paper options (PAL's decay); on the chip variant it is refused by name."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from neurodeploy.cli import app
+
+    runner = CliRunner()
+    base = ["learn", "--rule", "pal", "--hidden", "8", "--epochs", "1", "--seeds", "1", "--set", "regularizer=slope"]
+    out = tmp_path / "pal.json"
+    done = runner.invoke(app, [*base, "--variant", "paper", "-o", str(out)])
+    assert done.exit_code == 0, done.output
+    assert json.loads(out.read_text())["config"]["regularizer"] == "slope"
+    chip = runner.invoke(app, base)
+    assert isinstance(chip.exception, NeurodeployError) and "chip variant" in str(chip.exception)
