@@ -169,6 +169,15 @@ class ChipTrainer:
         from neurodeploy.hw_profiles import get
 
         self.cfg, self.task = cfg, task
+        if task.kind != "classification":
+            lo, hi = (float(f(np.concatenate([task.y_train.ravel(), task.y_test.ravel()]))) for f in (np.min, np.max))
+            if lo < 0.0 or hi > 1.0:
+                raise NeurodeployError(
+                    f"regression targets span [{lo:.3g}, {hi:.3g}]; the chip path teaches them as output rates "
+                    "per input step, which lie in [0, 1]",
+                    "y_train / y_test",
+                    "scale the targets into [0, 1], e.g. (y - y.min()) / (y.max() - y.min()), or use variant='paper'",
+                )
         ir, fresh = _network_ir(network, task, cfg)
         if cfg.lr <= 0:
             cfg.lr = default_lr(len(lp.layered(ir)) - 1, task.kind != "classification")  # chain: + output
