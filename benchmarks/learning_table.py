@@ -114,7 +114,8 @@ def main() -> None:
         rows = (
             " Row pal-slope is PAL's paper variant with the decay weighted by both neurons' slopes, "
             "α φ'_l ∘ B ∘ φ'_{l+1}, an option of the authors' released code whose fixed point is Wᵀ (row pal: the "
-            "paper's decay α B, which settles at the slope-scaled Jacobian; see pal-fixed-point.md)."
+            "paper's decay α B, which settles at the slope-scaled Jacobian; see "
+            "[where PAL's feedback settles](pal-fixed-point.md))."
             if "pal-slope" in rules
             else ""
         )
