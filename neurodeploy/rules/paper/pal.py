@@ -39,10 +39,11 @@ from typing import Any
 
 import numpy as np
 
+from neurodeploy.errors import NeurodeployError
 from neurodeploy.learning import metrics
 from neurodeploy.learning.tasks import Task
 from neurodeploy.rules.paper.ann import FATrainer
-from neurodeploy.rules.paper.base import PaperConfig
+from neurodeploy.rules.paper.base import PaperConfig, phi_prime
 
 
 @dataclass
@@ -71,8 +72,6 @@ class PALTrainer(FATrainer):
     def __init__(self, cfg: PaperConfig, task: Task, weights: list[np.ndarray] | None, opts: PALOptions) -> None:
         super().__init__(cfg, task, weights)  # B starts as FA's fixed random feedback, and PAL aligns it
         if opts.regularizer not in ("plain", "slope"):
-            from neurodeploy.errors import NeurodeployError
-
             raise NeurodeployError(
                 f"unknown PAL regularizer {opts.regularizer!r}", "regularizer", "use 'plain' (α B) or 'slope'"
             )
@@ -112,8 +111,6 @@ class PALTrainer(FATrainer):
         slopes are local to the synapse (its post and pre neuron's own derivative)."""
         if self.opts.regularizer == "plain":
             return 1.0
-        from neurodeploy.rules.paper.base import phi_prime
-
         lower = phi_prime(acts[k], hs[k + 1], self.net.act)
         upper = self.net.gate(k + 1, acts, hs) if k + 1 < self.net.depth else np.ones_like(acts[k + 1])
         return np.swapaxes(lower, -1, -2) @ upper / lower.shape[-2]
