@@ -42,7 +42,7 @@ import numpy as np
 
 import neurodeploy as nd
 from neurodeploy.studies.montecarlo import RESERVE_BYTES, chunk_memory, parse_memory, plan_chunks
-from neurodeploy.variability import VariabilityResult, variability
+from neurodeploy.studies.variability import VariabilityResult, variability
 
 CALIBRATION_SAMPLES = 256  # as neurodeploy.demo: encoded training samples form the calibration probe
 MiB = 1 << 20

@@ -23,7 +23,7 @@ _LAZY = {
     "run": ("neurodeploy.api", "run"),
     "export_nir": ("neurodeploy.export", "export_nir"),
     "learn": ("neurodeploy.api_learn", "learn"),
-    "variability": ("neurodeploy.variability", "variability"),
+    "variability": ("neurodeploy.studies.variability", "variability"),
     "run_study": ("neurodeploy.studies.study", "run_study"),
     "RunResult": ("neurodeploy.runner", "RunResult"),
     "NeurodeployError": ("neurodeploy.errors", "NeurodeployError"),

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from neurodeploy.errors import ArtifactError, CompileError, NeurodeployError
+from neurodeploy.errors import ArtifactError, CompileError, NeurodeployError, check_seed
 
 RECORDABLE = ("spikes", "u", "v")
 MAX_CORE_INDEX = 1 << 20  # a placement naming core 10**9 would allocate a usage record per core before it
@@ -91,6 +91,8 @@ def compile(graph: Any, profile: Any = "loihi2", **options: Any) -> Any:  # noqa
 
     _check_conventions(graph, options.get("dt"), options.get("reset"))
     _check_placement(options.get("placement"))
+    if "seed" in options:
+        options["seed"] = check_seed(options["seed"])
     prof = get(profile)
     try:
         with warnings.catch_warnings(record=True) as caught:

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from neurodeploy.errors import NeurodeployError
+from neurodeploy.errors import NeurodeployError, check_seed
 
 
 def learn(
@@ -49,6 +49,8 @@ def learn(
             "e.g. rule='kp' or rule=LocalRule('my-kp', forward='dt = y0*d*y3 - y0*d*y2')",
         )
 
+    if "seed" in options:
+        options["seed"] = check_seed(options["seed"])
     if isinstance(rule, str) and rule in SYSTEMS:
         return _learn_system(rule, profile, task_or_data, hidden, network, backend, mismatch, seeds, epochs,
                              variant, progress, options)  # fmt: skip

@@ -322,7 +322,7 @@ def boards_cmd(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.
 def demo_cmd(
     quick: Annotated[bool, typer.Option(help="Smaller training run, for a fast look.")] = False,
     lava: Annotated[bool, typer.Option(help="Also run the Lava backend and compare spikes.")] = True,
-    seed: Annotated[int, typer.Option(help="Training seed.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Training seed.")] = 0,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the figures as JSON (progress goes to stderr).")
     ] = False,

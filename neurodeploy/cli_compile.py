@@ -71,7 +71,7 @@ def compile_cmd(
         int | None, typer.Option(help="Steps a neuron stays silent after a spike (profiles with refractory).")
     ] = None,
     rounding: Annotated[str, typer.Option(help="nearest or stochastic.")] = "nearest",
-    seed: Annotated[int, typer.Option(help="Seed for stochastic rounding.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Seed for stochastic rounding.")] = 0,
     per_channel: Annotated[
         bool, typer.Option("--per-channel", help="Give every neuron its own quantization scale.")
     ] = False,

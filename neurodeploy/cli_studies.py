@@ -77,7 +77,7 @@ def variability_cmd(
     sigma: Annotated[
         list[str] | None, typer.Option(help="Override a mismatch sigma: name=value, name@scope=value (repeatable).")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Sampling seed; instance k is the same in any batch.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Sampling seed; instance k is the same in any batch.")] = 0,
     target: Annotated[float, typer.Option(help="Accuracy a chip must reach to count towards the yield.")] = 0.9,
     sweep: Annotated[str | None, typer.Option(help="Comma-separated sigma multipliers, e.g. 0,0.5,1,2.")] = None,
     calibrate: Annotated[
@@ -114,7 +114,7 @@ def variability_cmd(
 
     import neurodeploy as nd
     from neurodeploy.atomic import atomic_write, refuse_overwriting_inputs
-    from neurodeploy.variability import variability
+    from neurodeploy.studies.variability import variability
 
     refuse_overwriting_inputs(output, artifact, inputs, labels, probe)
 
@@ -229,7 +229,7 @@ def learn_cmd(
         Path | None, typer.Option(help="An .npz with x_train, y_train, x_test, y_test instead of --task.")
     ] = None,
     lr: Annotated[float, typer.Option(min=0.0, help="Learning rate per sample (float units); 0: 0.01.")] = 0.0,
-    seed: Annotated[int, typer.Option(help="Seed of the initial weights and draws.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the initial weights and draws.")] = 0,
     mirror_rate: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="wm, ia: noise spikes per input step when mirroring; 0: 0.2.")
     ] = 0.0,

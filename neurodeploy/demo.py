@@ -173,7 +173,7 @@ def _variability(console: Console, graph: Any, spikes: np.ndarray, labels: np.nd
     import neurodeploy as nd
     from neurodeploy.datasets import yin_yang_splits
     from neurodeploy.errors import CompileError
-    from neurodeploy.variability import variability
+    from neurodeploy.studies.variability import variability
 
     strict = True
     try:

@@ -5,6 +5,8 @@ The CLI prints ``str(err)`` on one line and exits with status 2; the API raises 
 
 from __future__ import annotations
 
+import operator
+
 
 class NeurodeployError(Exception):
     """A user-facing error: ``what`` went wrong, ``where`` (node, file, field) and a ``hint``."""
@@ -34,3 +36,15 @@ class CompileError(NeurodeployError):
 
 class ArtifactError(NeurodeployError):
     """A compiled artifact (.ndp) is unreadable, corrupted or from an unknown schema version."""
+
+
+def check_seed(seed: object, where: str = "seed") -> int:
+    """``seed`` as an int, or one clear error: numpy's generators take only non-negative integer seeds and
+    would otherwise refuse it deep inside a run."""
+    try:
+        value = operator.index(seed)  # type: ignore[arg-type]
+    except TypeError:
+        value = -1
+    if isinstance(seed, bool) or value < 0:
+        raise NeurodeployError(f"seed must be a non-negative integer, got {seed!r}", where, "e.g. seed=0 (--seed 0)")
+    return value

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import lif_graph, spikes
 
 import neurodeploy as nd
 from neurodeploy.datasets import yin_yang_splits
@@ -104,3 +105,28 @@ def test_conv_models_take_inputs_in_their_own_shape(tmp_path):
     done = subprocess.run([sys.executable, "-m", "neurodeploy.cli", "run", str(tmp_path / "c.ndp"), "-i",
                            str(tmp_path / "x.npy"), "--json"], capture_output=True, text=True, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, True, "0"])
+def test_a_seed_numpy_refuses_is_one_clear_error(seed):
+    """numpy's generators take non-negative integer seeds only; every verb names the seed before any run."""
+    graph = lif_graph(n_in=4, hidden=8, n_out=3)
+    with pytest.raises(nd.NeurodeployError, match="seed must be a non-negative integer") as err:
+        nd.compile(graph, "loihi2", rounding="stochastic", seed=seed)
+    assert err.value.where == "seed"
+    with pytest.raises(nd.NeurodeployError, match="seed must be a non-negative integer"):
+        nd.learn("fa", "loihi2", "yinyang", hidden=8, epochs=1, seed=seed)
+    compiled = nd.compile(graph, "loihi2")
+    with pytest.raises(nd.NeurodeployError, match="seed must be a non-negative integer"):
+        nd.variability(compiled, spikes(steps=8, batch=4, n=4), np.zeros(4, dtype=int), instances=2, seed=seed)
+
+
+def test_public_verbs_stay_functions_after_their_modules_are_imported():
+    """No verb shares its name with a submodule of the package, whose import would replace it."""
+    import importlib
+    import pkgutil
+
+    for module in pkgutil.iter_modules(nd.__path__):
+        importlib.import_module(f"neurodeploy.{module.name}")
+    for name in ("compile", "run", "learn", "variability", "run_study", "load_nir", "from_torch", "export_nir"):
+        assert callable(getattr(nd, name)), name

@@ -24,7 +24,7 @@ from neurodeploy.calibration import (
 from neurodeploy.emulator.mismatch import sample
 from neurodeploy.errors import NeurodeployError, ProfileError
 from neurodeploy.runner import run_core
-from neurodeploy.variability import variability
+from neurodeploy.studies.variability import variability
 
 ZERO = {"tau_mem": 0.0, "tau_syn": 0.0, "v_threshold": 0.0, "weight": 0.0}
 # DYNAP-SE2-like: threshold sigma 0.1 per neuron, weight-current sigma 0.1 as a per-neuron gain

@@ -89,6 +89,8 @@ def test_compile_bad_inputs(model: Path, tmp_path: Path):
     assert_user_error(cli("compile", str(model), "--profile", "loihi9", "-o", str(out)), "unknown profile")
     assert_user_error(cli("compile", str(model), "--reset", "subtract", "-o", str(out)), "reset mode")
     assert_user_error(cli("compile", str(model), "--dt", "-1", "-o", str(out)), "dt must be a positive")
+    too_low = cli("compile", str(model), "--seed", "-1", "-o", str(out))
+    assert_user_error(too_low, "--seed", "greater than or equal to 0")
     assert not out.exists()
     assert_user_error(cli("compile"), "Missing argument")
 

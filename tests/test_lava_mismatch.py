@@ -38,7 +38,7 @@ from neurodeploy.emulator.mismatch import sample
 from neurodeploy.emulator.network import CoreNetwork, CorePopulation, CoreProjection
 from neurodeploy.emulator.simulate import SimulationOutput, simulate
 from neurodeploy.errors import NeurodeployError
-from neurodeploy.variability import variability
+from neurodeploy.studies.variability import variability
 
 HAVE_LAVA = importlib.util.find_spec("lava") is not None
 skip_without_lava = pytest.mark.skipif(not HAVE_LAVA, reason="lava-nc is not installed (make venv)")

@@ -27,7 +27,7 @@ from neurodeploy.studies.montecarlo import (
 )
 from neurodeploy.studies.store import ResultStore, cell_key
 from neurodeploy.studies.study import run_study
-from neurodeploy.variability import variability
+from neurodeploy.studies.variability import variability
 
 SIGMA = {"v_threshold": 0.1, "weight@neuron": 0.1}
 INSTANCES = 12

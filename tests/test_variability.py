@@ -19,7 +19,7 @@ from neurodeploy.emulator.floatcore import FloatCubaState
 from neurodeploy.emulator.mismatch import core_map, sample
 from neurodeploy.errors import NeurodeployError
 from neurodeploy.runner import run_core
-from neurodeploy.variability import reproduce_instance, variability
+from neurodeploy.studies.variability import reproduce_instance, variability
 
 ZERO = {"tau_mem": 0.0, "tau_syn": 0.0, "v_threshold": 0.0, "weight": 0.0}
 

@@ -147,7 +147,7 @@ def variability_chunk(
 ) -> dict[str, Any]:
     """Instances ``first .. first + count - 1``: per-instance accuracy and rates, and after calibration."""
     from neurodeploy.emulator.mismatch import sample
-    from neurodeploy.variability import _accuracy
+    from neurodeploy.studies.variability import _accuracy
 
     net = sample(compiled, compiled.profile, count, seed, sigma, first=first)
     acc, rates = _accuracy(net, inputs, labels)

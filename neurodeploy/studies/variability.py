@@ -15,7 +15,7 @@ import numpy as np
 
 from neurodeploy.emulator.mismatch import mismatch_spec, sample, scale_spec
 from neurodeploy.emulator.network import CoreNetwork
-from neurodeploy.errors import NeurodeployError
+from neurodeploy.errors import NeurodeployError, check_seed
 from neurodeploy.runner import RunResult, host_readouts, run_core
 from neurodeploy.studies.montecarlo import chunk_memory, join_chunks, parse_memory, plan_chunks, variability_chunk
 
@@ -138,6 +138,7 @@ def variability(
             "compiled",
             "call neurodeploy.compile(graph, profile) or neurodeploy.load_compiled(path)",
         )
+    seed = check_seed(seed)
     if not 0 <= float(target) <= 1:
         raise NeurodeployError(
             f"target accuracy must be between 0 and 1, got {target!r}", "target", "pass e.g. target=0.9"
