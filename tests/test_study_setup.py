@@ -167,16 +167,36 @@ def test_cell_function_must_be_importable():
         run_study(lambda rule: rule, [{"rule": "kp"}], cluster="serial")
 
 
+def test_local_workers_share_the_cores_among_numba_pools(monkeypatch):
+    pytest.importorskip("distributed")
+    from neurodeploy.studies.worker_setup import worker_env
+
+    monkeypatch.delenv("NUMBA_NUM_THREADS", raising=False)
+    assert worker_env(2, cores=8) == {"NUMBA_NUM_THREADS": "4"}
+    assert worker_env(3, cores=8) == {"NUMBA_NUM_THREADS": "2"}
+    assert worker_env(4, cores=2) == {"NUMBA_NUM_THREADS": "1"}  # never below one thread
+    monkeypatch.setenv("NUMBA_NUM_THREADS", "3")  # the user's own setting wins
+    assert worker_env(2, cores=8) == {}
+
+
 @pytest.mark.slow
 def test_local_workers_get_glibc_thresholds_and_a_dashboard():
-    """Workers a study starts itself run with raised malloc thresholds (see studies.worker_setup)."""
+    """Workers a study starts itself run with raised malloc thresholds and their share of the cores for
+    numba's thread pool (see studies.worker_setup)."""
     pytest.importorskip("distributed")
+    pytest.importorskip("numba")
+    import os
     import sys
+
+    from neurodeploy.studies.worker_setup import usable_cores
 
     ex = open_executor("local", 2, workers=2)
     try:
         flags = ex.client.run(lambda dask_worker: getattr(dask_worker, "neurodeploy_malloc_tuned", None))
         assert len(flags) == 2 and set(flags.values()) == {sys.platform.startswith("linux")}
+        threads = ex.client.run(lambda: __import__("numba").get_num_threads())
+        expected = int(os.environ.get("NUMBA_NUM_THREADS") or max(1, usable_cores() // 2))
+        assert set(threads.values()) == {expected}
         assert ex.slots == 2
         pytest.importorskip("bokeh")
         assert ex.dashboard and ex.dashboard.startswith("http://")

@@ -4,7 +4,8 @@ One option picks it (``cluster=`` in the API, ``--cluster`` in the CLI):
 
 - ``"serial"``: one cell after the other in this process;
 - ``"local"``: a Dask ``LocalCluster`` of worker processes on this machine (``workers`` of them,
-  default one per core, never more than there are cells);
+  default one per core, never more than there are cells; each worker's compiled kernels get an equal
+  share of the cores, see ``studies.worker_setup``);
 - ``"tcp://host:port"``: an existing Dask scheduler, with workers the user started
   (``dask scheduler`` and ``dask worker tcp://host:port``);
 - ``"slurm"``: dask-jobqueue's ``SLURMCluster``, its options read from the TOML file named by
@@ -120,8 +121,10 @@ class DaskExecutor:
         if cluster == "local":
             from distributed import LocalCluster
 
+            from neurodeploy.studies.worker_setup import worker_env
+
             n = workers or min(os.cpu_count() or 1, max(cells, 1))
-            self._cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+            self._cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, env=worker_env(n),
                                          dashboard_address=":0" if _has_bokeh() else None)  # fmt: skip
             self.client = Client(self._cluster)
         elif cluster == "slurm":

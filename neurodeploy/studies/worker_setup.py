@@ -8,12 +8,19 @@ setting and with glibc's thresholds raised through ``mallopt`` (trim 1 GiB, mmap
 17.7 instances/s (1.27x; 21.3 in a plain process). Arrays above 32 MiB are mapped and unmapped on their
 own either way, so big chunks gain nothing (the 10,000-instance run of ``benchmarks/variability_chunked.py``
 with chunks of 277: 33.1 and 33.2 instances/s) and a worker's peak stays what its arrays need.
+
+The local workers also share the cores among their compiled kernels. Dask caps OpenMP, MKL and
+OpenBLAS at one thread per worker but leaves numba's pool at one thread per core, so with one worker
+per core every parallel kernel of the emulator runs as many threads as there are cores in each
+worker, and the threads of different workers preempt one another inside the kernels' short parallel
+regions. ``benchmarks/dask_worker_threads.py`` measures the difference.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import sys
 from typing import Any
 
@@ -32,6 +39,23 @@ def tune_malloc() -> bool:
         return bool(libc.mallopt(M_TRIM_THRESHOLD, TRIM_BYTES)) and bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_BYTES))
     except (OSError, AttributeError):  # musl and others: keep the allocator as it is
         return False
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its affinity mask where the platform has one)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def worker_env(workers: int, cores: int | None = None) -> dict[str, str]:
+    """Environment for ``workers`` local worker processes on ``cores`` cores: numba's thread pool of
+    cores // workers threads each (at least one), unless the user set ``NUMBA_NUM_THREADS`` already."""
+    if "NUMBA_NUM_THREADS" in os.environ:
+        return {}
+    share = max(1, (cores or usable_cores()) // max(workers, 1))
+    return {"NUMBA_NUM_THREADS": str(share)}
 
 
 class MallocTuning(WorkerPlugin):
