@@ -89,7 +89,7 @@ def main() -> None:
     }
     # (workers, numba threads per worker both ways): one worker per core as a study starts them, Dask's
     # default pools against the shared ones; and one worker alone, where the kernels may use every core
-    setups = [(cores, cores, max(1, cores // cores)), (1, cores, 1)]
+    setups = [(cores, cores, 1), (1, cores, 1)]  # one worker per core: cores // workers = 1 thread each
     print(f"{cores} cores; cells/min, median of {args.rounds} rounds ({args.cells} cells per worker each)")
     for name, (fn, extra) in workloads.items():
         for workers, many, few in setups:
