@@ -28,7 +28,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from neurodeploy.studies.learning_grid import CONDITIONS, RULES, grid, learning_cell, table
+from neurodeploy.studies.learning_grid import CONDITIONS, RULES, gap_table, grid, learning_cell, table
 from neurodeploy.studies.study import run_study
 
 TITLES = {
@@ -122,6 +122,13 @@ def main() -> None:
         scores = {r.get("score", "test_accuracy") for r in results if r is not None}
         regression = "test MSE × 1000 (lower is better; the gain is the fall of the MSE below the baseline's)"
         metric = "test accuracy in %" if scores <= {"test_accuracy"} else regression
+        gap_rows = gap_table(results, conditions)
+        gaps = (
+            f"Gap to BP per depth ({' / '.join(f'{d} hidden' for d in depths)}): BP's mean minus the rule's, in "
+            "points of accuracy; for a regression, the rule's MSE × 1000 minus BP's.\n\n" + gap_rows + "\n\n"
+            if gap_rows
+            else ""
+        )
         where = "on chip" if any(not c.startswith("paper") for c in conditions) else "as their papers define them"
         (ROOT / "docs" / name).write_text(
             f"# Learning rules {where}: {TITLES.get(args.task, args.task)}\n\n"
@@ -132,7 +139,7 @@ def main() -> None:
             "bottom first. After the semicolon: the gain over the frozen-hidden baseline in points and Welch's "
             "t-test p over the seeds; "
             f"after the dot, the cell's wall time.{paper}{rows}\n\n"
-            f"{text}\n\nProduced by `{command}` ({how}; {cell_s:.0f} s per cell on average).\n",
+            f"{text}\n\n{gaps}Produced by `{command}` ({how}; {cell_s:.0f} s per cell on average).\n",
             encoding="utf-8",
         )
         print(f"wrote docs/{name}")

@@ -46,6 +46,16 @@ def test_table_rows_per_depth_with_gain_p_and_wall_time():
     assert learning_grid.table(results[:2], ["loihi2"]).splitlines()[0] == "| rule | loihi2 |"
 
 
+def test_gap_table_gives_bps_lead_per_depth_in_points_and_regression_units():
+    results = [_result("bp", 1, [0.96, 0.96]), _result("fa", 1, [0.90, 0.92]), _result("bp", 2, [0.95, 0.95]),
+               _result("fa", 2, [0.80, 0.80]), _result("frozen", 2, [0.7, 0.7])]  # fmt: skip
+    lines = learning_grid.gap_table(results, ["loihi2"]).splitlines()
+    assert lines[0] == "| rule | loihi2 |" and lines[2:] == ["| fa | 5.0 / 15.0 |"]  # frozen has no row
+    mse = [{**r, "score": "test_mse"} for r in results]  # lower is better: the rule's MSE minus BP's
+    assert learning_grid.gap_table(mse, ["loihi2"]).splitlines()[2] == "| fa | -50.0 / -150.0 |"
+    assert learning_grid.gap_table(results[:2], ["loihi2"]) == ""  # one depth: no gaps to compare
+
+
 def test_paper_columns_are_their_own_cells_beside_the_float_chip_column():
     """The paper variant and the chip variant on ideal share a profile and mismatch; the table keeps them
     apart, each rule compared with the frozen baseline of its own variant, and paper cells carry no chip

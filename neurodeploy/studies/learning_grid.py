@@ -180,3 +180,34 @@ def table(results: Sequence[Mapping[str, Any] | None], conditions: Sequence[str]
                 row.append(text + (f" · {wall:.0f} s" if cell and wall is not None else ""))
             lines.append(f"| {r} | " + (f"{d} | " if deep else "") + " | ".join(row) + " |")
     return "\n".join(lines)
+
+
+def gap_table(results: Sequence[Mapping[str, Any] | None], conditions: Sequence[str]) -> str:
+    """The markdown table of every rule's gap to BP per depth (``g1 / g2 / g3``) in each condition: BP's
+    mean accuracy minus the rule's in points, or for a regression the rule's MSE × 1000 minus BP's. Empty
+    without BP or with a single depth."""
+    done = [c for c in results if c is not None]
+    by_key = {(c["rule"], c.get("depth", 1), c["profile"], c["mismatch"], c.get("variant", "chip")): c for c in done}
+    depths = sorted({c.get("depth", 1) for c in done})
+    if len(depths) < 2 or not any(c["rule"] == "bp" for c in done):
+        return ""
+    seen = {c["rule"] for c in done} - {"bp", "frozen"}
+    rules = [r for r in RULES if r in seen] + sorted(seen - set(RULES))
+    lines = ["| rule | " + " | ".join(conditions) + " |", "|" + "---|" * (len(conditions) + 1)]
+    for r in rules:
+        row = []
+        for name in conditions:
+            prof, mm = CONDITIONS[name]
+            var = "paper" if name in PAPER_CONDITIONS else "chip"
+            gaps = []
+            for d in depths:
+                cell, bp = by_key.get((r, d, prof, mm, var)), by_key.get(("bp", d, prof, mm, var))
+                if cell is None or bp is None:
+                    gaps.append("–")
+                    continue
+                unit = 100.0 if cell.get("score", "test_accuracy") == "test_accuracy" else -1000.0
+                gap = round(unit * (bp["accuracy"]["mean"] - cell["accuracy"]["mean"]), 1) + 0.0  # + 0.0: no -0.0
+                gaps.append(f"{gap:.1f}")
+            row.append(" / ".join(gaps))
+        lines.append(f"| {r} | " + " | ".join(row) + " |")
+    return "\n".join(lines)
